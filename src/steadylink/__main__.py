@@ -1,0 +1,3 @@
+from steadylink.cli.main import run
+
+run()

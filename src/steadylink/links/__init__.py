@@ -1,0 +1,1 @@
+"""Links: model, code rules, target rules, stores and the link service."""

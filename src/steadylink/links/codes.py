@@ -1,0 +1,68 @@
+"""Short codes: generated ones and the rules for custom ones.
+
+Case rule: codes keep the case they were created with and resolve exactly,
+but two codes that differ only in case cannot both exist (``Sale`` is refused
+while ``sale`` exists), so a code read aloud or retyped never reaches someone
+else's link.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Protocol
+
+from steadylink.errors import InvalidInput
+
+# No look-alikes: 0/O/o, 1/l/I/i are left out.
+ALPHABET = "23456789abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ"
+MAX_CODE_LENGTH = 64
+CODE_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+RESERVED = frozenset(
+    {
+        "api", "static", "healthz", "readyz", "metrics", "docs", "redoc", "openapi.json",
+        "favicon.ico", "robots.txt", "s", "links", "login", "logout", "admin", "ops",
+        "status", "files", "new", "about", "help", "www", "assets", "stats", "p", "_",
+    }
+)
+
+
+class RandomSource(Protocol):
+    def choice(self, seq: str) -> str: ...
+
+
+class SystemRandom:
+    """Cryptographic randomness: generated codes must not be guessable."""
+
+    def choice(self, seq: str) -> str:
+        return secrets.choice(seq)
+
+
+def generate_code(length: int, rng: RandomSource) -> str:
+    return "".join(rng.choice(ALPHABET) for _ in range(length))
+
+
+def fold(code: str) -> str:
+    """The form two codes are compared in for uniqueness."""
+    return code.lower()
+
+
+def check_custom_code(code: str) -> str:
+    """Return ``code`` if it may be used as a custom code, else raise InvalidInput."""
+    if not isinstance(code, str) or code == "":
+        raise InvalidInput("The code is empty; leave it out to get a generated one.", field="code")
+    if len(code) > MAX_CODE_LENGTH:
+        raise InvalidInput(f"The code is longer than {MAX_CODE_LENGTH} characters.", field="code")
+    if not CODE_PATTERN.fullmatch(code):
+        raise InvalidInput(
+            "A code may hold only letters A-Z a-z, digits, '-' and '_'.", field="code"
+        )
+    if fold(code) in RESERVED:
+        raise InvalidInput(f"The code {code!r} is reserved; choose another.", field="code")
+    return code
+
+
+def looks_like_code(path_segment: str) -> bool:
+    """Fast check for the redirect path: could this be a stored code?"""
+    return CODE_PATTERN.fullmatch(path_segment) is not None

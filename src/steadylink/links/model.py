@@ -1,0 +1,124 @@
+"""The link records: what is stored, what a create or update asks for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+
+
+class LinkKind(StrEnum):
+    URL = "url"
+    FILE = "file"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """An uploaded file, stored content-addressed under ``<data_dir>/files``."""
+
+    sha256: str
+    name: str
+    size: int
+    content_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    code: str
+    kind: LinkKind
+    url: str | None
+    file: StoredFile | None
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None = None
+    max_visits: int | None = None
+    visits: int = 0
+    is_disabled: bool = False
+    password_hash: str | None = None
+    owner: str | None = None
+
+    @property
+    def has_password(self) -> bool:
+        return self.password_hash is not None
+
+    def is_expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
+
+    def is_used_up(self) -> bool:
+        return self.max_visits is not None and self.visits >= self.max_visits
+
+
+@dataclass(frozen=True, slots=True)
+class NewLink:
+    """What a caller asks for; validated by the service before it is stored."""
+
+    url: str | None = None
+    file: StoredFile | None = None
+    code: str | None = None
+    expires_at: datetime | None = None
+    max_visits: int | None = None
+    password: str | None = None
+    owner: str | None = None
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET = _Unset()
+
+
+@dataclass(frozen=True, slots=True)
+class LinkChanges:
+    """A partial update; fields left UNSET stay as they are. ``None`` clears."""
+
+    url: str | _Unset = UNSET
+    expires_at: datetime | None | _Unset = UNSET
+    max_visits: int | None | _Unset = UNSET
+    is_disabled: bool | _Unset = UNSET
+    password: str | None | _Unset = UNSET
+
+
+@dataclass(frozen=True, slots=True)
+class Click:
+    """One visit, as the redirect path saw it; aggregated before it is stored."""
+
+    code: str
+    day: date
+    referrer_host: str
+    agent_family: str
+    is_bot: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LinkStats:
+    code: str
+    total: int
+    per_day: dict[str, int] = field(default_factory=dict)
+    referrers: dict[str, int] = field(default_factory=dict)
+    agents: dict[str, int] = field(default_factory=dict)
+    bots: int = 0
+    humans: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LinkPage:
+    links: list[Link]
+    total: int
+    limit: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    id: str
+    name: str
+    role: int
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None

@@ -1,0 +1,245 @@
+"""The link service: create, read, change, delete, resolve; API keys.
+
+Keyword-only functions over a ``Store``; the web app and the CLI both call
+these, so a rule holds the same way everywhere.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+from urllib.parse import urlsplit
+
+from steadylink.clock import Clock, utc
+from steadylink.errors import Conflict, Gone, InvalidInput, NotFound
+from steadylink.links.codes import RandomSource, check_custom_code, generate_code
+from steadylink.links.model import (
+    UNSET,
+    ApiKey,
+    Link,
+    LinkChanges,
+    LinkKind,
+    NewLink,
+    StoredFile,
+    _Unset,
+)
+from steadylink.links.passwords import hash_api_key, hash_password
+from steadylink.links.store import Store
+from steadylink.links.targets import normalise_target
+from steadylink.settings import Settings
+from steadylink.types import Role
+
+_GENERATE_ATTEMPTS = 8
+MAX_PASSWORD_LENGTH = 256
+MAX_VISITS_LIMIT = 10**12
+
+
+def own_hosts(settings: Settings) -> tuple[str, ...]:
+    base_host = urlsplit(settings.base_url).hostname or ""
+    return (base_host, *settings.links.own_hosts)
+
+
+def create_link(
+    *, store: Store, settings: Settings, clock: Clock, rng: RandomSource, new: NewLink
+) -> Link:
+    """Validate ``new`` and store it; a generated code is retried on collision."""
+    now = clock.now()
+    if (new.url is None) == (new.file is None):
+        raise InvalidInput("Give either a URL or a file.", field="url")
+    url = None
+    if new.url is not None:
+        url = normalise_target(
+            new.url,
+            max_length=settings.links.max_url_length,
+            own_hosts=own_hosts(settings),
+            blocked_domains=settings.links.blocked_domains,
+        )
+    expires_at = _check_expiry(new.expires_at, now)
+    max_visits = _check_max_visits(new.max_visits)
+    password_hash = _hash_optional_password(new.password)
+    link = Link(
+        code="",
+        kind=LinkKind.URL if url is not None else LinkKind.FILE,
+        url=url,
+        file=new.file,
+        created_at=now,
+        updated_at=now,
+        expires_at=expires_at,
+        max_visits=max_visits,
+        password_hash=password_hash,
+        owner=new.owner,
+    )
+    if new.code is not None:
+        link = replace(link, code=check_custom_code(new.code))
+        store.insert_link(link)
+        return link
+    for _ in range(_GENERATE_ATTEMPTS):
+        candidate = replace(link, code=generate_code(settings.links.code_length, rng))
+        try:
+            store.insert_link(candidate)
+        except Conflict:
+            continue
+        return candidate
+    raise Conflict("Could not find a free code; try again or raise links.code_length.")
+
+
+def get_link(*, store: Store, code: str) -> Link:
+    link = store.get_link(code)
+    if link is None:
+        raise NotFound(f"No link with code {code!r}.", field="code")
+    return link
+
+
+def change_link(
+    *, store: Store, settings: Settings, clock: Clock, code: str, changes: LinkChanges
+) -> Link:
+    link = get_link(store=store, code=code)
+    now = clock.now()
+    updated = link
+    if not isinstance(changes.url, _Unset):
+        if link.kind is LinkKind.FILE:
+            raise InvalidInput("A file link has no URL to change.", field="url")
+        updated = replace(
+            updated,
+            url=normalise_target(
+                changes.url,
+                max_length=settings.links.max_url_length,
+                own_hosts=own_hosts(settings),
+                blocked_domains=settings.links.blocked_domains,
+            ),
+        )
+    if not isinstance(changes.expires_at, _Unset):
+        updated = replace(updated, expires_at=_check_expiry(changes.expires_at, now))
+    if not isinstance(changes.max_visits, _Unset):
+        updated = replace(updated, max_visits=_check_max_visits(changes.max_visits))
+    if not isinstance(changes.is_disabled, _Unset):
+        updated = replace(updated, is_disabled=bool(changes.is_disabled))
+    if not isinstance(changes.password, _Unset):
+        updated = replace(updated, password_hash=_hash_optional_password(changes.password))
+    updated = replace(updated, updated_at=now)
+    store.replace_link(updated)
+    return updated
+
+
+def delete_link(*, store: Store, code: str) -> None:
+    if not store.delete_link(code):
+        raise NotFound(f"No link with code {code!r}.", field="code")
+
+
+class Outcome(StrEnum):
+    FOUND = "found"
+    NOT_FOUND = "not_found"
+    GONE = "gone"
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    outcome: Outcome
+    link: Link | None = None
+    reason: str = ""
+
+
+def resolve_link(*, link: Link | None, now: datetime) -> Resolution:
+    """What a visit to a link should get. Disabled links look like unknown ones."""
+    if link is None or link.is_disabled:
+        return Resolution(Outcome.NOT_FOUND, None, "No link has this name.")
+    if link.is_expired(now):
+        return Resolution(Outcome.GONE, link, "This link has expired.")
+    if link.is_used_up():
+        return Resolution(Outcome.GONE, link, "This link has reached its visit limit.")
+    return Resolution(Outcome.FOUND, link)
+
+
+def raise_for(resolution: Resolution, code: str) -> Link:
+    if resolution.outcome is Outcome.NOT_FOUND or resolution.link is None:
+        raise NotFound(f"No link with code {code!r}.", field="code")
+    if resolution.outcome is Outcome.GONE:
+        raise Gone(resolution.reason, field="code")
+    return resolution.link
+
+
+# API keys -------------------------------------------------------------------
+
+KEY_PREFIX = "slk_"
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    key: ApiKey
+    secret: str
+
+
+def create_key(*, store: Store, clock: Clock, name: str, role: Role) -> IssuedKey:
+    """Make a key; the secret is returned once and only its hash is stored."""
+    name = (name or "").strip()
+    if not name or len(name) > 128:
+        raise InvalidInput("A key needs a name of 1 to 128 characters.", field="name")
+    key_id = secrets.token_hex(6)
+    secret = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+    key = ApiKey(key_id, name, int(role), secret[: len(KEY_PREFIX) + 6], clock.now())
+    store.insert_key(key, hash_api_key(secret))
+    return IssuedKey(key, secret)
+
+
+def authenticate(*, store: Store, secret: str) -> ApiKey | None:
+    key = store.key_by_hash(hash_api_key(secret))
+    if key is None or key.is_revoked:
+        return None
+    return key
+
+
+def revoke_key(*, store: Store, clock: Clock, key_id: str) -> None:
+    if not store.revoke_key(key_id, clock.now()):
+        raise NotFound(f"No active key with id {key_id!r}.", field="id")
+
+
+# checks ---------------------------------------------------------------------
+
+
+def _check_expiry(value: datetime | None | _Unset, now: datetime) -> datetime | None:
+    if value is None or isinstance(value, _Unset):
+        return None
+    if not isinstance(value, datetime):
+        raise InvalidInput("expires_at must be an ISO 8601 date and time.", field="expires_at")
+    value = utc(value)
+    if value <= now:
+        raise InvalidInput("expires_at is in the past.", field="expires_at")
+    return value
+
+
+def _check_max_visits(value: int | None | _Unset) -> int | None:
+    if value is None or isinstance(value, _Unset):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_VISITS_LIMIT:
+        raise InvalidInput("max_visits must be a whole number of 1 or more.", field="max_visits")
+    return value
+
+
+def _hash_optional_password(value: str | None | _Unset) -> str | None:
+    if value is None or isinstance(value, _Unset) or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > MAX_PASSWORD_LENGTH:
+        raise InvalidInput(
+            f"password must be text of at most {MAX_PASSWORD_LENGTH} characters.", field="password"
+        )
+    return hash_password(value)
+
+
+__all__ = [
+    "UNSET",
+    "IssuedKey",
+    "Outcome",
+    "Resolution",
+    "StoredFile",
+    "authenticate",
+    "change_link",
+    "create_key",
+    "create_link",
+    "delete_link",
+    "get_link",
+    "raise_for",
+    "resolve_link",
+    "revoke_key",
+]

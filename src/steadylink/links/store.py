@@ -1,0 +1,99 @@
+"""The ``Store`` protocol: everything the service and the web app need from storage.
+
+Two implementations share one schema (``links/schema.py``, migrated by Alembic):
+SQLite (the default, WAL) and PostgreSQL. Methods are synchronous: on SQLite a
+point lookup costs 7-10 µs, cheaper than any thread hand-off; on PostgreSQL the
+redirect path keeps a cache in front.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Protocol
+
+from steadylink.links.model import ApiKey, Click, Link, LinkPage, LinkStats
+
+
+class Store(Protocol):
+    url: str
+
+    # links
+    def insert_link(self, link: Link) -> None:
+        """Store a new link; raise Conflict if its code (case-folded) is taken."""
+        ...
+
+    def get_link(self, code: str) -> Link | None:
+        """The link with exactly this code, or None."""
+        ...
+
+    def list_links(
+        self,
+        *,
+        text: str | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        owner: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> LinkPage:
+        """Links newest first; ``text`` matches code or URL; ``owner`` restricts."""
+        ...
+
+    def iter_links(self) -> Iterator[Link]:
+        """Every link, oldest first (exports, backups, samples)."""
+        ...
+
+    def replace_link(self, link: Link) -> None:
+        """Write back a changed link (same code); raise NotFound if it is gone."""
+        ...
+
+    def delete_link(self, code: str) -> bool:
+        """Delete a link with its stats; False if there was none."""
+        ...
+
+    def take_limited_visit(self, code: str) -> bool:
+        """Atomically count one visit of a link with ``max_visits``.
+
+        True if the visit is allowed (and counted), False if used up."""
+        ...
+
+    def add_clicks(self, clicks: Iterable[Click]) -> None:
+        """Add a batch of visits: totals (for links without max_visits) and aggregates."""
+        ...
+
+    def link_stats(self, code: str) -> LinkStats:
+        ...
+
+    def sample_codes(self, n: int) -> list[str]:
+        """Up to ``n`` existing codes, spread over the table (staging's differential check)."""
+        ...
+
+    def count_links(self) -> int:
+        ...
+
+    # cache invalidation across worker processes
+    def invalidations_since(self, seq: int) -> tuple[int, list[str]]:
+        """Codes changed or deleted after ``seq``, and the newest seq."""
+        ...
+
+    # API keys (only hashes are stored)
+    def insert_key(self, key: ApiKey, key_hash: str) -> None:
+        ...
+
+    def key_by_hash(self, key_hash: str) -> ApiKey | None:
+        ...
+
+    def list_keys(self) -> list[ApiKey]:
+        ...
+
+    def revoke_key(self, key_id: str, at: datetime) -> bool:
+        ...
+
+    # health
+    def ping(self) -> None:
+        """Raise StoreError if the database does not answer."""
+        ...
+
+    def close(self) -> None:
+        ...

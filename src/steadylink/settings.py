@@ -1,0 +1,221 @@
+"""One frozen settings object: ``steadylink.toml`` + ``STEADYLINK_*`` environment.
+
+Precedence, lowest first: defaults, the TOML file, the environment, explicit
+overrides (command-line flags). Top-level keys map to ``STEADYLINK_<KEY>``;
+section keys to ``STEADYLINK_<SECTION>_<KEY>`` (e.g.
+``STEADYLINK_LINKS_CODE_LENGTH=8``). Lists in the environment are
+comma-separated. Unknown keys and values of the wrong type fail loudly at
+start-up with the key's name; ``steadylink.example.toml`` documents them all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from steadylink.errors import ConfigError
+
+CONFIG_FILE_NAME = "steadylink.toml"
+DEFAULT_DATA_DIR = "steadylink-data"
+REDIRECT_STATUSES = (301, 302, 307, 308)
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    code_length: int = 7
+    max_url_length: int = 2048
+    redirect_status: int = 302
+    blocked_domains: tuple[str, ...] = ()
+    own_hosts: tuple[str, ...] = ()
+    anonymous_create: bool = True
+    upload_max_bytes: int = 10 * 1024 * 1024
+    cache_size: int = 100_000
+    click_flush_seconds: float = 1.0
+    invalidation_poll_seconds: float = 1.0
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    create_per_minute: int = 60
+    redis_url: str | None = None
+
+
+@dataclass(frozen=True)
+class ReleaseSettings:
+    keep_releases: int = 5
+    gates: tuple[str, ...] = ("ruff", "compile", "tests", "import")
+    require_approval: bool = False
+    stage_sample: int = 200
+    stage_latency_factor: float = 3.0
+    canary_steps: tuple[int, ...] = (5, 25, 50, 100)
+    canary_min_requests: int = 50
+    canary_min_seconds: float = 3.0
+    canary_error_factor: float = 5.0
+    canary_error_floor: float = 0.01
+    canary_latency_factor: float = 3.0
+    bake_seconds: float = 30.0
+    workers: int = 1
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path(DEFAULT_DATA_DIR)
+    database: str | None = None
+    base_url: str = "http://127.0.0.1:8080"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    ops_port: int = 8081
+    log_level: str = "info"
+    access_log: bool = True
+    release_id: str = "dev"
+    links: LinkSettings = field(default_factory=LinkSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    release: ReleaseSettings = field(default_factory=ReleaseSettings)
+
+    @property
+    def database_url(self) -> str:
+        if self.database:
+            return self.database
+        return f"sqlite:///{(self.data_dir / 'links.db').resolve()}"
+
+    @property
+    def files_dir(self) -> Path:
+        return self.data_dir / "files"
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        clean = {k: v for k, v in overrides.items() if v is not None}
+        if "data_dir" in clean:
+            clean["data_dir"] = Path(clean["data_dir"])
+        return _validated(dataclasses.replace(self, **clean))
+
+
+def load_settings(
+    config_file: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build the settings from defaults, the TOML file, the environment and overrides."""
+    env = os.environ if environ is None else environ
+    path = config_file or _find_config_file(env)
+    raw: dict[str, Any] = {}
+    if path is not None:
+        raw = _read_toml(path)
+    values = _build(Settings, raw, env, prefix="STEADYLINK_", where=str(path or "defaults"))
+    settings = Settings(**values)
+    return settings.with_overrides(**overrides)
+
+
+def _find_config_file(env: Mapping[str, str]) -> Path | None:
+    named = env.get("STEADYLINK_CONFIG")
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise ConfigError(f"STEADYLINK_CONFIG names {named!r}, which is not a file.")
+        return path
+    local = Path(CONFIG_FILE_NAME)
+    return local if local.is_file() else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"Config file {path} does not exist.") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}. Fix the file or move it away.") from exc
+
+
+def _build(
+    cls: type[Any], raw: dict[str, Any], env: Mapping[str, str], *, prefix: str, where: str
+) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in known:
+            section = prefix.removeprefix("STEADYLINK_").rstrip("_").lower()
+            name = f"{section}.{key}" if section else key
+            raise ConfigError(f"Unknown setting {name!r} in {where}; see steadylink.example.toml.")
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        env_name = f"{prefix}{f.name.upper()}"
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+            section = raw.get(f.name, {})
+            if not isinstance(section, dict):
+                raise ConfigError(f"Setting {f.name!r} in {where} must be a table ([{f.name}]).")
+            values[f.name] = hint(**_build(hint, section, env, prefix=env_name + "_", where=where))
+            continue
+        if env_name in env:
+            values[f.name] = _coerce(env[env_name], hint, env_name, from_env=True)
+        elif f.name in raw:
+            values[f.name] = _coerce(raw[f.name], hint, f.name, from_env=False)
+    return values
+
+
+def _coerce(value: Any, hint: Any, name: str, *, from_env: bool) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        inner = next(a for a in args if a is not type(None))
+        if value in ("", None):
+            return None
+        return _coerce(value, inner, name, from_env=from_env)
+    try:
+        if hint is bool:
+            if isinstance(value, bool):
+                return value
+            if from_env and str(value).lower() in ("1", "true", "yes", "on"):
+                return True
+            if from_env and str(value).lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if hint in (int, float):
+            if isinstance(value, bool) or (not from_env and not isinstance(value, (int, float))):
+                raise ValueError(value)
+            return hint(value)
+        if hint is str:
+            if not isinstance(value, str):
+                raise ValueError(value)
+            return value
+        if hint is Path:
+            if not isinstance(value, str):
+                raise ValueError(value)
+            return Path(value)
+        if origin is tuple:
+            items = [v.strip() for v in value.split(",") if v.strip()] if from_env else value
+            if not isinstance(items, list):
+                raise ValueError(value)
+            return tuple(_coerce(v, args[0], name, from_env=from_env) for v in items)
+    except (ValueError, TypeError) as exc:
+        expected = getattr(hint, "__name__", str(hint))
+        raise ConfigError(f"Setting {name!r} must be {expected}, got {value!r}.") from exc
+    raise ConfigError(f"Setting {name!r} has an unsupported type {hint!r}.")
+
+
+def _validated(settings: Settings) -> Settings:
+    links = settings.links
+    checks = [
+        (links.redirect_status in REDIRECT_STATUSES, "links.redirect_status must be 301, 302, 307 or 308"),
+        (5 <= links.code_length <= 32, "links.code_length must be between 5 and 32"),
+        (links.max_url_length >= 64, "links.max_url_length must be at least 64"),
+        (links.upload_max_bytes > 0, "links.upload_max_bytes must be positive"),
+        (links.click_flush_seconds > 0, "links.click_flush_seconds must be positive"),
+        (settings.limits.create_per_minute >= 0, "limits.create_per_minute must be 0 or more"),
+        (0 < settings.port < 65536, "port must be between 1 and 65535"),
+        (0 < settings.ops_port < 65536, "ops_port must be between 1 and 65535"),
+        (settings.base_url.startswith(("http://", "https://")), "base_url must start with http:// or https://"),
+        (all(0 < s <= 100 for s in settings.release.canary_steps), "release.canary_steps must be percentages 1..100"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message + ".")
+    return settings

@@ -1,0 +1,65 @@
+"""What every part of the web app shares: settings, store, files, clock, and the
+hot-path services (cache, click recorder, rate limiter, metrics).
+
+Built once per worker process by ``steadylink.web.app.build_context``; handlers
+get it from ``request.app.state.ctx`` (``get_context`` below).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from starlette.requests import Request
+
+from steadylink.clock import Clock
+from steadylink.links.codes import RandomSource
+from steadylink.links.files import FileStore
+from steadylink.links.model import Link
+from steadylink.links.store import Store
+from steadylink.settings import Settings
+
+
+class LinkCache(Protocol):
+    """Hot codes in memory; kept correct across workers through the store's change log."""
+
+    def lookup(self, code: str) -> Link | None:
+        """The link for ``code`` from memory, else from the store (then remembered)."""
+        ...
+
+    def invalidate(self, code: str) -> None:
+        """Forget ``code`` now (this worker); other workers learn it from the change log."""
+        ...
+
+
+class ClickRecorder(Protocol):
+    def record(self, code: str, *, referrer: str | None, user_agent: str | None) -> None:
+        """Count one visit in memory; flushed to the store in batches."""
+        ...
+
+    def flush(self) -> int:
+        """Write what is pending; return how many visits were written."""
+        ...
+
+
+class RateLimiter(Protocol):
+    def check(self, bucket: str, client: str) -> None:
+        """Raise RateLimited if ``client`` used up its allowance in ``bucket``."""
+        ...
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    store: Store
+    files: FileStore
+    clock: Clock
+    rng: RandomSource
+    cache: LinkCache
+    clicks: ClickRecorder
+    limiter: RateLimiter
+
+
+def get_context(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
