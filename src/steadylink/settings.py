@@ -131,7 +131,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except FileNotFoundError as exc:
         raise ConfigError(f"Config file {path} does not exist.") from exc
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}. Fix the file or move it away.") from exc
+        raise ConfigError(
+            f"{path} is not valid TOML: {exc}. Fix the file or move it away."
+        ) from exc
 
 
 def _build(
@@ -204,7 +206,10 @@ def _coerce(value: Any, hint: Any, name: str, *, from_env: bool) -> Any:
 def _validated(settings: Settings) -> Settings:
     links = settings.links
     checks = [
-        (links.redirect_status in REDIRECT_STATUSES, "links.redirect_status must be 301, 302, 307 or 308"),
+        (
+            links.redirect_status in REDIRECT_STATUSES,
+            "links.redirect_status must be 301, 302, 307 or 308",
+        ),
         (5 <= links.code_length <= 32, "links.code_length must be between 5 and 32"),
         (links.max_url_length >= 64, "links.max_url_length must be at least 64"),
         (links.upload_max_bytes > 0, "links.upload_max_bytes must be positive"),
@@ -212,8 +217,14 @@ def _validated(settings: Settings) -> Settings:
         (settings.limits.create_per_minute >= 0, "limits.create_per_minute must be 0 or more"),
         (0 < settings.port < 65536, "port must be between 1 and 65535"),
         (0 < settings.ops_port < 65536, "ops_port must be between 1 and 65535"),
-        (settings.base_url.startswith(("http://", "https://")), "base_url must start with http:// or https://"),
-        (all(0 < s <= 100 for s in settings.release.canary_steps), "release.canary_steps must be percentages 1..100"),
+        (
+            settings.base_url.startswith(("http://", "https://")),
+            "base_url must start with http:// or https://",
+        ),
+        (
+            all(0 < s <= 100 for s in settings.release.canary_steps),
+            "release.canary_steps must be percentages 1..100",
+        ),
     ]
     for ok, message in checks:
         if not ok:

@@ -21,7 +21,9 @@ class Role(IntEnum):
             return cls[name.strip().upper()]
         except KeyError:
             allowed = ", ".join(r.name.lower() for r in cls)
-            raise InvalidInput(f"Unknown role {name!r}; use one of {allowed}.", field="role") from None
+            raise InvalidInput(
+                f"Unknown role {name!r}; use one of {allowed}.", field="role"
+            ) from None
 
     @property
     def label(self) -> str:

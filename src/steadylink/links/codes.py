@@ -21,9 +21,32 @@ CODE_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 RESERVED = frozenset(
     {
-        "api", "static", "healthz", "readyz", "metrics", "docs", "redoc", "openapi.json",
-        "favicon.ico", "robots.txt", "s", "links", "login", "logout", "admin", "ops",
-        "status", "files", "new", "about", "help", "www", "assets", "stats", "p", "_",
+        "api",
+        "static",
+        "healthz",
+        "readyz",
+        "metrics",
+        "docs",
+        "redoc",
+        "openapi.json",
+        "favicon.ico",
+        "robots.txt",
+        "s",
+        "links",
+        "login",
+        "logout",
+        "admin",
+        "ops",
+        "status",
+        "files",
+        "new",
+        "about",
+        "help",
+        "www",
+        "assets",
+        "stats",
+        "p",
+        "_",
     }
 )
 

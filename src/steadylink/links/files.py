@@ -62,7 +62,9 @@ class FileStore:
 
     def save_bytes(self, data: bytes, *, name: str, content_type: str | None = None) -> StoredFile:
         if len(data) > self.max_bytes:
-            raise TooLarge(f"The file is larger than the limit of {self.max_bytes} bytes.", field="file")
+            raise TooLarge(
+                f"The file is larger than the limit of {self.max_bytes} bytes.", field="file"
+            )
         if not data:
             raise InvalidInput("The file is empty.", field="file")
         sha = hashlib.sha256(data).hexdigest()

@@ -35,7 +35,9 @@ def current_revision(engine: Engine) -> str | None:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
     except SQLAlchemyError as exc:
-        raise StoreError(f"Cannot read the schema revision: {exc.__class__.__name__}: {exc}") from exc
+        raise StoreError(
+            f"Cannot read the schema revision: {exc.__class__.__name__}: {exc}"
+        ) from exc
 
 
 def is_at_head(engine: Engine) -> bool:

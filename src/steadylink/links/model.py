@@ -74,10 +74,10 @@ class LinkChanges:
     """A partial update; fields left UNSET stay as they are. ``None`` clears."""
 
     url: str | _Unset = UNSET
-    expires_at: datetime | None | _Unset = UNSET
-    max_visits: int | None | _Unset = UNSET
+    expires_at: datetime | _Unset | None = UNSET
+    max_visits: int | _Unset | None = UNSET
     is_disabled: bool | _Unset = UNSET
-    password: str | None | _Unset = UNSET
+    password: str | _Unset | None = UNSET
 
 
 @dataclass(frozen=True, slots=True)

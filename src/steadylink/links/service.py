@@ -198,7 +198,7 @@ def revoke_key(*, store: Store, clock: Clock, key_id: str) -> None:
 # checks ---------------------------------------------------------------------
 
 
-def _check_expiry(value: datetime | None | _Unset, now: datetime) -> datetime | None:
+def _check_expiry(value: datetime | _Unset | None, now: datetime) -> datetime | None:
     if value is None or isinstance(value, _Unset):
         return None
     if not isinstance(value, datetime):
@@ -209,7 +209,7 @@ def _check_expiry(value: datetime | None | _Unset, now: datetime) -> datetime | 
     return value
 
 
-def _check_max_visits(value: int | None | _Unset) -> int | None:
+def _check_max_visits(value: int | _Unset | None) -> int | None:
     if value is None or isinstance(value, _Unset):
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_VISITS_LIMIT:
@@ -217,7 +217,7 @@ def _check_max_visits(value: int | None | _Unset) -> int | None:
     return value
 
 
-def _hash_optional_password(value: str | None | _Unset) -> str | None:
+def _hash_optional_password(value: str | _Unset | None) -> str | None:
     if value is None or isinstance(value, _Unset) or value == "":
         return None
     if not isinstance(value, str) or len(value) > MAX_PASSWORD_LENGTH:

@@ -55,7 +55,9 @@ def open_store(url: str) -> SqlStore:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise StoreError(f"{url!r} is not a database URL; use sqlite:///PATH or postgresql://...") from exc
+        raise StoreError(
+            f"{url!r} is not a database URL; use sqlite:///PATH or postgresql://..."
+        ) from exc
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     elif not parsed.drivername.startswith(("sqlite", "postgresql")):
@@ -98,9 +100,11 @@ class SqlStore:
 
     def get_link(self, code: str) -> Link | None:
         if self.is_sqlite:
-            row = self._sqlite().execute(
-                f"SELECT {_LINK_COLUMNS} FROM links WHERE code = ?", (code,)
-            ).fetchone()
+            row = (
+                self._sqlite()
+                .execute(f"SELECT {_LINK_COLUMNS} FROM links WHERE code = ?", (code,))
+                .fetchone()
+            )
             return _link_from_tuple(row) if row else None
         with self._connect() as conn:
             found = conn.execute(select(*_columns()).where(schema.links.c.code == code)).first()
@@ -121,7 +125,10 @@ class SqlStore:
         if text:
             pattern = f"%{_escape_like(text.lower())}%"
             conditions.append(
-                or_(t.c.code_folded.like(pattern, escape="\\"), func.lower(t.c.url).like(pattern, escape="\\"))
+                or_(
+                    t.c.code_folded.like(pattern, escape="\\"),
+                    func.lower(t.c.url).like(pattern, escape="\\"),
+                )
             )
         if created_from is not None:
             conditions.append(t.c.created_at >= _to_db(created_from))
@@ -133,7 +140,9 @@ class SqlStore:
         query = query.order_by(t.c.created_at.desc(), t.c.code).limit(limit).offset(offset)
         with self._connect() as conn:
             rows = conn.execute(query).all()
-            total = conn.execute(select(func.count()).select_from(t).where(*conditions)).scalar_one()
+            total = conn.execute(
+                select(func.count()).select_from(t).where(*conditions)
+            ).scalar_one()
         return LinkPage([_link_from_tuple(tuple(r)) for r in rows], int(total), limit, offset)
 
     def iter_links(self) -> Iterator[Link]:
@@ -146,7 +155,9 @@ class SqlStore:
         row = _link_row(link)
         code = row.pop("code")
         with self._begin() as conn:
-            result = conn.execute(update(schema.links).where(schema.links.c.code == code).values(**row))
+            result = conn.execute(
+                update(schema.links).where(schema.links.c.code == code).values(**row)
+            )
             if result.rowcount == 0:
                 raise NotFound(f"No link with code {code!r}.", field="code")
             _note_change(conn, code)
@@ -198,7 +209,8 @@ class SqlStore:
             conn.execute(
                 text(
                     "INSERT INTO clicks_daily (code, day, count) VALUES (:code, :day, :n) "
-                    "ON CONFLICT (code, day) DO UPDATE SET count = clicks_daily.count + excluded.count"
+                    "ON CONFLICT (code, day) DO UPDATE "
+                    "SET count = clicks_daily.count + excluded.count"
                 ),
                 [{"code": c, "day": d, "n": n} for (c, d), n in days.items()],
             )
@@ -284,12 +296,19 @@ class SqlStore:
     def invalidations_since(self, seq: int) -> tuple[int, list[str]]:
         t = schema.link_changes
         if self.is_sqlite:
-            rows = self._sqlite().execute(
-                "SELECT seq, code FROM link_changes WHERE seq > ? ORDER BY seq", (seq,)
-            ).fetchall()
+            rows = (
+                self._sqlite()
+                .execute("SELECT seq, code FROM link_changes WHERE seq > ? ORDER BY seq", (seq,))
+                .fetchall()
+            )
         else:
             with self._connect() as conn:
-                rows = [tuple(r) for r in conn.execute(select(t.c.seq, t.c.code).where(t.c.seq > seq).order_by(t.c.seq))]
+                rows = [
+                    tuple(r)
+                    for r in conn.execute(
+                        select(t.c.seq, t.c.code).where(t.c.seq > seq).order_by(t.c.seq)
+                    )
+                ]
         if not rows:
             return seq, []
         return int(rows[-1][0]), [str(r[1]) for r in rows]
@@ -326,7 +345,9 @@ class SqlStore:
         t = schema.api_keys
         with self._begin() as conn:
             result = conn.execute(
-                update(t).where(t.c.id == key_id, t.c.revoked_at.is_(None)).values(revoked_at=_to_db(at))
+                update(t)
+                .where(t.c.id == key_id, t.c.revoked_at.is_(None))
+                .values(revoked_at=_to_db(at))
             )
             return bool(result.rowcount == 1)
 
@@ -378,10 +399,14 @@ def _tune_sqlite(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _note_change(conn: Any, code: str) -> None:
-    result = conn.execute(insert(schema.link_changes).values(code=code, at=_to_db(datetime.now(UTC))))
+    result = conn.execute(
+        insert(schema.link_changes).values(code=code, at=_to_db(datetime.now(UTC)))
+    )
     seq = result.inserted_primary_key[0] if result.inserted_primary_key else None
     if seq is not None and seq % 1000 == 0:
-        conn.execute(delete(schema.link_changes).where(schema.link_changes.c.seq < seq - _KEEP_CHANGES))
+        conn.execute(
+            delete(schema.link_changes).where(schema.link_changes.c.seq < seq - _KEEP_CHANGES)
+        )
 
 
 def _store_error(exc: Exception) -> StoreError:
@@ -443,8 +468,23 @@ def _link_row(link: Link) -> dict[str, Any]:
 
 
 def _link_from_tuple(row: tuple[Any, ...]) -> Link:
-    (code, kind, url, sha, name, size, ctype, created, updated, expires, max_visits, visits,
-     disabled, password_hash, owner) = row
+    (
+        code,
+        kind,
+        url,
+        sha,
+        name,
+        size,
+        ctype,
+        created,
+        updated,
+        expires,
+        max_visits,
+        visits,
+        disabled,
+        password_hash,
+        owner,
+    ) = row
     stored = StoredFile(sha, name, int(size), ctype) if sha else None
     created_at = _from_db(created)
     updated_at = _from_db(updated)

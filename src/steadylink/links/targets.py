@@ -31,7 +31,9 @@ def normalise_target(
         raise InvalidInput("The URL must be a string.", field="url")
     url = url.strip()
     if not url:
-        raise InvalidInput("The URL is missing; give the address the link should lead to.", field="url")
+        raise InvalidInput(
+            "The URL is missing; give the address the link should lead to.", field="url"
+        )
     if len(url) > max_length:
         raise InvalidInput(f"The URL is longer than {max_length} characters.", field="url")
     if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in url):
@@ -39,7 +41,7 @@ def normalise_target(
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in ALLOWED_SCHEMES:
-        if not parts.scheme or "://" not in url:
+        if not parts.scheme or "." in parts.scheme:
             raise InvalidInput(
                 "The URL has no scheme; write it in full, like https://example.com/page.",
                 field="url",
@@ -55,7 +57,9 @@ def normalise_target(
     except ValueError:
         raise InvalidInput("The URL's port is not a number from 1 to 65535.", field="url") from None
     if _is_listed(host, {_normal_host(h) for h in own_hosts if h}):
-        raise InvalidInput("The URL points at this shortener itself, which would loop.", field="url")
+        raise InvalidInput(
+            "The URL points at this shortener itself, which would loop.", field="url"
+        )
     if _is_listed(host, {d.lower().strip(".") for d in blocked_domains if d}):
         raise InvalidInput(f"Links to {host} are blocked on this service.", field="url")
     netloc = f"[{host}]" if ":" in host else host

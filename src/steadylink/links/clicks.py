@@ -1,0 +1,92 @@
+"""Visits counted in memory and written to the store in batches.
+
+``record`` is on the redirect's hot path: it appends one tuple to a deque and
+does nothing else. ``flush`` (called by the app every
+``links.click_flush_seconds``, default 1 s, and once more at shutdown) turns
+the batch into ``Click`` records — referrer *host* only, user-agent family and
+bot flag — and writes them in one store transaction.
+
+What can be lost: a worker killed with ``kill -9`` (or losing power) loses the
+visits it recorded since its last flush — at most one flush interval of clicks
+per worker, about one second by default. A graceful stop (SIGTERM) flushes.
+If the store is unreachable, the batch is kept and retried at the next flush,
+up to ``max_pending`` visits per worker; beyond that the oldest are dropped,
+so a long database outage cannot exhaust memory. Visits of links with
+``max_visits`` are counted exactly and at once by ``take_limited_visit``; the
+batch only adds their per-day, referrer and agent figures.
+
+The day a visit counts for is the day of the flush (UTC): a visit a second
+before midnight may count for the next day.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from urllib.parse import urlsplit
+
+from steadylink.clock import Clock
+from steadylink.links.agents import classify_agent
+from steadylink.links.model import Click
+from steadylink.links.store import Store
+
+_log = logging.getLogger(__name__)
+
+_HOST_MEMO_LIMIT = 10_000
+_hosts: dict[str, str] = {}
+
+
+class BatchClickRecorder:
+    """The ``ClickRecorder`` of one worker process."""
+
+    def __init__(self, store: Store, clock: Clock, *, max_pending: int = 1_000_000) -> None:
+        self._store = store
+        self._clock = clock
+        self._max_pending = max_pending
+        # deque: append (event loop) and popleft (flush, possibly another thread)
+        # are each atomic, so the hot path takes no lock.
+        self._pending: deque[tuple[str, str | None, str | None]] = deque()
+        self._retry: list[Click] = []
+
+    def record(self, code: str, *, referrer: str | None, user_agent: str | None) -> None:
+        self._pending.append((code, referrer, user_agent))
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending) + len(self._retry)
+
+    def flush(self) -> int:
+        """Write what is pending in one transaction; return how many visits were written."""
+        day = self._clock.now().date()
+        batch = self._retry
+        self._retry = []
+        pending = self._pending
+        for _ in range(len(pending)):
+            code, referrer, user_agent = pending.popleft()
+            family, is_bot = classify_agent(user_agent)
+            batch.append(Click(code, day, referrer_host(referrer), family, is_bot))
+        if not batch:
+            return 0
+        try:
+            self._store.add_clicks(batch)
+        except Exception:
+            self._retry = batch[-self._max_pending :]
+            _log.warning("click flush failed; %d visits kept for the next try", len(self._retry))
+            raise
+        return len(batch)
+
+
+def referrer_host(referrer: str | None) -> str:
+    """The host of a Referer header, lower-case; ``""`` when absent or unreadable."""
+    if not referrer:
+        return ""
+    host = _hosts.get(referrer)
+    if host is None:
+        try:
+            host = (urlsplit(referrer).hostname or "")[:255]
+        except ValueError:
+            host = ""
+        if len(_hosts) >= _HOST_MEMO_LIMIT:
+            _hosts.clear()
+        _hosts[referrer] = host
+    return host

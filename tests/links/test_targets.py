@@ -1,0 +1,66 @@
+import pytest
+
+from steadylink.errors import InvalidInput
+from steadylink.links.targets import normalise_target
+
+
+def normal(url: object, **kw: object) -> str:
+    return normalise_target(url, max_length=2048, **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("https://example.com", "https://example.com/"),
+        ("HTTPS://Example.COM/Path?q=1#frag", "https://example.com/Path?q=1#frag"),
+        ("http://bücher.example/straße", "http://xn--bcher-kva.example/straße"),
+        ("  https://example.com/x  ", "https://example.com/x"),
+        ("http://[::1]:8080/a", "http://[::1]:8080/a"),
+        ("http://127.0.0.1:9/", "http://127.0.0.1:9/"),
+    ],
+)
+def test_targets_are_normalised(given: str, expected: str) -> None:
+    assert normal(given) == expected
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ("", "missing"),
+        ("   ", "missing"),
+        ("example.com/page", "no scheme"),
+        ("javascript:alert(1)", "Only http and https"),
+        ("data:text/html,hi", "Only http and https"),
+        ("file:///etc/passwd", "Only http and https"),
+        ("ftp://example.com/", "Only http and https"),
+        ("https://bank.example@evil.example/", "user name"),
+        ("https://exa mple.com/", "white space"),
+        ("https://example.com/\x00", "control"),
+        ("https://example.com:99999/", "port"),
+        ("https:///path", "no host"),
+        (42, "string"),
+        (None, "string"),
+    ],
+)
+def test_bad_targets_are_refused_naming_the_field(given: object, message: str) -> None:
+    with pytest.raises(InvalidInput, match=message) as info:
+        normal(given)
+    assert info.value.field == "url"
+
+
+def test_too_long_targets_are_refused() -> None:
+    with pytest.raises(InvalidInput, match="longer than"):
+        normalise_target("https://example.com/" + "a" * 100, max_length=64)
+
+
+def test_links_to_the_shortener_itself_are_refused() -> None:
+    with pytest.raises(InvalidInput, match="loop"):
+        normal("https://SL.example/abc", own_hosts=["sl.example"])
+    with pytest.raises(InvalidInput, match="loop"):
+        normal("http://127.0.0.1:8080/abc", own_hosts=["127.0.0.1"])
+
+
+def test_blocked_domains_and_their_subdomains_are_refused() -> None:
+    with pytest.raises(InvalidInput, match="blocked"):
+        normal("https://www.Bad.example/", blocked_domains=["bad.example"])
+    assert normal("https://notbad.example/", blocked_domains=["bad.example"])
