@@ -1,0 +1,235 @@
+"""Build the app of one worker process: its context, the FastAPI app, the redirect front.
+
+granian runs ``steadylink.web.app:app`` (built on first access from
+``load_settings()``, i.e. ``steadylink.toml`` and ``STEADYLINK_*``), e.g.::
+
+    granian --interface asgi --loop uvloop steadylink.web.app:app --uds /run/s.sock
+
+``create_app`` returns a raw ASGI callable: ``GET``/``HEAD /{code}`` is answered
+by ``web/redirect.py``; everything else (and ASGI lifespan) goes to the inner
+FastAPI app. The lifespan runs the background task that flushes clicks and
+logs and polls the store's change log to keep the cache correct.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any, TextIO
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from starlette.requests import Request
+from starlette.types import ASGIApp
+
+from steadylink.clock import Clock, SystemClock
+from steadylink.links.cache import MemoryLinkCache
+from steadylink.links.clicks import BatchClickRecorder
+from steadylink.links.codes import RandomSource, SystemRandom
+from steadylink.links.files import FileStore
+from steadylink.links.migrate import is_at_head, upgrade_to_head
+from steadylink.links.sql_store import open_store
+from steadylink.links.store import Store
+from steadylink.settings import Settings, load_settings
+from steadylink.web import health
+from steadylink.web.context import AppContext, RateLimiter
+from steadylink.web.logs import RequestLog
+from steadylink.web.metrics import AppMetrics
+from steadylink.web.redirect import INTERNAL_MESSAGE, RedirectDispatcher
+
+_log = logging.getLogger(__name__)
+
+
+def build_context(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    rng: RandomSource | None = None,
+    store: Store | None = None,
+) -> AppContext:
+    """Open the store (migrating a fresh one to head) and build the worker's services."""
+    clock = clock or SystemClock()
+    if store is None:
+        opened = open_store(settings.database_url)
+        if not is_at_head(opened.engine):
+            upgrade_to_head(opened.engine)
+        store = opened
+    return AppContext(
+        settings=settings,
+        store=store,
+        files=FileStore(settings.files_dir, max_bytes=settings.links.upload_max_bytes),
+        clock=clock,
+        rng=rng or SystemRandom(),
+        cache=MemoryLinkCache(
+            store, clock, size=settings.links.cache_size,
+            negative_seconds=settings.links.invalidation_poll_seconds,
+        ),
+        clicks=BatchClickRecorder(store, clock),
+        limiter=_build_rate_limiter(settings),
+    )
+
+
+def create_app(
+    settings: Settings, *, ctx: AppContext | None = None, log_stream: TextIO | None = None
+) -> RedirectDispatcher:
+    """The ASGI app of one worker: the redirect front around the FastAPI app."""
+    ctx = ctx or build_context(settings)
+    metrics = AppMetrics(settings.release_id)
+    log = RequestLog(release=settings.release_id, enabled=settings.access_log, stream=log_stream)
+    inner = FastAPI(
+        title="steadylink",
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+        lifespan=_lifespan(ctx, metrics, log),
+    )
+    inner.state.ctx = ctx
+    inner.state.metrics = metrics
+    inner.state.request_log = log
+    _include_routers(inner)
+    return RedirectDispatcher(ctx=ctx, inner=inner, metrics=metrics, log=log)
+
+
+@contextlib.asynccontextmanager
+async def run_lifespan(app: ASGIApp) -> AsyncIterator[None]:
+    """Run ``app``'s ASGI lifespan around a block (tests, in-process clients)."""
+    to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def receive() -> dict[str, Any]:
+        return await to_app.get()
+
+    async def send(message: Any) -> None:
+        await from_app.put(message)
+
+    scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
+    async def run() -> None:
+        await app(scope, receive, send)
+
+    task = asyncio.create_task(run())
+    await to_app.put({"type": "lifespan.startup"})
+    started = await from_app.get()
+    if started["type"] != "lifespan.startup.complete":
+        raise RuntimeError(f"app start-up failed: {started.get('message', started)}")
+    try:
+        yield
+    finally:
+        await to_app.put({"type": "lifespan.shutdown"})
+        await from_app.get()
+        await task
+
+
+def _include_routers(inner: FastAPI) -> None:
+    # The API and UI modules are written in parallel; a missing one is skipped
+    # (and said so in the log) rather than stopping every other route.
+    inner.include_router(health.router)
+    api = _optional_module("steadylink.web.api")
+    if api is not None:
+        inner.include_router(api.router, prefix="/api/v1")
+    ui = _optional_module("steadylink.web.ui")
+    if ui is not None:
+        inner.include_router(ui.router)
+    errors = _optional_module("steadylink.web.errors")
+    if errors is not None:
+        errors.install_error_handlers(inner)
+    if Exception not in inner.exception_handlers and 500 not in inner.exception_handlers:
+        inner.add_exception_handler(Exception, _internal_error)
+
+
+def _optional_module(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise  # the module exists but one of its imports is missing: a real bug
+        _log.warning("%s is not there yet; its routes are left out", name)
+        return None
+
+
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    request_id = getattr(request.state, "request_id", None)
+    body = {"error": "internal", "message": INTERNAL_MESSAGE, "request_id": request_id}
+    return JSONResponse(body, status_code=500)
+
+
+def _build_rate_limiter(settings: Settings) -> RateLimiter:
+    module = _optional_module("steadylink.web.ratelimit")
+    if module is None:
+        return _NoLimit()
+    limiter: RateLimiter = module.build_rate_limiter(settings)
+    return limiter
+
+
+class _NoLimit:
+    def check(self, bucket: str, client: str) -> None:
+        return None
+
+
+def _lifespan(ctx: AppContext, metrics: AppMetrics, log: RequestLog) -> Any:
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(_run_background(ctx, metrics, log))
+        log.event("started")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            _flush_clicks(ctx, log)
+            _flush_counters(ctx, metrics, log)
+            log.event("stopped")
+            log.flush()
+            ctx.store.close()
+
+    return lifespan
+
+
+async def _run_background(ctx: AppContext, metrics: AppMetrics, log: RequestLog) -> None:
+    """Flush clicks, logs and cache counters; poll the change log. Never dies on an error."""
+    links = ctx.settings.links
+    loop = asyncio.get_running_loop()
+    next_flush = next_poll = loop.time()
+    while True:
+        now = loop.time()
+        if now >= next_poll:
+            next_poll = now + links.invalidation_poll_seconds
+            try:
+                poll = getattr(ctx.cache, "poll_invalidations", None)
+                if poll is not None:
+                    poll()
+            except Exception as exc:
+                log.event("cache_poll_failed", exception=type(exc).__name__, message=str(exc))
+        if now >= next_flush:
+            next_flush = now + links.click_flush_seconds
+            # the store write runs in a thread so the redirects keep flowing meanwhile
+            await asyncio.to_thread(_flush_clicks, ctx, log)
+            _flush_counters(ctx, metrics, log)
+        await asyncio.sleep(max(min(next_poll, next_flush) - loop.time(), 0.01))
+
+
+def _flush_clicks(ctx: AppContext, log: RequestLog) -> None:
+    try:
+        ctx.clicks.flush()
+    except Exception as exc:
+        log.event("click_flush_failed", exception=type(exc).__name__, message=str(exc))
+
+
+def _flush_counters(ctx: AppContext, metrics: AppMetrics, log: RequestLog) -> None:
+    """Runs on the event loop: the request log and the counters are not shared with threads."""
+    cache = ctx.cache
+    if isinstance(cache, MemoryLinkCache):
+        metrics.sync_cache_counts(cache.hits, cache.misses)
+    log.flush()
+
+
+def __getattr__(name: str) -> Any:
+    # ``app`` is built on first access, so importing this module has no side effects.
+    if name == "app":
+        built = create_app(load_settings())
+        globals()["app"] = built
+        return built
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

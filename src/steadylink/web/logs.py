@@ -1,0 +1,115 @@
+"""JSON logs: one line per request, one per error.
+
+The request line is on the redirect's hot path, so it skips structlog: a dict
+built in place, ``json.dumps``, appended to a list, and written to the stream
+in one call by the app's background task (every flush interval) or when the
+buffer is full. Errors are rarer and go through structlog, configured to
+render JSON, written at once.
+
+An error line carries the exception type, its message and ``where``: the
+innermost ``file:line`` inside the steadylink package — frames of libraries
+are skipped, so the same bug gives the same ``where`` (the key for grouping
+errors later).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, TextIO
+
+import structlog
+
+_PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
+_BUFFER_LINES = 512
+
+# Request ids: a random per-process prefix and a counter — unique, and far
+# cheaper than uuid4 on every request.
+_ID_PREFIX = os.urandom(6).hex()
+_ids = itertools.count(1)
+
+
+def new_request_id() -> str:
+    return f"{_ID_PREFIX}{next(_ids):x}"
+
+
+class RequestLog:
+    """Buffered JSON lines; ``enabled`` False (``access_log = false``) drops request lines."""
+
+    def __init__(self, *, release: str, enabled: bool, stream: TextIO | None = None) -> None:
+        self.release = release
+        self.enabled = enabled
+        self.stream = stream
+        self._lines: list[str] = []
+        self._errors = structlog.wrap_logger(
+            structlog.PrintLogger(file=stream or sys.stderr),
+            processors=[
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                structlog.processors.JSONRenderer(),
+            ],
+        )
+
+    def request(
+        self,
+        *,
+        method: str,
+        route: str,
+        status: int,
+        seconds: float,
+        request_id: str,
+        client: str,
+    ) -> None:
+        line = json.dumps(
+            {
+                "event": "request",
+                "method": method,
+                "route": route,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 3),
+                "request_id": request_id,
+                "release": self.release,
+                "client": client,
+            }
+        )
+        self._lines.append(line)
+        if len(self._lines) >= _BUFFER_LINES:
+            self.flush()
+
+    def error(self, exc: BaseException, *, request_id: str, method: str, route: str) -> None:
+        self._errors.error(
+            "error",
+            exception=type(exc).__name__,
+            message=str(exc)[:1000],
+            where=innermost_app_frame(exc),
+            request_id=request_id,
+            release=self.release,
+            method=method,
+            route=route,
+        )
+
+    def event(self, name: str, **fields: Any) -> None:
+        """A line about the app itself (start, stop, background failures)."""
+        self._errors.info(name, release=self.release, **fields)
+
+    def flush(self) -> None:
+        if not self._lines:
+            return
+        lines, self._lines = self._lines, []
+        stream = self.stream or sys.stderr
+        stream.write("\n".join(lines) + "\n")
+        stream.flush()
+
+
+def innermost_app_frame(exc: BaseException) -> str:
+    """``steadylink/web/api.py:42``: the deepest traceback frame inside the package."""
+    where = ""
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename.startswith(_PACKAGE_DIR):
+            relative = frame.filename[len(_PACKAGE_DIR) - len("steadylink") :]
+            where = f"{relative}:{frame.lineno}"
+    return where or "?"

@@ -1,0 +1,201 @@
+"""The raw ASGI front of the app: answers ``GET``/``HEAD /{code}`` itself.
+
+A redirect never touches the framework (FastAPI costs ~97 µs a request, a raw
+callable ~1.5 µs; PERF-NOTES.md). Only a plain URL link that resolves to
+FOUND and has no password is answered here; everything else — unknown,
+disabled, expired or used-up codes (404/410 pages with HTML/JSON
+negotiation), file links, password links, every other path — goes to the
+inner FastAPI app *unchanged*, where ``web/ui.py`` serves ``/{code}``.
+
+Every request, answered here or inside, gets one metrics observation, one
+access-log line and an ``X-Request-ID`` response header; an exception
+anywhere becomes a JSON error (500 ``internal`` for bugs) without a stack
+trace, logged once.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from time import perf_counter
+from typing import Any
+from urllib.parse import quote
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from steadylink.errors import SteadylinkError
+from steadylink.links.codes import RESERVED, looks_like_code
+from steadylink.links.model import LinkKind
+from steadylink.links.service import Outcome, resolve_link
+from steadylink.web.context import AppContext
+from steadylink.web.logs import RequestLog, new_request_id
+from steadylink.web.metrics import AppMetrics
+
+CODE_ROUTE = "/{code}"
+UNMATCHED_ROUTE = "<unmatched>"
+INTERNAL_MESSAGE = "Something went wrong on our side; the request id identifies it in our logs."
+_REASONS = {
+    301: b"Moved Permanently",
+    302: b"Found",
+    307: b"Temporary Redirect",
+    308: b"Permanent Redirect",
+}
+_CACHE_CONTROL = (b"cache-control", b"private, max-age=0")
+_TEXT = (b"content-type", b"text/plain; charset=utf-8")
+
+
+class RedirectDispatcher:
+    """The ASGI callable granian runs; ``inner`` is the FastAPI app."""
+
+    def __init__(
+        self, *, ctx: AppContext, inner: ASGIApp, metrics: AppMetrics, log: RequestLog
+    ) -> None:
+        self.ctx = ctx
+        self.inner = inner
+        self.metrics = metrics
+        self.log = log
+        self._status = ctx.settings.links.redirect_status
+        self._body = _REASONS[self._status] + b"\n"
+        self._fixed_headers = [
+            _CACHE_CONTROL,
+            _TEXT,
+            (b"content-length", str(len(self._body)).encode()),
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.inner(scope, receive, send)  # lifespan, websocket
+            return
+        started = perf_counter()
+        method: str = scope["method"]
+        referrer = user_agent = request_id = forwarded = None
+        for name, value in scope["headers"]:
+            if name == b"referer":
+                referrer = value.decode("latin-1")
+            elif name == b"user-agent":
+                user_agent = value.decode("latin-1")
+            elif name == b"x-request-id":
+                request_id = value.decode("latin-1")[:128]
+            elif name == b"x-forwarded-for":
+                forwarded = value.decode("latin-1").split(",", 1)[0].strip()
+        if not request_id or not request_id.isprintable():
+            request_id = new_request_id()
+        status = 0
+        route = CODE_ROUTE
+        if method in ("GET", "HEAD"):
+            code: str = scope["path"][1:]
+            if looks_like_code(code) and code.lower() not in RESERVED:
+                status = await self._redirect(
+                    code, method, send, request_id, referrer=referrer, user_agent=user_agent
+                )
+        if status == 0:
+            status, route = await self._delegate(scope, receive, send, request_id)
+        elapsed = perf_counter() - started
+        self.metrics.observe(route, method, status, elapsed)
+        if self.log.enabled:
+            client = forwarded or (scope["client"][0] if scope.get("client") else "-")
+            self.log.request(
+                method=method, route=route, status=status, seconds=elapsed,
+                request_id=request_id, client=client,
+            )
+
+    async def _redirect(
+        self, code: str, method: str, send: Send, request_id: str, *,
+        referrer: str | None, user_agent: str | None,
+    ) -> int:
+        """Answer a redirect and return its status, or 0 to hand the request on."""
+        ctx = self.ctx
+        try:
+            link = ctx.cache.lookup(code)
+            if (
+                link is None
+                or link.kind is not LinkKind.URL
+                or link.password_hash is not None
+                or link.url is None
+                or resolve_link(link=link, now=ctx.clock.now()).outcome is not Outcome.FOUND
+            ):
+                return 0
+            if link.max_visits is not None and not ctx.store.take_limited_visit(code):
+                ctx.cache.invalidate(code)  # the inner app must see it used up: 410
+                return 0
+        except Exception as exc:
+            return await self._answer_error(exc, send, request_id, method, CODE_ROUTE)
+        url = link.url
+        location = url.encode() if url.isascii() else quote(url, safe=string.punctuation).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": self._status,
+                "headers": [
+                    (b"location", location),
+                    (b"x-request-id", request_id.encode("latin-1")),
+                    *self._fixed_headers,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else self._body})
+        ctx.clicks.record(code, referrer=referrer, user_agent=user_agent)
+        self.metrics.redirects.inc()
+        return self._status
+
+    async def _delegate(
+        self, scope: Scope, receive: Receive, send: Send, request_id: str
+    ) -> tuple[int, str]:
+        """Run the inner app; return the status it answered and the route template it matched."""
+        status = 0
+        rid_header = (b"x-request-id", request_id.encode("latin-1"))
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), rid_header]
+            await send(message)
+
+        scope["state"] = {**scope.get("state", {}), "request_id": request_id}
+        try:
+            await self.inner(scope, receive, send_with_id)
+        except Exception as exc:
+            route = _route_of(scope)
+            if status:  # the framework already answered (a 500 of its own): log only
+                self.log.error(exc, request_id=request_id, method=scope["method"], route=route)
+                return status, route
+            return await self._answer_error(exc, send, request_id, scope["method"], route), route
+        if status == 0:  # the app returned without answering
+            self.log.error(
+                RuntimeError("no response"), request_id=request_id, method=scope["method"],
+                route=_route_of(scope),
+            )
+        return status or 500, _route_of(scope)
+
+    async def _answer_error(
+        self, exc: Exception, send: Send, request_id: str, method: str, route: str
+    ) -> int:
+        body: dict[str, Any]
+        if isinstance(exc, SteadylinkError):
+            status, body = exc.status, exc.to_json()
+        else:
+            status, body = 500, {"error": "internal", "message": INTERNAL_MESSAGE}
+        if status >= 500:
+            self.log.error(exc, request_id=request_id, method=method, route=route)
+        body["request_id"] = request_id
+        payload = json.dumps(body).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                    (b"x-request-id", request_id.encode("latin-1")),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+        return status
+
+
+def _route_of(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else UNMATCHED_ROUTE
