@@ -168,6 +168,17 @@ def test_plan_build_is_the_runbook_as_data(tmp_path: Path) -> None:
         ),
     ]
     assert steps[3].env["UV_CACHE_DIR"] == "/cache"
+    with_dev = plan_build(
+        resolved,
+        Path("/r"),
+        release_id="X",
+        cache_dir=Path("/c"),
+        uv_bin="uv",
+        python="py3",
+        extras=("dev", "pg"),
+        extra_packages=(),
+    )
+    assert with_dev[3].argv[-1] == "/r/X/src[dev,pg]"
 
 
 def test_build_exports_the_commit_into_an_isolated_venv(built: BuiltRelease) -> None:

@@ -5,7 +5,7 @@ The runbook, as plain data (``plan_build``):
 1. export   ``git archive --prefix=src/ -o <release>/source.tar <sha>``
 2. unpack   ``tar -xf <release>/source.tar -C <release>``
 3. venv     ``uv venv <release>/venv``
-4. install  ``uv pip install --python <release>/venv/bin/python <release>/src pytest``
+4. install  ``uv pip install --python <release>/venv/bin/python <release>/src[extras] pytest``
 
 The commit is exported, never the work tree, so a dirty checkout still builds
 exactly what was committed (the record says it was dirty). ``run_step`` is
@@ -220,46 +220,27 @@ def plan_build(
     cache_dir: Path,
     uv_bin: str,
     python: str,
+    extras: Sequence[str] = (),
     extra_packages: Sequence[str] = ("pytest",),
 ) -> list[Step]:
-    """The build runbook for one release, as data."""
+    """The build runbook for one release, as data.
+
+    ``extras`` installs the release's optional dependencies (``src[dev]``);
+    ``extra_packages`` adds tools its gates need (pytest for the tests gate).
+    """
     release = releases_dir / release_id
     tarball = release / "source.tar"
     venv_python = release / "venv" / "bin" / "python"
     uv_env = {"UV_CACHE_DIR": str(cache_dir), "UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"}
+    target = f"{release / 'src'}[{','.join(extras)}]" if extras else str(release / "src")
+    export = ("git", "-C", str(resolved.source_dir), "archive", "--format=tar", "--prefix=src/")
+    venv = (uv_bin, "venv", "--quiet", "--python", python, str(release / "venv"))
+    install = (uv_bin, "pip", "install", "--python", str(venv_python), target, *extra_packages)
     return [
-        Step(
-            "export",
-            (
-                "git",
-                "-C",
-                str(resolved.source_dir),
-                "archive",
-                "--format=tar",
-                "--prefix=src/",
-                f"--output={tarball}",
-                resolved.sha,
-            ),
-        ),
+        Step("export", (*export, f"--output={tarball}", resolved.sha)),
         Step("unpack", ("tar", "-xf", str(tarball), "-C", str(release))),
-        Step(
-            "venv",
-            (uv_bin, "venv", "--quiet", "--python", python, str(release / "venv")),
-            env=uv_env,
-        ),
-        Step(
-            "install",
-            (
-                uv_bin,
-                "pip",
-                "install",
-                "--python",
-                str(venv_python),
-                str(release / "src"),
-                *extra_packages,
-            ),
-            env=uv_env,
-        ),
+        Step("venv", venv, env=uv_env),
+        Step("install", install, env=uv_env),
     ]
 
 
@@ -273,6 +254,7 @@ def build_release(
     timeout_s: float = 900.0,
     python: str = sys.executable,
     uv_bin: str | None = None,
+    extras: Sequence[str] = (),
     extra_packages: Sequence[str] = ("pytest",),
     runner: Runner | None = None,
 ) -> BuiltRelease:
@@ -292,6 +274,7 @@ def build_release(
         cache_dir=cache_dir,
         uv_bin=uv_bin or find_uv(),
         python=python,
+        extras=extras,
         extra_packages=extra_packages,
     )
     run = runner or (lambda step: run_step(step, clock=clock, timeout_s=timeout_s))
