@@ -1,0 +1,223 @@
+"""Errors at the HTTP edge: every failure is a JSON body, never a stack trace.
+
+``install_error_handlers(app)`` maps:
+
+- ``SteadylinkError`` → its ``status`` and ``to_json()`` (401 adds
+  ``WWW-Authenticate``, 429 adds ``Retry-After``);
+- request validation → 422 ``{"error": "invalid", "message", "field", "details"}``
+  naming the first bad field (``body`` when the JSON itself is malformed);
+- routing's 404 / 405 → JSON (browsers may get HTML through ``render_html``,
+  but never under ``/api/``);
+- anything unexpected → a plain JSON 500 (the app logs the exception).
+
+It also adds ``BodyLimit``: JSON and form bodies above ``MAX_JSON_BYTES``, and
+multipart uploads above the upload limit plus a little room for the form, get
+a 413 as soon as the Content-Length says so or the streamed body passes it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from steadylink.errors import RateLimited, SteadylinkError, TooLarge, Unauthorized
+
+MAX_JSON_BYTES = 64 * 1024
+MULTIPART_ROOM = 64 * 1024
+DEFAULT_UPLOAD_BYTES = 10 * 1024 * 1024
+
+HtmlRenderer = Callable[[Request, int, dict[str, object]], Awaitable[Response] | Response]
+
+_HTTP_KINDS = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "too_large",
+    415: "unsupported_media_type",
+}
+
+
+def install_error_handlers(app: FastAPI, *, render_html: HtmlRenderer | None = None) -> None:
+    """Register the JSON error handlers (and the body limit) on ``app``.
+
+    ``render_html(request, status, body)``, if given, answers browsers
+    (``Accept: text/html``) outside ``/api/`` — the web UI's friendly pages.
+    """
+
+    async def respond(
+        request: Request,
+        status: int,
+        body: dict[str, object],
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        if render_html is not None and _wants_html(request):
+            page = render_html(request, status, body)
+            return await page if isinstance(page, Awaitable) else page
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    async def on_steadylink_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, SteadylinkError)
+        headers: dict[str, str] = {}
+        if isinstance(exc, Unauthorized):
+            headers["WWW-Authenticate"] = 'Bearer realm="steadylink"'
+        if isinstance(exc, RateLimited):
+            headers["Retry-After"] = str(max(math.ceil(exc.retry_after), 1))
+        return await respond(request, exc.status, exc.to_json(), headers)
+
+    async def on_validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        return await respond(request, 422, validation_body(exc.errors()))
+
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if isinstance(exc.__cause__, SteadylinkError):
+            # FastAPI wraps errors raised while reading the body (our 413) in a 400.
+            return await on_steadylink_error(request, exc.__cause__)
+        kind = _HTTP_KINDS.get(exc.status_code, "error")
+        message = _http_message(request, exc)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(sorted(allowed_methods(request)))
+        return await respond(request, exc.status_code, {"error": kind, "message": message}, headers)
+
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        # Starlette re-raises after this answer; the app's edge logs it once.
+        body = {
+            "error": "internal",
+            "message": "Something went wrong on our side; the request id identifies it "
+            "in our logs. Try again, and tell the operators if it keeps happening.",
+            "request_id": getattr(request.state, "request_id", None),
+        }
+        return JSONResponse(body, status_code=500)
+
+    app.add_exception_handler(SteadylinkError, on_steadylink_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(HTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_unexpected)
+    app.add_middleware(BodyLimit)
+
+
+def validation_body(errors: Any) -> dict[str, object]:
+    """The 422 body for pydantic errors: the first bad field named, all listed."""
+    details = [
+        {
+            "field": _field_name(e.get("loc", ())),
+            "message": str(e.get("msg", "")),
+            "type": str(e.get("type", "")),
+        }
+        for e in errors
+    ]
+    if not details:
+        return {"error": "invalid", "message": "The request is not valid.", "field": "body"}
+    first = details[0]
+    if any(str(e.get("type")) == "json_invalid" for e in errors):
+        return {
+            "error": "invalid",
+            "message": "The body is not valid JSON.",
+            "field": "body",
+            "details": details,
+        }
+    message = f"{first['field']}: {first['message']}"
+    return {"error": "invalid", "message": message, "field": first["field"], "details": details}
+
+
+def _field_name(loc: Any) -> str:
+    """``("body", "max_visits")`` → ``max_visits``; ``("query", "limit")`` → ``limit``."""
+    parts = [str(p) for p in loc if not isinstance(p, int)]
+    if len(parts) > 1 and parts[0] in ("body", "query", "path", "header", "cookie"):
+        parts = parts[1:]
+    # pydantic names Annotated validators' steps (``function-after[...]``); drop them.
+    parts = [p for p in parts if "[" not in p]
+    return ".".join(parts) or "body"
+
+
+def _http_message(request: Request, exc: HTTPException) -> str:
+    if exc.status_code == 404:
+        return f"Nothing at {request.url.path}; see /api/openapi.json for the API."
+    if exc.status_code == 405:
+        allowed = ", ".join(sorted(allowed_methods(request))) or "another method"
+        return f"{request.method} is not allowed on {request.url.path}; use {allowed}."
+    return str(exc.detail)
+
+
+def allowed_methods(request: Request) -> set[str]:
+    """Every method some route answers on this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in getattr(request.app, "routes", []):
+        match, _ = route.matches({**request.scope, "method": "\x00"})
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return methods
+
+
+def _wants_html(request: Request) -> bool:
+    if request.url.path.startswith("/api/"):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+class BodyLimit:
+    """413 for request bodies over their limit, without reading them into memory."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = body_limit(scope)
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            body = TooLarge(_too_large_message(limit), field="body").to_json()
+            await JSONResponse(body, status_code=413, headers={"Connection": "close"})(
+                scope, receive, send
+            )
+            return
+        seen = 0
+
+        async def counted_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise TooLarge(_too_large_message(limit), field="body")
+            return message
+
+        await self.app(scope, counted_receive, send)
+
+
+def body_limit(scope: Scope) -> int:
+    """Multipart uploads may carry the upload limit (plus the form); others 64 KiB."""
+    content_type = dict(scope.get("headers") or []).get(b"content-type", b"")
+    if content_type.lower().startswith(b"multipart/form-data"):
+        app = scope.get("app")
+        ctx = getattr(getattr(app, "state", None), "ctx", None)
+        upload = ctx.settings.links.upload_max_bytes if ctx is not None else DEFAULT_UPLOAD_BYTES
+        return int(upload) + MULTIPART_ROOM
+    return MAX_JSON_BYTES
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers") or []:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _too_large_message(limit: int) -> str:
+    return f"The request body is larger than {limit} bytes; send less."
