@@ -1,0 +1,241 @@
+"""The web UI: the home form, the link page (result, QR, stats) and the HTML side
+of visits (password pages, file downloads, friendly 404/410).
+
+The redirect hot path in ``web/app.py`` answers plain URL links itself and
+hands every other ``/{code}`` request here; this router answers all of them
+correctly on its own too, so it is the reference for what a visit does.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from steadylink.errors import Gone, NotFound, RateLimited, SteadylinkError
+from steadylink.links.codes import looks_like_code
+from steadylink.links.model import Link, LinkKind
+from steadylink.links.passwords import verify_password
+from steadylink.links.service import Outcome, resolve_link
+from steadylink.web.auth import client_ip
+from steadylink.web.context import AppContext, get_context
+from steadylink.web.pages import (
+    STATIC_CACHE,
+    STATIC_FILES,
+    create_from_form,
+    day_bars,
+    error_response,
+    file_response,
+    read_form,
+    render_page,
+)
+from steadylink.web.qr import qr_svg
+
+router = APIRouter(include_in_schema=False)
+Ctx = Annotated[AppContext, Depends(get_context)]
+
+
+@router.get("/static/{name}")
+def serve_static(name: str) -> Response:
+    found = STATIC_FILES.get(name)
+    if found is None:
+        return Response("Not found", status_code=404, media_type="text/plain")
+    headers = {"Cache-Control": STATIC_CACHE, "X-Content-Type-Options": "nosniff"}
+    return Response(found.body, media_type=found.media_type, headers=headers)
+
+
+@router.get("/")
+def show_home(ctx: Ctx) -> Response:
+    return _home(ctx)
+
+
+@router.post("/")
+async def create_from_home(request: Request, ctx: Ctx) -> Response:
+    """Create a link from the home form; on error show the form again, as typed."""
+    values: dict[str, str] = {}
+    if not ctx.settings.links.anonymous_create:
+        message = "Creating links from this page is turned off here; use the API with a key."
+        return _home(ctx, status=403, errors={"form": message})
+    try:
+        ctx.limiter.check("create", client_ip(request))
+        form = await read_form(request, ctx.settings.links.upload_max_bytes)
+        values = {k: v for k, v in form.items() if isinstance(v, str) and k != "password"}
+        link = await create_from_form(ctx, form)
+    except RateLimited as exc:
+        retry = {"Retry-After": str(max(1, round(exc.retry_after)))}
+        return _home(ctx, status=429, errors={"form": exc.message}, values=values, headers=retry)
+    except SteadylinkError as exc:
+        errors = {exc.field or "form": exc.message}
+        return _home(ctx, status=exc.status, errors=errors, values=values)
+    return RedirectResponse(f"/s/{link.code}?new=1", status_code=303)
+
+
+@router.get("/s/{code}")
+def show_link(request: Request, code: str, ctx: Ctx) -> Response:
+    """The link page: short URL, copy button, QR code and (when allowed) stats."""
+    link = _known_link(ctx, code)
+    if link is None:
+        return _not_found(request)
+    return _link_page(ctx, link, is_new=request.query_params.get("new") == "1")
+
+
+@router.post("/s/{code}")
+async def unlock_stats(request: Request, code: str, ctx: Ctx) -> Response:
+    """Stats of a password-protected link, for whoever knows its password."""
+    link = _known_link(ctx, code)
+    if link is None:
+        return _not_found(request)
+    password = await _password_attempt(request, ctx)
+    if isinstance(password, Response):
+        return password
+    if link.password_hash is None or verify_password(link.password_hash, password):
+        return _link_page(ctx, link, is_unlocked=True)
+    return _link_page(ctx, link, status=403, error="That password is not right.")
+
+
+@router.api_route("/{code}", methods=["GET", "HEAD"])
+def visit(request: Request, code: str, ctx: Ctx) -> Response:
+    """Follow a link: redirect, download, or ask for its password."""
+    link = _usable_link(request, ctx, code)
+    if isinstance(link, Response):
+        return link
+    if link.has_password:
+        return render_page("password.html", code=code, error=None)
+    return _deliver(request, ctx, link, after_post=False)
+
+
+@router.post("/{code}")
+async def unlock_link(request: Request, code: str, ctx: Ctx) -> Response:
+    """Check a password-protected link's password, then redirect or download."""
+    link = _usable_link(request, ctx, code)
+    if isinstance(link, Response):
+        return link
+    password = await _password_attempt(request, ctx)
+    if isinstance(password, Response):
+        return password
+    if link.password_hash is not None and not verify_password(link.password_hash, password):
+        error = "That password is not right. Check it and try again."
+        return render_page("password.html", status=403, code=code, error=error)
+    return _deliver(request, ctx, link, after_post=True)
+
+
+# the steps -------------------------------------------------------------------
+
+
+def _home(
+    ctx: AppContext,
+    *,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    page = render_page(
+        "home.html",
+        status=status,
+        errors=errors or {},
+        values=values or {},
+        can_create=ctx.settings.links.anonymous_create,
+        max_upload_mb=round(ctx.settings.links.upload_max_bytes / 1_048_576, 1),
+        base_url=ctx.settings.base_url.rstrip("/"),
+    )
+    page.headers.update(headers or {})
+    return page
+
+
+def _link_page(
+    ctx: AppContext,
+    link: Link,
+    *,
+    status: int = 200,
+    is_new: bool = False,
+    is_unlocked: bool = False,
+    error: str | None = None,
+) -> Response:
+    short_url = f"{ctx.settings.base_url.rstrip('/')}/{link.code}"
+    now = ctx.clock.now()
+    resolution = resolve_link(link=link, now=now)
+    shows_stats = not link.has_password or is_unlocked
+    stats = ctx.store.link_stats(link.code) if shows_stats else None
+    return render_page(
+        "link.html",
+        status=status,
+        link=link,
+        short_url=short_url,
+        qr=qr_svg(short_url, title=f"QR code for {short_url}"),
+        is_new=is_new,
+        state=resolution.reason or "Active",
+        is_active=resolution.outcome is Outcome.FOUND,
+        stats=stats,
+        bars=day_bars(stats.per_day, last=now.date()) if stats else [],
+        error=error,
+    )
+
+
+def _known_link(ctx: AppContext, code: str) -> Link | None:
+    if not looks_like_code(code):
+        return None
+    link = ctx.store.get_link(code)
+    return None if link is None or link.is_disabled else link
+
+
+def _usable_link(request: Request, ctx: AppContext, code: str) -> Link | Response:
+    link = ctx.store.get_link(code) if looks_like_code(code) else None
+    resolution = resolve_link(link=link, now=ctx.clock.now())
+    if resolution.outcome is Outcome.NOT_FOUND or resolution.link is None:
+        return _not_found(request)
+    if resolution.outcome is Outcome.GONE:
+        return _gone(request, resolution.reason)
+    return resolution.link
+
+
+async def _password_attempt(request: Request, ctx: AppContext) -> str | Response:
+    """The posted password, or a 429/400 answer; every attempt is rate-limited."""
+    try:
+        ctx.limiter.check("password", client_ip(request))
+        form = await read_form(request, 0)
+    except RateLimited as exc:
+        headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
+        return error_response(
+            request, status=429, kind=exc.kind, message=exc.message, headers=headers
+        )
+    except SteadylinkError as exc:
+        return error_response(request, status=exc.status, kind=exc.kind, message=exc.message)
+    password = form.get("password")
+    return password if isinstance(password, str) else ""
+
+
+def _deliver(request: Request, ctx: AppContext, link: Link, *, after_post: bool) -> Response:
+    """Count the visit, then redirect or serve the file. HEAD only looks."""
+    is_head = request.method == "HEAD"
+    if not is_head:
+        if link.max_visits is not None:
+            is_allowed = ctx.store.take_limited_visit(link.code)
+            ctx.cache.invalidate(link.code)
+            if not is_allowed:
+                return _gone(request, "This link has reached its visit limit.")
+        ctx.clicks.record(
+            link.code,
+            referrer=request.headers.get("referer"),
+            user_agent=request.headers.get("user-agent"),
+        )
+    if link.kind is LinkKind.FILE and link.file is not None:
+        path = ctx.files.path_of(link.file.sha256)
+        if not path.is_file():
+            return _gone(request, "The file behind this link is no longer stored.")
+        return file_response(path, link.file)
+    # After a password POST only 303 is right: 307/308 would re-send the password.
+    status = 303 if after_post else ctx.settings.links.redirect_status
+    return RedirectResponse(str(link.url), status_code=status)
+
+
+def _not_found(request: Request) -> Response:
+    error = NotFound("No link has this name. Check the address for typos.")
+    return error_response(request, status=404, kind=error.kind, message=error.message)
+
+
+def _gone(request: Request, reason: str) -> Response:
+    error = Gone(reason)
+    return error_response(request, status=410, kind=error.kind, message=error.message)
