@@ -1,0 +1,193 @@
+"""The guard's HTTP API (``/ops/v1``), served on the ops port by ``steadylink up``.
+
+It runs in the guard, never in the request path, so it keeps answering when
+the app does not. Callers authenticate with an API key of the links store;
+deploy, approve and rollback need the ``deployer`` role, ``--no-canary`` needs
+``admin``. ``POST /ops/v1/deploys`` streams its progress as JSON lines and
+ends with the release record.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
+
+from steadylink.errors import Forbidden, SteadylinkError, Unauthorized
+from steadylink.links.model import ApiKey
+from steadylink.links.service import authenticate
+from steadylink.links.store import Store
+from steadylink.release.approvals import approve_release
+from steadylink.release.audit import record_action
+from steadylink.release.deploy import EXIT_REFUSED, Deployment, DeployRequest
+from steadylink.release.guard import Guard
+from steadylink.release.history import list_records, load_record
+from steadylink.types import Role
+
+
+class DeployBody(BaseModel):
+    ref: str = Field(min_length=1, max_length=200)
+    source: str | None = Field(default=None, max_length=4096)
+    no_canary: bool = False
+
+
+class RollbackBody(BaseModel):
+    release: str | None = Field(default=None, max_length=200)
+
+
+def create_ops_app(guard: Guard, store: Store, *, source_dir: Path | None) -> FastAPI:
+    app = FastAPI(title="steadylink guard", openapi_url="/ops/openapi.json", docs_url="/ops/docs")
+
+    @app.exception_handler(SteadylinkError)
+    async def _steadylink_error(_: Request, exc: SteadylinkError) -> JSONResponse:
+        return JSONResponse(exc.to_json(), status_code=exc.status)
+
+    def caller(authorization: Annotated[str | None, Header()] = None) -> ApiKey:
+        scheme, _, secret = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not secret:
+            raise Unauthorized("Send an API key: Authorization: Bearer <key>.")
+        key = authenticate(store=store, secret=secret.strip())
+        if key is None:
+            raise Unauthorized("This API key is unknown or revoked.")
+        return key
+
+    def need(key: ApiKey, role: Role, action: str) -> None:
+        if key.role < role:
+            record_action(
+                guard.data_dir,
+                actor=key.name,
+                role=Role(key.role),
+                action=action,
+                target="-",
+                outcome="forbidden",
+                clock=guard.clock,
+            )
+            raise Forbidden(f"{action} needs the {role.label} role; this key is {Role(key.role).label}.")
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/ops/v1/status")
+    def status(key: Annotated[ApiKey, Depends(caller)]) -> dict[str, Any]:
+        need(key, Role.VIEWER, "status")
+        return guard.status()
+
+    @app.get("/ops/v1/releases")
+    def releases(key: Annotated[ApiKey, Depends(caller)]) -> list[dict[str, object]]:
+        need(key, Role.VIEWER, "releases")
+        return [r.to_json() for r in list_records(guard.data_dir)]
+
+    @app.get("/ops/v1/releases/{release_id}")
+    def release(release_id: str, key: Annotated[ApiKey, Depends(caller)]) -> dict[str, object]:
+        need(key, Role.VIEWER, "releases")
+        return load_record(guard.data_dir, release_id).to_json()
+
+    @app.post("/ops/v1/releases/{release_id}/approve")
+    def approve(release_id: str, key: Annotated[ApiKey, Depends(caller)]) -> dict[str, object]:
+        need(key, Role.DEPLOYER, "approve")
+        approval = approve_release(guard.data_dir, release_id, approver=key.name, clock=guard.clock)
+        record_action(
+            guard.data_dir,
+            actor=key.name,
+            role=Role(key.role),
+            action="approve",
+            target=release_id,
+            outcome="approved",
+            clock=guard.clock,
+        )
+        return approval
+
+    @app.post("/ops/v1/rollback")
+    def rollback(body: RollbackBody, key: Annotated[ApiKey, Depends(caller)]) -> dict[str, object]:
+        need(key, Role.DEPLOYER, "rollback")
+        started = time.monotonic()
+        lines: list[str] = []
+        try:
+            target = guard.rollback(body.release, progress=lines.append)
+        except SteadylinkError as exc:
+            record_action(
+                guard.data_dir,
+                actor=key.name,
+                role=Role(key.role),
+                action="rollback",
+                target=body.release or "previous",
+                outcome="refused",
+                clock=guard.clock,
+                detail={"reason": exc.message},
+            )
+            raise
+        seconds = round(time.monotonic() - started, 3)
+        record_action(
+            guard.data_dir,
+            actor=key.name,
+            role=Role(key.role),
+            action="rollback",
+            target=target,
+            outcome="done",
+            clock=guard.clock,
+            detail={"seconds": seconds},
+        )
+        return {"serving": target, "seconds": seconds, "log": lines}
+
+    @app.post("/ops/v1/deploys")
+    def deploy(body: DeployBody, key: Annotated[ApiKey, Depends(caller)]) -> StreamingResponse:
+        need(
+            key,
+            Role.ADMIN if body.no_canary else Role.DEPLOYER,
+            "deploy --no-canary" if body.no_canary else "deploy",
+        )
+        source = Path(body.source) if body.source else source_dir
+        if source is None:
+            raise Forbidden("No source repository: pass --source GIT_DIR or start `up --source`.")
+        request = DeployRequest(
+            ref=body.ref, source_dir=source, actor=key.name, role=Role(key.role), skip_canary=body.no_canary
+        )
+        return StreamingResponse(_run_deploy(guard, request), media_type="application/x-ndjson")
+
+    return app
+
+
+def _run_deploy(guard: Guard, request: DeployRequest) -> Iterator[bytes]:
+    """Run the deploy in its own thread (a disconnecting client doesn't stop it)."""
+    lines: queue.Queue[dict[str, object] | None] = queue.Queue()
+
+    def work() -> None:
+        deployment = Deployment(guard, clock=guard.clock, progress=lambda s: lines.put({"progress": s}))
+        detail: dict[str, object]
+        try:
+            record = deployment.run(request)
+            detail = {"record": record.to_json(), "exit_code": record.exit_code}
+            outcome = record.verdict
+        except SteadylinkError as exc:
+            detail = {
+                "error": exc.message,
+                "exit_code": EXIT_REFUSED if exc.exit_code == 2 else exc.exit_code,
+            }
+            if deployment.record is not None:
+                detail["record"] = deployment.record.to_json()
+            outcome = "refused"
+        record_action(
+            guard.data_dir,
+            actor=request.actor,
+            role=request.role,
+            action="deploy",
+            target=request.ref,
+            outcome=outcome,
+            clock=guard.clock,
+            detail={"exit_code": detail["exit_code"], "no_canary": request.skip_canary},
+        )
+        lines.put(detail)
+        lines.put(None)
+
+    threading.Thread(target=work, name="deploy", daemon=True).start()
+    while (line := lines.get()) is not None:
+        yield (json.dumps(line) + "\n").encode()

@@ -1,0 +1,78 @@
+"""``steadylink up``: the guard in the foreground.
+
+Starts (or adopts) HAProxy and the serving release, then serves the ops API
+on the ops port until Ctrl-C / SIGTERM, and then stops everything it runs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import uvicorn
+
+from steadylink.clock import SystemClock
+from steadylink.edge import ensure_port_free
+from steadylink.links.migrate import upgrade_to_head
+from steadylink.links.service import authenticate, create_key
+from steadylink.links.sql_store import open_store
+from steadylink.ops.api import create_ops_app
+from steadylink.release.guard import Guard
+from steadylink.settings import Settings
+from steadylink.types import Role
+
+OPERATOR_KEY_FILE = "operator.key"
+
+
+def operator_key_path(data_dir: Path) -> Path:
+    return data_dir.resolve() / "run" / OPERATOR_KEY_FILE
+
+
+def ensure_operator_key(settings: Settings) -> str:
+    """The local operator's admin key, made once and kept in the data dir (mode 0600)."""
+    path = operator_key_path(settings.data_dir)
+    store = open_store(settings.database_url)
+    try:
+        upgrade_to_head(store.engine)
+        if path.exists():
+            secret = path.read_text().strip()
+            if authenticate(store=store, secret=secret) is not None:
+                return secret
+        issued = create_key(store=store, clock=SystemClock(), name="local operator", role=Role.ADMIN)
+    finally:
+        store.close()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(issued.secret + "\n")
+    return issued.secret
+
+
+def run_guard(
+    settings: Settings, *, source_dir: Path | None, progress: Callable[[str], None] = print
+) -> None:
+    ensure_port_free(settings.host, settings.ops_port)
+    ensure_operator_key(settings)
+    guard = Guard(settings)
+    store = open_store(settings.database_url)
+    server: uvicorn.Server | None = None
+    try:
+        guard.start(progress=progress)
+        guard.state.ops_port = settings.ops_port
+        guard._save()
+        app = create_ops_app(guard, store, source_dir=source_dir)
+        config = uvicorn.Config(
+            app, host=settings.host, port=settings.ops_port, log_level="warning", access_log=False
+        )
+        server = uvicorn.Server(config)
+        progress(
+            f"steadylink is up: http://{settings.host}:{settings.port}/ "
+            f"(ops API http://{settings.host}:{settings.ops_port}/ops/v1/status)"
+        )
+        progress(f"serving {guard.state.serving}; Ctrl-C stops everything")
+        server.run()
+    finally:
+        progress("stopping")
+        guard.stop(progress=progress)
+        store.close()

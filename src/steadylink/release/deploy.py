@@ -1,0 +1,264 @@
+"""``steadylink deploy REF``: the runbook from a git ref to a promoted release.
+
+    acquire_lock → build → run_gates → snapshot → stage → canary → promote → bake
+
+Each step is recorded (output, duration, verdict, figures) in the release
+record; the first failing step names itself in ``caught_by``. Exit codes:
+0 promoted, 3 rejected before any user traffic, 4 rolled back after reaching
+users, 2 refused.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from steadylink.clock import Clock
+from steadylink.errors import ReleaseError, SteadylinkError
+from steadylink.release.approvals import wait_for_approval
+from steadylink.release.build import BuildFailed, build_release, prune_releases, resolve_ref
+from steadylink.release.gates import GateContext, run_gates
+from steadylink.release.guard import FULL_WEIGHT, Guard
+from steadylink.release.history import ReleaseRecord, StepRecord, save_record
+from steadylink.release.lock import acquire_lock
+from steadylink.release.observe import run_bake, run_canary
+from steadylink.release.staging import stage_release
+from steadylink.types import Role
+
+APPROVAL_TIMEOUT = 3600.0
+EXIT_PROMOTED, EXIT_REFUSED, EXIT_REJECTED, EXIT_ROLLED_BACK = 0, 2, 3, 4
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    ref: str
+    source_dir: Path
+    actor: str
+    role: Role
+    skip_canary: bool = False
+
+
+class Deployment:
+    """One run of the deploy runbook against a running guard."""
+
+    def __init__(self, guard: Guard, *, clock: Clock, progress: Progress) -> None:
+        self.guard = guard
+        self.settings = guard.settings
+        self.data_dir = guard.data_dir
+        self.clock = clock
+        self.progress = progress
+        self.record: ReleaseRecord | None = None
+
+    def run(self, request: DeployRequest) -> ReleaseRecord:
+        resolved = resolve_ref(request.source_dir, request.ref)
+        message = f"deploy {request.ref} ({resolved.short})"
+        with acquire_lock(self.data_dir, holder=request.actor, message=message, clock=self.clock):
+            return self._run_locked(request, resolved)
+
+    def _run_locked(self, request: DeployRequest, resolved: object) -> ReleaseRecord:
+        from steadylink.release.build import ResolvedRef, make_release_id
+
+        assert isinstance(resolved, ResolvedRef)
+        record = ReleaseRecord(
+            id=make_release_id(resolved, self.clock.now()),
+            ref=request.ref,
+            sha=resolved.sha,
+            subject=resolved.subject,
+            author=resolved.author,
+            created_by=request.actor,
+            created_at=self.clock.now(),
+            is_source_dirty=resolved.is_source_dirty,
+        )
+        self.record = record
+        self._save()
+        self.progress(f"release {record.id}: {resolved.short} {resolved.subject}")
+        try:
+            built = self._build(resolved)
+            if built is None:
+                return self._finish("rejected", EXIT_REJECTED)
+            self.guard.register_release(record.id, built.venv_python)
+            if not self._gate(built):
+                return self._finish("rejected", EXIT_REJECTED)
+            record.verdict = "gated"
+            if not self._stage(built.venv_python):
+                return self._finish("rejected", EXIT_REJECTED)
+            record.verdict = "staged"
+            self._migrate_production(built.venv_python)
+            return self._roll_out(request)
+        except SteadylinkError as exc:
+            self._step("error", "failed", 0.0, exc.message)
+            outcome = "rolled_back" if record.verdict in ("canary", "promoted") else "rejected"
+            code = EXIT_ROLLED_BACK if outcome == "rolled_back" else EXIT_REJECTED
+            return self._finish(outcome, code)
+
+    # steps ---------------------------------------------------------------------
+
+    def _build(self, resolved: object):  # type: ignore[no-untyped-def]
+        from steadylink.release.build import ResolvedRef
+
+        assert isinstance(resolved, ResolvedRef) and self.record is not None
+        self.progress("build: exporting the tree and installing it into a fresh venv")
+        started = time.monotonic()
+        try:
+            built = build_release(
+                resolved,
+                releases_dir=self.data_dir / "releases",
+                cache_dir=self.data_dir / "cache" / "uv",
+                clock=self.clock,
+                progress=self.progress,
+            )
+        except BuildFailed as exc:
+            self._step("build", "failed", time.monotonic() - started, exc.message)
+            return None
+        if built.id != self.record.id:
+            old = self.data_dir / "records" / f"{self.record.id}.json"
+            old.unlink(missing_ok=True)
+            self.record.id = built.id
+        self._step("build", "passed", time.monotonic() - started, "")
+        return built
+
+    def _gate(self, built: object) -> bool:
+        report = run_gates(
+            GateContext.for_release(built),  # type: ignore[arg-type]
+            names=self.settings.release.gates,
+            clock=self.clock,
+            progress=self.progress,
+        )
+        assert self.record is not None
+        for result in report.results:
+            self.record.steps.append(result.to_step_record())
+            self.progress(f"gate {result.name}: {'passed' if result.passed else 'FAILED'}")
+        self._save()
+        return report.is_passed
+
+    def _stage(self, python: Path) -> bool:
+        assert self.record is not None
+        started = time.monotonic()
+        report = stage_release(
+            guard=self.guard, release_id=self.record.id, python=python, progress=self.progress
+        )
+        for step in report.steps:
+            self.record.steps.append(step)
+        self._save()
+        self.progress(
+            f"stage: {'passed' if report.is_passed else 'FAILED'} in {time.monotonic() - started:.1f}s"
+        )
+        return report.is_passed
+
+    def _migrate_production(self, python: Path) -> None:
+        started = time.monotonic()
+        done = subprocess.run(
+            [
+                str(python),
+                "-m",
+                "steadylink",
+                "db",
+                "upgrade",
+                "--database",
+                self.settings.database_url,
+                "--data-dir",
+                str(self.data_dir),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+        verdict = "passed" if done.returncode == 0 else "failed"
+        self._step("migrate", verdict, time.monotonic() - started, (done.stdout + done.stderr)[-2000:])
+        if done.returncode != 0:
+            raise ReleaseError("The production migration failed and was rolled back.")
+
+    def _roll_out(self, request: DeployRequest) -> ReleaseRecord:
+        assert self.record is not None
+        release = self.record.id
+        stable_release = self.guard.state.serving
+        stable_slot = self.guard.state.slot_of(stable_release) if stable_release else None
+        if stable_slot is None:
+            raise ReleaseError("No release is serving; start the guard with `steadylink up`.")
+        if self.settings.release.require_approval:
+            started = time.monotonic()
+            approver = wait_for_approval(
+                self.data_dir, release, timeout=APPROVAL_TIMEOUT, progress=self.progress
+            )
+            self._step("approval", "passed", time.monotonic() - started, f"approved by {approver}")
+        slot = self.guard.launch(release, progress=self.progress)
+        self.record.verdict = "canary"
+        self._save()
+        baseline_ratio = 0.0
+        if request.skip_canary:
+            self._step("canary", "skipped", 0.0, f"skipped by {request.actor} (--no-canary)")
+        else:
+            outcome = run_canary(
+                guard=self.guard,
+                stable_slot=stable_slot,
+                candidate_slot=slot,
+                clock=self.clock,
+                progress=self.progress,
+            )
+            self.record.steps.extend(outcome.steps)
+            baseline_ratio = outcome.baseline_ratio
+            if not outcome.is_passed:
+                self.guard.retire(slot)
+                self.progress(f"canary aborted: {outcome.reason}; all traffic back on {stable_release}")
+                return self._finish("rolled_back", EXIT_ROLLED_BACK, caught_by="canary")
+        self.guard.set_traffic({slot: FULL_WEIGHT, stable_slot: 0})
+        with self.guard.lock:
+            self.guard.state.serving = release
+            self.guard.state.warm_previous = stable_release
+        self.record.verdict = "promoted"
+        self._save()
+        self.progress(f"promoted {release}; baking with {stable_release} kept warm")
+        bake = run_bake(
+            guard=self.guard,
+            slot=slot,
+            baseline_ratio=baseline_ratio,
+            clock=self.clock,
+            progress=self.progress,
+        )
+        self.record.steps.extend(bake.steps)
+        if not bake.is_passed:
+            self.guard.rollback(stable_release, progress=self.progress)
+            return self._finish("rolled_back", EXIT_ROLLED_BACK, caught_by="bake")
+        with self.guard.lock:
+            self.guard.state.warm_previous = None
+        self.guard.retire(stable_slot)
+        prune_releases(
+            self.data_dir / "releases",
+            keep=self.settings.release.keep_releases,
+            protected={release, *((stable_release and [stable_release]) or [])},
+        )
+        return self._finish("promoted", EXIT_PROMOTED)
+
+    # records -------------------------------------------------------------------
+
+    def _step(self, name: str, verdict: str, duration: float, output: str) -> None:
+        assert self.record is not None
+        self.record.steps.append(
+            StepRecord(name, verdict, self.clock.now(), duration, output[-2000:])  # type: ignore[arg-type]
+        )
+        self._save()
+
+    def _finish(self, verdict: str, exit_code: int, *, caught_by: str | None = None) -> ReleaseRecord:
+        record = self.record
+        assert record is not None
+        record.verdict = verdict  # type: ignore[assignment]
+        record.exit_code = exit_code
+        if caught_by is None and verdict != "promoted":
+            failed = [s.name for s in record.steps if s.verdict == "failed"]
+            caught_by = failed[0] if failed else None
+        record.caught_by = caught_by
+        self._save()
+        if verdict != "promoted":
+            shutil.rmtree(self.data_dir / "releases" / record.id / "stage", ignore_errors=True)
+        return record
+
+    def _save(self) -> None:
+        if self.record is not None:
+            save_record(self.data_dir, self.record)

@@ -1,0 +1,332 @@
+"""The guard: supervises HAProxy and each release's worker group.
+
+It owns the slot table (which release serves on which HAProxy slot, with
+which weight), persisted in ``<data_dir>/run/guard.json`` so that a guard that
+restarts adopts the HAProxy and workers that kept serving without it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from steadylink import __version__
+from steadylink.clock import Clock, SystemClock
+from steadylink.edge import (
+    EdgeConfig,
+    EdgeProcess,
+    RuntimeClient,
+    adopt_edge,
+    ensure_port_free,
+    start_edge,
+    stop_edge,
+)
+from steadylink.errors import Conflict, NotFound, ReleaseError
+from steadylink.release.workers import (
+    WorkerSpec,
+    is_alive,
+    probe_socket,
+    start_workers,
+    stop_workers,
+    wait_until_healthy,
+)
+from steadylink.settings import Settings
+
+FULL_WEIGHT = 100
+ProgressFn = Callable[[str], None]
+STATE_FILE = "guard.json"
+
+
+@dataclass
+class SlotEntry:
+    release: str
+    pid: int
+    python: str
+
+
+@dataclass
+class GuardState:
+    slots: dict[int, SlotEntry] = field(default_factory=dict)
+    weights: dict[int, int] = field(default_factory=dict)
+    serving: str | None = None
+    warm_previous: str | None = None
+    pythons: dict[str, str] = field(default_factory=dict)
+    ops_port: int | None = None
+    guard_pid: int | None = None
+
+    def slot_of(self, release: str) -> int | None:
+        return next((n for n, e in self.slots.items() if e.release == release), None)
+
+    def to_json(self) -> dict[str, object]:
+        body = asdict(self)
+        body["slots"] = {str(n): asdict(e) for n, e in self.slots.items()}
+        body["weights"] = {str(n): w for n, w in self.weights.items()}
+        return body
+
+    @classmethod
+    def from_json(cls, body: dict[str, object]) -> GuardState:
+        slots = body.get("slots") or {}
+        weights = body.get("weights") or {}
+        assert isinstance(slots, dict) and isinstance(weights, dict)
+        pythons = body.get("pythons") or {}
+        assert isinstance(pythons, dict)
+        serving, warm, port, gpid = (
+            body.get(k) for k in ("serving", "warm_previous", "ops_port", "guard_pid")
+        )
+        return cls(
+            slots={int(n): SlotEntry(**e) for n, e in slots.items()},
+            weights={int(n): int(w) for n, w in weights.items()},
+            serving=str(serving) if serving else None,
+            warm_previous=str(warm) if warm else None,
+            pythons={str(k): str(v) for k, v in pythons.items()},
+            ops_port=int(str(port)) if port else None,
+            guard_pid=int(str(gpid)) if gpid else None,
+        )
+
+
+def installed_release_id() -> str:
+    return f"installed-{__version__}"
+
+
+def run_dir_of(data_dir: Path) -> Path:
+    return data_dir / "run"
+
+
+def read_state(data_dir: Path) -> GuardState | None:
+    path = run_dir_of(data_dir) / STATE_FILE
+    try:
+        return GuardState.from_json(json.loads(path.read_text()))
+    except FileNotFoundError:
+        return None
+    except (ValueError, TypeError, AssertionError) as exc:
+        raise ReleaseError(f"{path} is damaged ({exc}); stop the guard and remove it.") from exc
+
+
+class Guard:
+    def __init__(self, settings: Settings, *, clock: Clock | None = None, slots: int = 4) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.data_dir = settings.data_dir.resolve()
+        self.run_dir = run_dir_of(self.data_dir)
+        self.edge_config = EdgeConfig(
+            run_dir=self.run_dir, host=settings.host, port=settings.port, slots=slots
+        )
+        self.state = read_state(self.data_dir) or GuardState()
+        self.edge: EdgeProcess | None = None
+        self.lock = threading.RLock()
+        self.state.pythons.setdefault(installed_release_id(), sys.executable)
+
+    # lifecycle -------------------------------------------------------------
+
+    def start(self, *, progress: ProgressFn = print) -> bool:
+        """Adopt what still runs, or start HAProxy and the serving release. True if adopted."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        ensure_port_free(self.settings.host, self.settings.ops_port)
+        self.edge = adopt_edge(self.edge_config)
+        if self.edge is not None and self._live_slots():
+            self._prune_dead_slots()
+            progress(f"adopted HAProxy (pid {self.edge.pid}) and {len(self.state.slots)} release(s)")
+            self._save()
+            return True
+        if self.edge is not None:
+            stop_edge(self.edge)
+        self.state.slots.clear()
+        self.state.weights.clear()
+        self.state.warm_previous = None
+        self.edge = start_edge(self.edge_config, keep_state=False)
+        progress(f"HAProxy listening on {self.settings.host}:{self.settings.port} (pid {self.edge.pid})")
+        release = self.state.serving if self.state.serving in self.state.pythons else None
+        release = release or installed_release_id()
+        if not Path(self.state.pythons[release]).exists():
+            release = installed_release_id()
+        slot = self.launch(release, progress=progress)
+        self.set_traffic({slot: FULL_WEIGHT})
+        self.state.serving = release
+        self._save()
+        return False
+
+    def stop(self, *, progress: ProgressFn = print) -> None:
+        """Stop every worker group and HAProxy; nothing is left behind."""
+        with self.lock:
+            for slot, entry in list(self.state.slots.items()):
+                progress(f"stopping {entry.release} (pid {entry.pid})")
+                stop_workers(entry.pid)
+                del self.state.slots[slot]
+            self.state.weights.clear()
+            self.state.warm_previous = None
+            if self.edge is not None:
+                stop_edge(self.edge)
+                self.edge = None
+            self._save()
+
+    # slots -------------------------------------------------------------------
+
+    def launch(self, release: str, *, progress: ProgressFn = print, database: str | None = None) -> int:
+        """Start ``release`` on a free slot (weight 0) and wait until it is ready."""
+        with self.lock:
+            slot = self._free_slot()
+            python = Path(self.state.pythons[release])
+            spec = self.worker_spec(release, python, self.edge_config.slot_socket(slot), database)
+            pid = start_workers(spec)
+            self.state.slots[slot] = SlotEntry(release, pid, str(python))
+            self.state.weights[slot] = 0
+            self._save()
+        progress(f"starting {release} on slot {slot} (pid {pid})")
+        try:
+            wait_until_healthy(spec, pid, clock=self.clock)
+        except ReleaseError:
+            self.retire(slot)
+            raise
+        return slot
+
+    def worker_spec(
+        self, release: str, python: Path, socket: Path, database: str | None = None
+    ) -> WorkerSpec:
+        return WorkerSpec(
+            release_id=release,
+            python=python,
+            socket=socket,
+            data_dir=self.data_dir,
+            database=database or self.settings.database_url,
+            workers=self.settings.release.workers,
+        )
+
+    def set_traffic(self, weights: dict[int, int]) -> None:
+        """Give slots their weights in one go (runtime API: no reload, no dropped request)."""
+        runtime = self._runtime()
+        with self.lock:
+            for slot, weight in sorted(weights.items(), key=lambda kv: -kv[1]):
+                if weight > 0:
+                    runtime.set_state(slot, "ready")
+                runtime.set_weight(slot, weight)
+                self.state.weights[slot] = weight
+            self._save()
+
+    def retire(self, slot: int) -> None:
+        """Take a slot out of traffic and stop its workers."""
+        runtime = self._runtime()
+        with self.lock:
+            runtime.set_weight(slot, 0)
+            runtime.set_state(slot, "maint")
+            entry = self.state.slots.pop(slot, None)
+            self.state.weights.pop(slot, None)
+            self._save()
+        if entry is not None:
+            stop_workers(entry.pid)
+
+    def rollback(self, target: str | None = None, *, progress: ProgressFn = print) -> str:
+        """Send all traffic back to ``target`` (default: the previous good release)."""
+        with self.lock:
+            target = target or self.state.warm_previous or self._previous_good()
+            if target is None:
+                raise NotFound("There is no earlier release to roll back to.")
+            if target == self.state.serving and self.state.weights.get(self.state.slot_of(target) or -1):
+                raise Conflict(f"{target} is already serving.")
+            if target not in self.state.pythons or not Path(self.state.pythons[target]).exists():
+                raise NotFound(f"Release {target} is not kept on this machine; deploy it again.")
+            slot = self.state.slot_of(target)
+        if slot is None or probe_socket(self.edge_config.slot_socket(slot)) != 200:
+            progress(f"{target} is not warm; starting it from its kept directory")
+            slot = self.launch(target, progress=progress)
+        others = {n: 0 for n in self.state.slots if n != slot}
+        self.set_traffic({slot: FULL_WEIGHT, **others})
+        with self.lock:
+            bad = self.state.serving
+            self.state.serving = target
+            self.state.warm_previous = None
+            self._save()
+        progress(f"all traffic on {target}")
+        for n in others:
+            entry = self.state.slots.get(n)
+            if entry is not None and entry.release == bad:
+                self.retire(n)
+        return target
+
+    def register_release(self, release: str, python: Path) -> None:
+        with self.lock:
+            self.state.pythons[release] = str(python)
+            self._save()
+
+    def status(self) -> dict[str, object]:
+        stats = {}
+        if self.edge is not None:
+            try:
+                stats = self._runtime().server_stats()
+            except Exception:
+                stats = {}
+        slots = []
+        for n, entry in sorted(self.state.slots.items()):
+            s = stats.get(n)
+            slots.append(
+                {
+                    "slot": n,
+                    "release": entry.release,
+                    "pid": entry.pid,
+                    "alive": is_alive(entry.pid),
+                    "weight": self.state.weights.get(n, 0),
+                    "haproxy_status": s.status if s else None,
+                    "requests": s.lbtot if s else None,
+                    "errors_5xx": s.hrsp_5xx if s else None,
+                }
+            )
+        return {
+            "serving": self.state.serving,
+            "warm_previous": self.state.warm_previous,
+            "front_door": f"http://{self.settings.host}:{self.settings.port}",
+            "edge_pid": self.edge.pid if self.edge else None,
+            "slots": slots,
+        }
+
+    # internals ---------------------------------------------------------------
+
+    def _runtime(self) -> RuntimeClient:
+        if self.edge is None:
+            raise ReleaseError("HAProxy is not running; start the guard with `steadylink up`.")
+        return self.edge.runtime
+
+    def _free_slot(self) -> int:
+        for n in range(self.edge_config.slots):
+            if n not in self.state.slots:
+                return n
+        raise Conflict("Every HAProxy slot is in use; finish or roll back the running release first.")
+
+    def _live_slots(self) -> bool:
+        return any(
+            is_alive(e.pid) and probe_socket(self.edge_config.slot_socket(n)) == 200
+            for n, e in self.state.slots.items()
+        )
+
+    def _prune_dead_slots(self) -> None:
+        for n, entry in list(self.state.slots.items()):
+            if not is_alive(entry.pid):
+                del self.state.slots[n]
+                self.state.weights.pop(n, None)
+
+    def _previous_good(self) -> str | None:
+        from steadylink.release.history import list_records
+
+        seen_serving = False
+        for record in list_records(self.data_dir):
+            if record.verdict != "promoted":
+                continue
+            if record.id == self.state.serving:
+                seen_serving = True
+                continue
+            if seen_serving or self.state.serving not in {r.id for r in list_records(self.data_dir)}:
+                return record.id
+        if self.state.serving != installed_release_id():
+            return installed_release_id()
+        return None
+
+    def _save(self) -> None:
+        self.state.guard_pid = os.getpid()
+        path = self.run_dir / STATE_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.state.to_json(), indent=2))
+        os.replace(tmp, path)

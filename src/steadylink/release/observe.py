@@ -1,0 +1,238 @@
+"""The canary and bake loops: read HAProxy's per-slot figures, ask the analysis,
+act on its decision at once.
+
+The analysis (``canary.py``, ``bake.py``) is pure; this module is the small
+executor around it: it samples ``show stat`` every ``TICK`` seconds, applies
+weights through the runtime API, and sends synthetic requests straight to the
+candidate's socket when real traffic is too thin to judge it (counted into the
+candidate's figures, tagged with a bot user agent so link stats keep them apart).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import httpx
+
+from steadylink.clock import Clock
+from steadylink.edge import ServerStats
+from steadylink.links.sql_store import open_store
+from steadylink.release.bake import Baked, BakePolicy, BakeWatch, RollBack
+from steadylink.release.canary import (
+    Abort,
+    Advance,
+    CanaryAnalysis,
+    CanaryPolicy,
+    Hold,
+    Promote,
+    Sample,
+    ServerFigures,
+)
+from steadylink.release.guard import FULL_WEIGHT, Guard
+from steadylink.release.history import StepRecord, StepVerdict
+from steadylink.release.workers import is_alive
+
+TICK = 0.1
+SYNTHETIC_BURST = 10
+SYNTHETIC_AGENT = "steadylink-canary/1 (synthetic; bot)"
+CANARY_TIMEOUT = 600.0
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class ObservedOutcome:
+    is_passed: bool
+    reason: str = ""
+    steps: list[StepRecord] = field(default_factory=list)
+    baseline_ratio: float = 0.0
+
+
+@dataclass
+class _Synthetic:
+    requests: int = 0
+    errors: int = 0
+
+
+def figures_of(stats: ServerStats | None, extra: _Synthetic | None = None) -> ServerFigures:
+    if stats is None:
+        return ServerFigures(0, 0, None, is_down=True)
+    extra = extra or _Synthetic()
+    return ServerFigures(
+        requests=stats.lbtot + extra.requests,
+        errors_5xx=stats.failures + extra.errors,
+        latency_ms=float(stats.rtime) if stats.lbtot else None,
+        is_down=not stats.is_up,
+    )
+
+
+def run_canary(
+    *, guard: Guard, stable_slot: int, candidate_slot: int, clock: Clock, progress: Progress
+) -> ObservedOutcome:
+    runtime = guard.edge.runtime if guard.edge else None
+    assert runtime is not None
+    policy = CanaryPolicy.from_settings(guard.settings.release)
+    synthetic = _Synthetic()
+    codes = _sample_codes(guard)
+    entry = guard.state.slots[candidate_slot]
+
+    def sample() -> Sample:
+        stats = runtime.server_stats()
+        return Sample(
+            stable=figures_of(stats.get(stable_slot)),
+            candidate=figures_of(stats.get(candidate_slot), synthetic),
+            is_crashing=not is_alive(entry.pid),
+        )
+
+    analysis = CanaryAnalysis(policy, clock, start=sample())
+    first = analysis.weights
+    guard.set_traffic({candidate_slot: first.candidate, stable_slot: first.stable})
+    progress(f"canary: {first.candidate} % of traffic")
+    step_started = clock.now()
+    deadline = time.monotonic() + CANARY_TIMEOUT
+    steps: list[StepRecord] = []
+    while time.monotonic() < deadline:
+        decision = analysis.observe(sample(), clock.monotonic())
+        if isinstance(decision, Abort):
+            guard.set_traffic({candidate_slot: 0, stable_slot: FULL_WEIGHT})
+            steps.append(
+                _canary_step(
+                    analysis.weight_percent,
+                    "failed",
+                    step_started,
+                    clock,
+                    decision.reason,
+                    decision.figures.to_record(),
+                )
+            )
+            return ObservedOutcome(False, decision.reason, steps)
+        if isinstance(decision, Promote):
+            steps.append(
+                _canary_step(
+                    analysis.weight_percent,
+                    "passed",
+                    step_started,
+                    clock,
+                    "promoted",
+                    decision.figures.to_record(),
+                )
+            )
+            return ObservedOutcome(True, "", steps, decision.figures.baseline_ratio)
+        if isinstance(decision, Advance):
+            steps.append(
+                _canary_step(
+                    decision.figures.weight_percent,
+                    "passed",
+                    step_started,
+                    clock,
+                    "",
+                    decision.figures.to_record(),
+                )
+            )
+            weights = decision.weights
+            guard.set_traffic({candidate_slot: weights.candidate, stable_slot: weights.stable})
+            progress(f"canary: {decision.next_weight_percent} % of traffic")
+            step_started = clock.now()
+            continue
+        assert isinstance(decision, Hold)
+        if decision.needs_synthetic_traffic:
+            _send_synthetic(guard, candidate_slot, codes, synthetic)
+        time.sleep(TICK)
+    guard.set_traffic({candidate_slot: 0, stable_slot: FULL_WEIGHT})
+    return ObservedOutcome(False, f"the canary did not finish within {CANARY_TIMEOUT:g}s", steps)
+
+
+def run_bake(
+    *, guard: Guard, slot: int, baseline_ratio: float, clock: Clock, progress: Progress
+) -> ObservedOutcome:
+    """Watch the promoted release for the bake period; RollBack if its errors rise."""
+    runtime = guard.edge.runtime if guard.edge else None
+    assert runtime is not None
+    watch_policy = BakePolicy.from_settings(guard.settings.release)
+    entry = guard.state.slots[slot]
+    started = clock.now()
+    synthetic = _Synthetic()
+    codes = _sample_codes(guard)
+
+    def figures() -> ServerFigures:
+        return figures_of(runtime.server_stats().get(slot), synthetic)
+
+    watch = BakeWatch(watch_policy, clock, start=figures())
+    while True:
+        decision = watch.observe(
+            figures(), baseline_ratio, clock.monotonic(), is_crashing=not is_alive(entry.pid)
+        )
+        if isinstance(decision, RollBack):
+            step = StepRecord(
+                "bake",
+                "failed",
+                started,
+                _since(started, clock),
+                decision.reason,
+                _plain(decision.figures.to_record()),
+            )
+            progress(f"bake: {decision.reason}; rolling back")
+            return ObservedOutcome(False, decision.reason, [step])
+        if isinstance(decision, Baked):
+            step = StepRecord(
+                "bake",
+                "passed",
+                started,
+                _since(started, clock),
+                "error budget held",
+                _plain(decision.figures.to_record()),
+            )
+            progress("bake: passed")
+            return ObservedOutcome(True, "", [step])
+        if decision.needs_synthetic_traffic:
+            _send_synthetic(guard, slot, codes, synthetic)
+        time.sleep(TICK)
+
+
+def _plain(figures: Mapping[str, object]) -> dict[str, float | int | str]:
+    return {k: v for k, v in figures.items() if isinstance(v, (int, float, str))}
+
+
+def _canary_step(
+    percent: int,
+    verdict: StepVerdict,
+    started: datetime,
+    clock: Clock,
+    note: str,
+    figures: Mapping[str, object],
+) -> StepRecord:
+    return StepRecord(f"canary {percent}%", verdict, started, _since(started, clock), note, _plain(figures))
+
+
+def _since(started: datetime, clock: Clock) -> float:
+    return (clock.now() - started).total_seconds()
+
+
+def _sample_codes(guard: Guard) -> list[str]:
+    store = open_store(guard.settings.database_url)
+    try:
+        return store.sample_codes(50) or []
+    finally:
+        store.close()
+
+
+def _send_synthetic(guard: Guard, slot: int, codes: list[str], counts: _Synthetic) -> None:
+    paths = [f"/{c}" for c in codes] or ["/healthz"]
+    socket = guard.edge_config.slot_socket(slot)
+    with httpx.Client(
+        transport=httpx.HTTPTransport(uds=str(socket)),
+        base_url="http://canary",
+        timeout=2.0,
+        headers={"User-Agent": SYNTHETIC_AGENT, "Accept": "application/json"},
+    ) as client:
+        for i in range(SYNTHETIC_BURST):
+            counts.requests += 1
+            try:
+                status = client.get(paths[(counts.requests + i) % len(paths)]).status_code
+            except httpx.HTTPError:
+                status = 599
+            if status >= 500:
+                counts.errors += 1
