@@ -168,9 +168,7 @@ def context(built: BuiltRelease) -> GateContext:
 
 def test_a_good_release_passes_every_default_gate(build: Callable[[str], BuiltRelease]) -> None:
     lines: list[str] = []
-    report = run_gates(
-        context(build("main")), names=DEFAULT_GATES, clock=FakeClock(), progress=lines.append
-    )
+    report = run_gates(context(build("main")), names=DEFAULT_GATES, clock=FakeClock(), progress=lines.append)
     assert report.is_passed and report.caught_by is None
     assert [r.name for r in report.results] == list(DEFAULT_GATES)
     assert "gate tests: passed in 0.0s" in lines
@@ -221,6 +219,21 @@ def test_a_file_referred_to_by_a_wrong_name_gets_past_the_gates(
     # Only a request that reads the file notices: this is staging's job (DESIGN.md step 4).
     report = run_gates(context(build("wrong_file")), names=DEFAULT_GATES, clock=FakeClock())
     assert report.is_passed
+
+
+def test_import_gate_imports_the_installed_release_not_stray_files(
+    build: Callable[[str], BuiltRelease],
+) -> None:
+    built = build("main")
+    stray = built.path / "stray_module.py"
+    stray.write_text("")
+    try:
+        ctx = GateContext.for_release(built, app_module="stray_module")
+        report = run_gates(ctx, names=("import",), clock=FakeClock())
+    finally:
+        stray.unlink()
+    assert report.caught_by == "import"
+    assert "No module named 'stray_module'" in report.results[0].output_tail
 
 
 def test_a_release_without_tests_passes_with_a_note(build: Callable[[str], BuiltRelease]) -> None:
@@ -289,9 +302,7 @@ def test_registry_refuses_duplicates_and_unknown_names() -> None:
     registry = GateRegistry([TestsGate()])
     with pytest.raises(ValueError, match="already registered"):
         registry.register(Again())
-    with pytest.raises(
-        ConfigError, match="Unknown gate 'lint' in release.gates; known gates: tests"
-    ):
+    with pytest.raises(ConfigError, match="Unknown gate 'lint' in release.gates; known gates: tests"):
         registry.select(["tests", "lint"])
     with pytest.raises(ConfigError, match="names a gate twice"):
         registry.select(["tests", "tests"])
