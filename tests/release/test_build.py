@@ -135,10 +135,7 @@ def test_resolve_ref_errors_say_what_is_wrong(source: Path, tmp_path: Path) -> N
 
 def test_release_id_is_utc_time_and_short_sha() -> None:
     resolved = ResolvedRef(Path("."), "main", "a" * 40, "aaaaaaa", "s", "a", False)
-    assert (
-        make_release_id(resolved, datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC))
-        == "20260304050607-aaaaaaa"
-    )
+    assert make_release_id(resolved, datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)) == "20260304050607-aaaaaaa"
 
 
 def test_plan_build_is_the_runbook_as_data(tmp_path: Path) -> None:
@@ -234,13 +231,36 @@ def test_build_stops_at_the_first_failing_step(source: Path, tmp_path: Path) -> 
     assert [r.exit_code for r in failed.value.runs] == [0, 0, 1]
 
 
-def test_building_the_same_commit_in_the_same_second_is_a_conflict(
-    source: Path, tmp_path: Path
-) -> None:
+def test_building_the_same_commit_in_the_same_second_is_a_conflict(source: Path, tmp_path: Path) -> None:
     resolved = resolve_ref(source, "v1")
     (tmp_path / make_release_id(resolved, FakeClock().now())).mkdir()
     with pytest.raises(Conflict, match="already exists"):
         build_release(resolved, releases_dir=tmp_path, cache_dir=tmp_path, clock=FakeClock())
+
+
+def test_build_can_take_the_records_release_id(source: Path, tmp_path: Path) -> None:
+    seen, run = fake_runner("none")
+    built = build_release(
+        resolve_ref(source, "v1"),
+        releases_dir=tmp_path,
+        cache_dir=tmp_path,
+        clock=FakeClock(),
+        runner=run,
+        uv_bin="uv",
+        release_id="20250505050505-abcdef0",
+    )
+    assert built.id == "20250505050505-abcdef0" and built.path.is_dir()
+    assert seen == ["export", "unpack", "venv", "install"]
+    with pytest.raises(ReleaseError, match="is not a release id"):
+        build_release(
+            resolve_ref(source, "v1"),
+            releases_dir=tmp_path,
+            cache_dir=tmp_path,
+            clock=FakeClock(),
+            runner=run,
+            uv_bin="uv",
+            release_id="../escape",
+        )
 
 
 def test_prune_keeps_the_newest_and_the_protected(tmp_path: Path) -> None:

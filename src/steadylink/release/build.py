@@ -99,9 +99,7 @@ def run_step(step: Step, *, clock: Clock, timeout_s: float) -> StepRun:
             start_new_session=True,
         )
     except OSError as exc:
-        return StepRun(
-            step.name, step.argv, 127, started_at, 0.0, f"cannot run {step.argv[0]}: {exc}"
-        )
+        return StepRun(step.name, step.argv, 127, started_at, 0.0, f"cannot run {step.argv[0]}: {exc}")
     try:
         output, _ = process.communicate(timeout=timeout_s)
         exit_code = process.returncode
@@ -111,9 +109,7 @@ def run_step(step: Step, *, clock: Clock, timeout_s: float) -> StepRun:
         output, _ = process.communicate()
         exit_code = None
         text = output.decode("utf-8", "replace") + f"\n[timed out after {timeout_s:g}s]"
-    return StepRun(
-        step.name, step.argv, exit_code, started_at, clock.monotonic() - start, tail(text)
-    )
+    return StepRun(step.name, step.argv, exit_code, started_at, clock.monotonic() - start, tail(text))
 
 
 def tail(text: str, *, lines: int = TAIL_LINES, chars: int = TAIL_CHARS) -> str:
@@ -170,16 +166,10 @@ def resolve_ref(source_dir: Path, ref: str) -> ResolvedRef:
             f"Source directory {source_dir} does not exist; point it at the app's git checkout."
         )
     if shutil.which("git") is None:
-        raise ConfigError(
-            "git is not installed; install it (e.g. `apt-get install git`) and try again."
-        )
+        raise ConfigError("git is not installed; install it (e.g. `apt-get install git`) and try again.")
     if _git(source_dir, "rev-parse", "--git-dir").returncode != 0:
-        raise ConfigError(
-            f"{source_dir} is not a git repository; point it at the app's git checkout."
-        )
-    found = _git(
-        source_dir, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"
-    )
+        raise ConfigError(f"{source_dir} is not a git repository; point it at the app's git checkout.")
+    found = _git(source_dir, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}")
     if found.returncode != 0:
         raise InvalidInput(
             f"Unknown git ref {ref!r} in {source_dir}; check the name, or fetch it first.",
@@ -202,9 +192,7 @@ def resolve_ref(source_dir: Path, ref: str) -> ResolvedRef:
 
 
 def _git(source_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ("git", "-C", str(source_dir), *args), capture_output=True, text=True, check=False
-    )
+    return subprocess.run(("git", "-C", str(source_dir), *args), capture_output=True, text=True, check=False)
 
 
 def make_release_id(resolved: ResolvedRef, now: datetime) -> str:
@@ -257,16 +245,21 @@ def build_release(
     extras: Sequence[str] = (),
     extra_packages: Sequence[str] = ("pytest",),
     runner: Runner | None = None,
+    release_id: str | None = None,
 ) -> BuiltRelease:
-    """Export, create the venv and install; raise ``BuildFailed`` with the failing output."""
-    release_id = make_release_id(resolved, clock.now())
+    """Export, create the venv and install; raise ``BuildFailed`` with the failing output.
+
+    ``release_id`` defaults to ``make_release_id`` at the clock's now; pass the
+    record's id to keep the directory and the record under one name.
+    """
+    release_id = release_id or make_release_id(resolved, clock.now())
+    if not RELEASE_ID_PATTERN.match(release_id):
+        raise ReleaseError(f"{release_id!r} is not a release id; use make_release_id().")
     release = releases_dir / release_id
     try:
         release.mkdir(parents=True)
     except FileExistsError:
-        raise Conflict(
-            f"Release directory {release} already exists; try again in a second."
-        ) from None
+        raise Conflict(f"Release directory {release} already exists; try again in a second.") from None
     steps = plan_build(
         resolved,
         releases_dir,
