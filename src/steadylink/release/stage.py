@@ -1,0 +1,363 @@
+"""Stage: the smoke suite a candidate release must pass before any user sees it.
+
+The guard starts the candidate on a private unix socket against a *copy* of
+production data (migrated first), beside the current release, and hands both
+to ``run_stage`` as ``httpx.Client`` objects: links created here land in the
+copy, never in production. Run with the current release's code as the
+candidate on the migrated copy, the same suite tells whether a migration
+breaks the release still serving (its answers must not change).
+
+Each check is a small class with a ``name``, listed once in ``STAGE_CHECKS``,
+a registry that refuses duplicate names. Every check runs even after one has
+failed: the report shows everything that is wrong, and passes only if all do.
+
+``sample_codes`` should leave out links limited by ``max_visits``: each
+resolve counts a visit, so the second release to answer could rightly say 410.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import string
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import httpx
+
+from steadylink.clock import Clock, SystemClock
+from steadylink.release.build import Progress
+from steadylink.release.history import Figure
+from steadylink.settings import ReleaseSettings
+
+CREATE_FIELDS = ("code", "short_url", "url", "created_at", "expires_at", "max_visits", "visits")
+SHOWN_MISMATCHES = 5
+# Sub-millisecond medians on a unix socket are scheduler noise; compare from 1 ms up.
+LATENCY_FLOOR_MS = 1.0
+_TOKEN_ALPHABET = string.ascii_lowercase + string.digits
+
+
+class CheckFailed(Exception):
+    """Raised inside a check: the release answered wrongly (not a bug in the check)."""
+
+    def __init__(self, detail: str, figures: dict[str, Figure] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.figures = figures or {}
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    detail: str = ""
+    figures: dict[str, Figure] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    passed: bool
+    duration_s: float
+    detail: str
+    figures: dict[str, Figure] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StageReport:
+    passed: bool
+    checks: list[CheckResult]
+
+    @property
+    def failed(self) -> list[str]:
+        return [check.name for check in self.checks if not check.passed]
+
+    def summary(self) -> str:
+        if self.passed:
+            return f"stage passed: {len(self.checks)} checks"
+        return f"stage failed: {', '.join(self.failed)} (of {len(self.checks)} checks)"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """How one release answered a GET: what the differential check compares."""
+
+    status: int
+    location: str | None
+    elapsed_ms: float
+
+    def describe(self) -> str:
+        return f"{self.status} to {self.location}" if self.location else str(self.status)
+
+
+@dataclass(frozen=True)
+class SampleAnswer:
+    code: str
+    current: Answer
+    candidate: Answer
+
+
+@dataclass
+class StageContext:
+    """What every check may use; checks pass results along (a created link, the sample)."""
+
+    candidate: httpx.Client
+    current: httpx.Client | None
+    sample_codes: Sequence[str]
+    api_key: str
+    settings: ReleaseSettings
+    clock: Clock
+    rng: random.Random
+    redirect_status: int = 302
+    created: dict[str, Any] | None = None
+    _sample_answers: list[SampleAnswer] | None = None
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+    def make_token(self, length: int = 12) -> str:
+        return "".join(self.rng.choice(_TOKEN_ALPHABET) for _ in range(length))
+
+    def fetch(self, client: httpx.Client, path: str) -> Answer:
+        started = self.clock.monotonic()
+        response = client.get(path, follow_redirects=False)
+        elapsed_ms = (self.clock.monotonic() - started) * 1000
+        return Answer(response.status_code, response.headers.get("location"), elapsed_ms)
+
+    def resolve_sample(self, current: httpx.Client) -> list[SampleAnswer]:
+        """Each sample code on both releases, interleaved so drift hits both; done once."""
+        if self._sample_answers is None:
+            self._sample_answers = [
+                SampleAnswer(
+                    code,
+                    current=self.fetch(current, f"/{code}"),
+                    candidate=self.fetch(self.candidate, f"/{code}"),
+                )
+                for code in self.sample_codes
+            ]
+        return self._sample_answers
+
+
+class StageCheck(ABC):
+    """One smoke check. ``run`` returns an outcome or raises ``CheckFailed``."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def run(self, context: StageContext) -> CheckOutcome: ...
+
+
+def expect_status(response: httpx.Response, status: int, what: str) -> None:
+    if response.status_code != status:
+        body = response.text[:200].replace("\n", " ")
+        raise CheckFailed(f"{what} answered {response.status_code}, expected {status}: {body}")
+
+
+class HealthCheck(StageCheck):
+    """``/healthz`` (the process answers) and ``/readyz`` (it can serve) both say 200."""
+
+    name = "health"
+
+    def run(self, context: StageContext) -> CheckOutcome:
+        for path in ("/healthz", "/readyz"):
+            expect_status(context.candidate.get(path), 200, f"GET {path}")
+        return CheckOutcome()
+
+
+class CreateCheck(StageCheck):
+    """An API key creates a link; the answer carries every field of the API contract."""
+
+    name = "create"
+
+    def run(self, context: StageContext) -> CheckOutcome:
+        url = f"https://example.com/stage-check/{context.make_token()}"
+        response = context.candidate.post("/api/v1/links", json={"url": url}, headers=context.auth)
+        expect_status(response, 201, "POST /api/v1/links")
+        body = response.json()
+        missing = [name for name in CREATE_FIELDS if name not in body]
+        if missing:
+            raise CheckFailed(f"the created link lacks {', '.join(missing)}")
+        if body["url"] != url:
+            raise CheckFailed(f"created {body['url']!r}, asked for {url!r}")
+        context.created = body
+        return CheckOutcome(f"created {body['code']}", {"code": body["code"]})
+
+
+class ResolveCheck(StageCheck):
+    """The link just created redirects to exactly its URL (needs ``create``)."""
+
+    name = "resolve"
+
+    def run(self, context: StageContext) -> CheckOutcome:
+        if context.created is None:
+            raise CheckFailed("no link to resolve: the create check failed")
+        code, url = context.created["code"], context.created["url"]
+        answer = context.fetch(context.candidate, f"/{code}")
+        if answer.status != context.redirect_status or answer.location != url:
+            raise CheckFailed(
+                f"GET /{code} answered {answer.status} to {answer.location!r}, "
+                f"expected {context.redirect_status} to {url!r}"
+            )
+        return CheckOutcome(figures={"elapsed_ms": round(answer.elapsed_ms, 2)})
+
+
+class UploadCheck(StageCheck):
+    """An uploaded file comes back byte for byte, as an attachment."""
+
+    name = "upload"
+
+    def run(self, context: StageContext) -> CheckOutcome:
+        content = f"steadylink stage check {context.make_token(32)}\n".encode()
+        files = {"file": ("stage-check.txt", content, "text/plain")}
+        response = context.candidate.post("/api/v1/files", files=files, headers=context.auth)
+        expect_status(response, 201, "POST /api/v1/files")
+        code = response.json()["code"]
+        download = context.candidate.get(f"/{code}", follow_redirects=False)
+        expect_status(download, 200, f"GET /{code} (the upload)")
+        disposition = download.headers.get("content-disposition", "")
+        if not disposition.startswith("attachment"):
+            raise CheckFailed(f"GET /{code} has Content-Disposition {disposition!r}")
+        if download.content != content:
+            raise CheckFailed(f"GET /{code} returned {len(download.content)} other bytes")
+        return CheckOutcome(figures={"bytes": len(content)})
+
+
+class NotFoundCheck(StageCheck):
+    """An unknown code is a 404 with a JSON body, not a 500."""
+
+    name = "not_found"
+
+    def run(self, context: StageContext) -> CheckOutcome:
+        code = context.make_token()
+        response = context.candidate.get(f"/{code}", headers={"Accept": "application/json"})
+        expect_status(response, 404, f"GET /{code} (unknown)")
+        response.json()
+        return CheckOutcome()
+
+
+class DifferentialCheck(StageCheck):
+    """Every sample code gets the same status and Location from both releases."""
+
+    name = "differential"
+
+    def run(self, context: StageContext) -> CheckOutcome:
+        if context.current is None:
+            return CheckOutcome("no current release to compare with")
+        answers = context.resolve_sample(context.current)
+        mismatches = [
+            f"/{a.code}: {a.candidate.describe()} (current: {a.current.describe()})"
+            for a in answers
+            if (a.candidate.status, a.candidate.location) != (a.current.status, a.current.location)
+        ]
+        figures: dict[str, Figure] = {"compared": len(answers), "mismatches": len(mismatches)}
+        if mismatches:
+            shown = "; ".join(mismatches[:SHOWN_MISMATCHES])
+            hidden = len(mismatches) - SHOWN_MISMATCHES
+            more = f" and {hidden} more" if hidden > 0 else ""
+            detail = f"{len(mismatches)} of {len(answers)} codes differ: {shown}{more}"
+            raise CheckFailed(detail, figures)
+        return CheckOutcome(f"{len(answers)} codes answer alike", figures)
+
+
+class LatencyCheck(StageCheck):
+    """The candidate's median redirect time stays within a factor of the current's."""
+
+    name = "latency"
+
+    def run(self, context: StageContext) -> CheckOutcome:
+        if context.current is None or not context.sample_codes:
+            return CheckOutcome("no current release or sample to compare with")
+        answers = context.resolve_sample(context.current)
+        candidate_ms = statistics.median(a.candidate.elapsed_ms for a in answers)
+        current_ms = statistics.median(a.current.elapsed_ms for a in answers)
+        limit_ms = context.settings.stage_latency_factor * max(current_ms, LATENCY_FLOOR_MS)
+        figures: dict[str, Figure] = {
+            "candidate_median_ms": round(candidate_ms, 3),
+            "current_median_ms": round(current_ms, 3),
+            "limit_ms": round(limit_ms, 3),
+        }
+        detail = f"median {candidate_ms:.2f} ms against {current_ms:.2f} ms (limit {limit_ms:.2f})"
+        if candidate_ms > limit_ms:
+            raise CheckFailed(detail, figures)
+        return CheckOutcome(detail, figures)
+
+
+class StageCheckRegistry:
+    """Checks by name, in order. Registering a second check under a taken name is an error."""
+
+    def __init__(self, checks: Iterable[StageCheck] = ()) -> None:
+        self._checks: dict[str, StageCheck] = {}
+        for check in checks:
+            self.register(check)
+
+    def register(self, check: StageCheck) -> None:
+        if check.name in self._checks:
+            raise ValueError(f"A stage check named {check.name!r} is already registered.")
+        self._checks[check.name] = check
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._checks)
+
+    def __iter__(self) -> Iterator[StageCheck]:
+        return iter(self._checks.values())
+
+
+STAGE_CHECKS = StageCheckRegistry(
+    [
+        HealthCheck(),
+        CreateCheck(),
+        ResolveCheck(),
+        UploadCheck(),
+        NotFoundCheck(),
+        DifferentialCheck(),
+        LatencyCheck(),
+    ]
+)
+
+
+def run_stage(
+    candidate: httpx.Client,
+    current: httpx.Client | None,
+    *,
+    sample_codes: Sequence[str],
+    api_key: str,
+    settings: ReleaseSettings,
+    progress: Progress = lambda line: None,
+    checks: StageCheckRegistry = STAGE_CHECKS,
+    clock: Clock | None = None,
+    rng: random.Random | None = None,
+    redirect_status: int = 302,
+) -> StageReport:
+    """Run every check against the candidate; passed only if all of them passed."""
+    context = StageContext(
+        candidate=candidate,
+        current=current,
+        sample_codes=list(sample_codes)[: settings.stage_sample],
+        api_key=api_key,
+        settings=settings,
+        clock=clock or SystemClock(),
+        rng=rng or random.SystemRandom(),
+        redirect_status=redirect_status,
+    )
+    results = [run_check(check, context, progress) for check in checks]
+    return StageReport(passed=all(result.passed for result in results), checks=results)
+
+
+def run_check(check: StageCheck, context: StageContext, progress: Progress) -> CheckResult:
+    """One check, timed; a wrong answer, a broken connection or a bad body fails it."""
+    started = context.clock.monotonic()
+    try:
+        outcome = check.run(context)
+        passed, detail, figures = True, outcome.detail, outcome.figures
+    except CheckFailed as exc:
+        passed, detail, figures = False, exc.detail, exc.figures
+    except httpx.HTTPError as exc:
+        passed, detail, figures = False, f"{type(exc).__name__}: {exc}", {}
+    except (ValueError, KeyError, TypeError) as exc:  # a body that is not the contract's JSON
+        passed, detail, figures = False, f"unexpected answer: {type(exc).__name__}: {exc}", {}
+    duration_s = context.clock.monotonic() - started
+    verdict = "passed" if passed else "FAILED"
+    progress(f"stage: {check.name} {verdict} ({duration_s:.2f} s){': ' + detail if detail else ''}")
+    return CheckResult(check.name, passed, duration_s, detail, figures)

@@ -1,0 +1,246 @@
+"""The staging smoke suite against fake releases served through httpx.MockTransport."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+
+from steadylink.clock import FakeClock
+from steadylink.release.stage import (
+    STAGE_CHECKS,
+    CheckOutcome,
+    HealthCheck,
+    StageCheck,
+    StageCheckRegistry,
+    StageContext,
+    StageReport,
+    run_stage,
+)
+from steadylink.settings import ReleaseSettings
+
+API_KEY = "sk_stage_test"
+SAMPLE = [f"code{i:03d}" for i in range(40)]
+
+
+@dataclass
+class FakeRelease:
+    """Answers like steadylink's web app does; each knob is one kind of bad release."""
+
+    clock: FakeClock
+    delay_ms: float = 2.0
+    links: dict[str, str] = field(
+        default_factory=lambda: {code: f"https://example.org/{code}" for code in SAMPLE}
+    )
+    files: dict[str, bytes] = field(default_factory=dict)
+    redirect_status: int = 302
+    health_status: int = 200
+    create_status: int = 201
+    drop_fields: tuple[str, ...] = ()
+    differs: frozenset[str] = frozenset()
+    upload_inline: bool = False
+    not_found_status: int = 404
+    counter: int = 0
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(transport=httpx.MockTransport(self.handle), base_url="http://stage")
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.clock.advance(self.delay_ms / 1000)
+        path = request.url.path
+        if path in ("/healthz", "/readyz"):
+            return httpx.Response(self.health_status, json={"status": "ok"})
+        if path.startswith("/api/"):
+            if request.headers.get("authorization") != f"Bearer {API_KEY}":
+                return httpx.Response(401, json={"error": "unauthorized"})
+            if path == "/api/v1/links" and request.method == "POST":
+                return self.create(json.loads(request.content)["url"])
+            if path == "/api/v1/files" and request.method == "POST":
+                return self.upload(request)
+            return httpx.Response(404, json={"error": "not_found"})
+        return self.resolve(path.removeprefix("/"))
+
+    def create(self, url: str) -> httpx.Response:
+        self.counter += 1
+        code = f"new{self.counter}"
+        self.links[code] = url
+        body = {
+            "code": code,
+            "short_url": f"http://stage/{code}",
+            "url": url,
+            "created_at": "2026-01-01T00:00:00Z",
+            "expires_at": None,
+            "max_visits": None,
+            "visits": 0,
+        }
+        for name in self.drop_fields:
+            body.pop(name)
+        return httpx.Response(self.create_status, json=body)
+
+    def upload(self, request: httpx.Request) -> httpx.Response:
+        body = request.read()
+        assert b'name="file"' in body
+        content = body.split(b"\r\n\r\n", 1)[1].rsplit(b"\r\n--", 1)[0]
+        self.counter += 1
+        code = f"file{self.counter}"
+        self.files[code] = content
+        return httpx.Response(201, json={"code": code, "short_url": f"http://stage/{code}"})
+
+    def resolve(self, code: str) -> httpx.Response:
+        if code in self.files:
+            kind = "inline" if self.upload_inline else "attachment"
+            disposition = f'{kind}; filename="stage-check.txt"'
+            return httpx.Response(200, content=self.files[code], headers={"Content-Disposition": disposition})
+        if code not in self.links:
+            return httpx.Response(self.not_found_status, json={"error": "not_found"})
+        if self.redirect_status >= 500:
+            return httpx.Response(self.redirect_status, text="Internal Server Error")
+        url = self.links[code] + ("?v2" if code in self.differs else "")
+        return httpx.Response(self.redirect_status, headers={"Location": url})
+
+
+def stage(
+    candidate: FakeRelease, current: FakeRelease | None, *, lines: list[str] | None = None
+) -> StageReport:
+    return run_stage(
+        candidate.client(),
+        current.client() if current else None,
+        sample_codes=SAMPLE,
+        api_key=API_KEY,
+        settings=ReleaseSettings(),
+        progress=(lines if lines is not None else []).append,
+        clock=candidate.clock,
+        rng=random.Random(3),
+    )
+
+
+def by_name(report: StageReport) -> dict[str, tuple[bool, str]]:
+    return {check.name: (check.passed, check.detail) for check in report.checks}
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def test_a_good_release_passes_every_check(clock: FakeClock) -> None:
+    lines: list[str] = []
+    report = stage(FakeRelease(clock), FakeRelease(clock), lines=lines)
+    assert report.passed, report.checks
+    assert [c.name for c in report.checks] == list(STAGE_CHECKS.names)
+    assert report.summary() == "stage passed: 7 checks"
+    assert len(lines) == 7 and lines[0].startswith("stage: health passed")
+    figures = {c.name: c.figures for c in report.checks}
+    assert figures["differential"] == {"compared": 40, "mismatches": 0}
+    assert figures["latency"]["candidate_median_ms"] == pytest.approx(2.0)
+    # The latency check reuses the differential's answers: it costs no requests.
+    durations = {c.name: c.duration_s for c in report.checks}
+    assert durations["differential"] == pytest.approx(40 * 2 * 0.002)
+    assert durations["latency"] == 0.0
+
+
+def test_a_first_release_has_nothing_to_compare_with(clock: FakeClock) -> None:
+    report = stage(FakeRelease(clock), None)
+    assert report.passed
+    assert by_name(report)["differential"] == (True, "no current release to compare with")
+
+
+BadRelease = Callable[[FakeRelease], None]
+
+
+@pytest.mark.parametrize(
+    ("label", "break_release", "failing", "in_detail"),
+    [
+        ("json.loads on the redirect path", lambda r: setattr(r, "redirect_status", 500),
+         {"resolve", "differential"}, "answered 500"),
+        ("readiness broken", lambda r: setattr(r, "health_status", 503),
+         {"health"}, "GET /healthz answered 503"),
+        ("create broken", lambda r: setattr(r, "create_status", 500),
+         {"create", "resolve"}, "POST /api/v1/links answered 500"),
+        ("a field dropped from the API", lambda r: setattr(r, "drop_fields", ("expires_at",)),
+         {"create", "resolve"}, "lacks expires_at"),
+        ("redirects became 301", lambda r: setattr(r, "redirect_status", 301),
+         {"resolve", "differential"}, "expected 302"),
+        ("files served inline", lambda r: setattr(r, "upload_inline", True),
+         {"upload"}, "Content-Disposition 'inline"),
+        ("unknown codes crash", lambda r: setattr(r, "not_found_status", 500),
+         {"not_found"}, "answered 500, expected 404"),
+    ],
+)  # fmt: skip
+def test_each_kind_of_bad_release_fails_its_check_and_the_others_still_run(
+    clock: FakeClock, label: str, break_release: BadRelease, failing: set[str], in_detail: str
+) -> None:
+    candidate = FakeRelease(clock)
+    break_release(candidate)
+    report = stage(candidate, FakeRelease(clock))
+    assert not report.passed, label
+    assert set(report.failed) == failing, label
+    assert len(report.checks) == len(STAGE_CHECKS.names)
+    assert any(in_detail in check.detail for check in report.checks), report.checks
+
+
+def test_some_codes_answered_differently_are_reported(clock: FakeClock) -> None:
+    candidate = FakeRelease(clock, differs=frozenset(SAMPLE[3:10]))
+    report = stage(candidate, FakeRelease(clock))
+    assert report.failed == ["differential"]
+    check = next(c for c in report.checks if c.name == "differential")
+    assert check.figures == {"compared": 40, "mismatches": 7}
+    assert check.detail.startswith("7 of 40 codes differ: /code003: 302 to ")
+    assert "?v2 (current: 302 to https://example.org/code003)" in check.detail
+    assert check.detail.endswith(" and 2 more")
+
+
+def test_a_candidate_five_times_slower_fails_latency(clock: FakeClock) -> None:
+    report = stage(FakeRelease(clock, delay_ms=10.0), FakeRelease(clock, delay_ms=2.0))
+    assert report.failed == ["latency"]
+    latency = report.checks[-1]
+    assert latency.figures == {
+        "candidate_median_ms": 10.0,
+        "current_median_ms": 2.0,
+        "limit_ms": 6.0,
+    }
+
+
+def test_a_release_that_does_not_answer_fails_without_raising(clock: FakeClock) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    dead = httpx.Client(transport=httpx.MockTransport(refuse), base_url="http://stage")
+    report = run_stage(
+        dead,
+        FakeRelease(clock).client(),
+        sample_codes=SAMPLE,
+        api_key=API_KEY,
+        settings=ReleaseSettings(),
+        clock=clock,
+    )
+    assert report.failed == list(STAGE_CHECKS.names)
+    assert "ConnectError: connection refused" in report.checks[0].detail
+
+
+def test_the_sample_is_capped_by_the_settings(clock: FakeClock) -> None:
+    report = run_stage(
+        FakeRelease(clock).client(),
+        FakeRelease(clock).client(),
+        sample_codes=SAMPLE,
+        api_key=API_KEY,
+        settings=ReleaseSettings(stage_sample=10),
+        clock=clock,
+    )
+    assert by_name(report)["differential"] == (True, "10 codes answer alike")
+
+
+def test_the_registry_refuses_two_checks_with_one_name() -> None:
+    class AnotherHealth(StageCheck):
+        name = "health"
+
+        def run(self, context: StageContext) -> CheckOutcome:
+            return CheckOutcome()
+
+    registry = StageCheckRegistry([HealthCheck()])
+    with pytest.raises(ValueError, match="'health' is already registered"):
+        registry.register(AnotherHealth())
