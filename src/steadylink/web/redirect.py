@@ -6,6 +6,7 @@ FOUND and has no password is answered here; everything else — unknown,
 disabled, expired or used-up codes (404/410 pages with HTML/JSON
 negotiation), file links, password links, every other path — goes to the
 inner FastAPI app *unchanged*, where ``web/ui.py`` serves ``/{code}``.
+``HEAD`` only looks: it neither counts a click nor uses up a limited link.
 
 Every request, answered here or inside, gets one metrics observation, one
 access-log line and an ``X-Request-ID`` response header; an exception
@@ -54,6 +55,7 @@ class RedirectDispatcher:
         self.inner = inner
         self.metrics = metrics
         self.log = log
+        self.routes = RouteTemplates(inner)
         self._status = ctx.settings.links.redirect_status
         self._body = _REASONS[self._status] + b"\n"
         self._fixed_headers = [
@@ -115,9 +117,13 @@ class RedirectDispatcher:
                 or resolve_link(link=link, now=ctx.clock.now()).outcome is not Outcome.FOUND
             ):
                 return 0
-            if link.max_visits is not None and not ctx.store.take_limited_visit(code):
-                ctx.cache.invalidate(code)  # the inner app must see it used up: 410
-                return 0
+            is_visit = method == "GET"  # HEAD only looks: no visit counted, as in web/ui.py
+            if is_visit and link.max_visits is not None:
+                is_allowed = ctx.store.take_limited_visit(code)
+                # the count changed: this worker re-reads it; others learn it from the change log
+                ctx.cache.invalidate(code)
+                if not is_allowed:
+                    return 0  # the inner app answers 410
         except Exception as exc:
             return await self._answer_error(exc, send, request_id, method, CODE_ROUTE)
         url = link.url
@@ -134,7 +140,8 @@ class RedirectDispatcher:
             }
         )
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else self._body})
-        ctx.clicks.record(code, referrer=referrer, user_agent=user_agent)
+        if is_visit:
+            ctx.clicks.record(code, referrer=referrer, user_agent=user_agent)
         self.metrics.redirects.inc()
         return self._status
 
@@ -156,7 +163,7 @@ class RedirectDispatcher:
         try:
             await self.inner(scope, receive, send_with_id)
         except Exception as exc:
-            route = _route_of(scope)
+            route = self.routes.of(scope)
             if status:  # the framework already answered (a 500 of its own): log only
                 self.log.error(exc, request_id=request_id, method=scope["method"], route=route)
                 return status, route
@@ -164,9 +171,9 @@ class RedirectDispatcher:
         if status == 0:  # the app returned without answering
             self.log.error(
                 RuntimeError("no response"), request_id=request_id, method=scope["method"],
-                route=_route_of(scope),
+                route=self.routes.of(scope),
             )
-        return status or 500, _route_of(scope)
+        return status or 500, self.routes.of(scope)
 
     async def _answer_error(
         self, exc: Exception, send: Send, request_id: str, method: str, route: str
@@ -195,7 +202,37 @@ class RedirectDispatcher:
         return status
 
 
-def _route_of(scope: Scope) -> str:
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) else UNMATCHED_ROUTE
+class RouteTemplates:
+    """The full template of the route a request matched (``/api/v1/links/{code}``).
+
+    Recent FastAPI versions keep included routers lazy: the matched route in
+    ``scope["route"]`` holds its path *without* the router's prefix. The full
+    templates are read once from the app's routes (again when routes are added).
+    """
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+        self._templates: dict[int, str] = {}
+
+    def of(self, scope: Scope) -> str:
+        route = scope.get("route")
+        if route is None:
+            return UNMATCHED_ROUTE
+        template = self._templates.get(id(route))
+        if template is None:
+            self._templates = dict(_walk(getattr(self._app, "routes", ())))
+            template = self._templates.get(id(route)) or str(getattr(route, "path", UNMATCHED_ROUTE))
+            self._templates[id(route)] = template
+        return template
+
+
+def _walk(routes: Any) -> Any:
+    for route in routes:
+        contexts = getattr(route, "effective_route_contexts", None)
+        if contexts is None:
+            yield id(route), str(getattr(route, "path", UNMATCHED_ROUTE))
+            continue
+        for context in contexts():
+            full = getattr(context, "path", None) or getattr(context.starlette_route, "path", None)
+            if isinstance(full, str):
+                yield id(context.original_route), full

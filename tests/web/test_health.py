@@ -1,0 +1,57 @@
+"""/healthz and /readyz on real stores: reachable, unreachable, not migrated."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import httpx
+import pytest
+
+from steadylink.links.sql_store import open_store
+from steadylink.settings import Settings
+from steadylink.web.app import build_context, create_app
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def _get(settings: Settings, path: str, **ctx_changes: object) -> httpx.Response:
+    ctx = build_context(settings)
+    for name, value in ctx_changes.items():
+        setattr(ctx, name, value)
+    app = create_app(settings, ctx=ctx, log_stream=io.StringIO())
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        return await client.get(path)
+
+
+async def test_healthz_answers_without_the_database(settings: Settings) -> None:
+    unreachable = open_store("postgresql://nobody@127.0.0.1:1/none")
+    response = await _get(settings.with_overrides(release_id="r42"), "/healthz", store=unreachable)
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "release": "r42"}
+
+
+async def test_readyz_when_the_store_answers_at_head(settings: Settings) -> None:
+    response = await _get(settings, "/readyz")
+    assert response.status_code == 200 and response.json()["status"] == "ready"
+
+
+async def test_readyz_503_when_the_database_is_unreachable(settings: Settings) -> None:
+    unreachable = open_store("postgresql://nobody@127.0.0.1:1/none")
+    response = await _get(settings, "/readyz", store=unreachable)
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "not_ready" and "not answering" in body["reason"]
+
+
+async def test_readyz_503_when_the_schema_is_behind(settings: Settings, tmp_path: Path) -> None:
+    empty = open_store(f"sqlite:///{tmp_path / 'empty.db'}")
+    response = await _get(settings, "/readyz", store=empty)
+    assert response.status_code == 503
+    assert "steadylink db upgrade" in response.json()["reason"]

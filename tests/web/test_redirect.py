@@ -1,0 +1,166 @@
+"""The redirect front, in process: real app, real SQLite store, FakeClock."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import io
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from steadylink.clock import FakeClock
+from steadylink.links import service
+from steadylink.links.model import LinkChanges, NewLink
+from steadylink.settings import Settings
+from steadylink.web.app import build_context, create_app, run_lifespan
+from steadylink.web.context import AppContext
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@asynccontextmanager
+async def serving(
+    settings: Settings, clock: FakeClock
+) -> AsyncIterator[tuple[httpx.AsyncClient, AppContext]]:
+    ctx = build_context(settings, clock=clock)
+    app = create_app(settings, ctx=ctx, log_stream=io.StringIO())
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with run_lifespan(app), httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        yield client, ctx
+
+
+def _create(ctx: AppContext, url: str = "https://example.com/a?b=1#c", **fields: object) -> str:
+    new = NewLink(url=url, **fields)  # type: ignore[arg-type]
+    return service.create_link(
+        store=ctx.store, settings=ctx.settings, clock=ctx.clock, rng=ctx.rng, new=new
+    ).code
+
+
+async def test_redirect_answers_302_with_the_exact_location(settings: Settings, clock: FakeClock) -> None:
+    async with serving(settings, clock) as (client, ctx):
+        code = _create(ctx)
+        response = await client.get(f"/{code}")
+        assert response.status_code == 302
+        assert response.headers["location"] == "https://example.com/a?b=1#c"
+        assert response.headers["cache-control"] == "private, max-age=0"
+        assert response.headers["x-request-id"]
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+async def test_redirect_status_comes_from_settings(settings: Settings, clock: FakeClock, status: int) -> None:
+    settings = dataclasses.replace(
+        settings, links=dataclasses.replace(settings.links, redirect_status=status)
+    )
+    async with serving(settings, clock) as (client, ctx):
+        response = await client.get(f"/{_create(ctx)}")
+        assert response.status_code == status
+
+
+async def test_head_redirects_without_a_body_or_a_visit(settings: Settings, clock: FakeClock) -> None:
+    async with serving(settings, clock) as (client, ctx):
+        code = _create(ctx, max_visits=1)
+        response = await client.head(f"/{code}")
+        assert response.status_code == 302 and response.content == b""
+        assert ctx.clicks.flush() == 0
+        assert (await client.get(f"/{code}")).status_code == 302
+
+
+async def test_unicode_targets_are_percent_encoded(settings: Settings, clock: FakeClock) -> None:
+    async with serving(settings, clock) as (client, ctx):
+        response = await client.get(f"/{_create(ctx, url='https://example.com/café')}")
+        assert response.headers["location"] == "https://example.com/caf%C3%A9"
+
+
+async def test_expired_link_is_gone(settings: Settings, clock: FakeClock) -> None:
+    async with serving(settings, clock) as (client, ctx):
+        code = _create(ctx, expires_at=clock.now() + timedelta(minutes=1))
+        assert (await client.get(f"/{code}")).status_code == 302  # now cached
+        clock.advance(60)
+        response = await client.get(f"/{code}", headers={"Accept": "application/json"})
+        assert response.status_code == 410
+        assert response.json()["error"] == "gone"
+
+
+async def test_unknown_code_is_404_json_for_api_clients(settings: Settings, clock: FakeClock) -> None:
+    async with serving(settings, clock) as (client, _ctx):
+        response = await client.get("/nothing-here", headers={"Accept": "application/json"})
+        assert response.status_code == 404
+        assert response.json()["error"] == "not_found"
+
+
+async def test_limited_link_allows_exactly_n_visits_under_concurrency(
+    settings: Settings, clock: FakeClock
+) -> None:
+    n = 7
+    async with serving(settings, clock) as (client, ctx):
+        code = _create(ctx, max_visits=n)
+        responses = await asyncio.gather(*(client.get(f"/{code}") for _ in range(n + 5)))
+        statuses = sorted(r.status_code for r in responses)
+        assert statuses == [302] * n + [410] * 5
+        assert ctx.store.link_stats(code).total == n
+
+
+async def test_disabled_and_deleted_links_stop_at_once_after_invalidation(
+    settings: Settings, clock: FakeClock
+) -> None:
+    async with serving(settings, clock) as (client, ctx):
+        code = _create(ctx)
+        assert (await client.get(f"/{code}")).status_code == 302
+        service.change_link(
+            store=ctx.store,
+            settings=settings,
+            clock=clock,
+            code=code,
+            changes=LinkChanges(is_disabled=True),
+        )
+        ctx.cache.invalidate(code)
+        assert (await client.get(f"/{code}")).status_code == 404
+        other = _create(ctx)
+        assert (await client.get(f"/{other}")).status_code == 302
+        service.delete_link(store=ctx.store, code=other)
+        ctx.cache.invalidate(other)
+        assert (await client.get(f"/{other}")).status_code == 404
+
+
+async def test_password_and_file_links_go_to_the_inner_app(settings: Settings, clock: FakeClock) -> None:
+    async with serving(settings, clock) as (client, ctx):
+        locked = _create(ctx, password="s3cret")
+        response = await client.get(f"/{locked}", headers={"Accept": "text/html"})
+        assert response.status_code == 200 and "password" in response.text.lower()
+        stored = ctx.files.save_bytes(b"hello", name="hello.txt", content_type="text/plain")
+        new = NewLink(file=stored)
+        code = service.create_link(store=ctx.store, settings=settings, clock=clock, rng=ctx.rng, new=new).code
+        response = await client.get(f"/{code}")
+        assert response.status_code == 200 and response.content == b"hello"
+        assert "attachment" in response.headers["content-disposition"]
+
+
+async def test_visits_are_counted_with_referrer_host_and_agent(settings: Settings, clock: FakeClock) -> None:
+    async with serving(settings, clock) as (client, ctx):
+        code = _create(ctx)
+        headers = {"Referer": "https://chat.example.net/room/1?x=y", "User-Agent": "curl/8.5.0"}
+        for _ in range(3):
+            await client.get(f"/{code}", headers=headers)
+        ctx.clicks.flush()
+        stats = ctx.store.link_stats(code)
+        assert stats.total == 3
+        assert stats.referrers == {"chat.example.net": 3}
+        assert stats.agents == {"curl": 3}
+
+
+async def test_reserved_and_odd_paths_never_reach_the_lookup(settings: Settings, clock: FakeClock) -> None:
+    async with serving(settings, clock) as (client, ctx):
+        assert (await client.get("/healthz")).status_code == 200
+        before = ctx.cache.misses  # type: ignore[attr-defined]
+        for path in ("/api", "/a/b", "/..", "/%2e%2e", "/x%00"):
+            assert (await client.get(path)).status_code < 500
+        assert ctx.cache.misses == before  # type: ignore[attr-defined]
