@@ -21,6 +21,7 @@ from steadylink.errors import Conflict, InvalidInput, NotFound
 from steadylink.links import service
 from steadylink.links.codes import check_custom_code, looks_like_code
 from steadylink.links.model import UNSET, Link, LinkChanges, NewLink, StoredFile
+from steadylink.links.service import MAX_VISITS_LIMIT
 from steadylink.types import Role
 from steadylink.web.auth import Caller, creator, ensure_can_change, require
 from steadylink.web.context import AppContext, get_context
@@ -35,7 +36,6 @@ from steadylink.web.schemas import (
     LinkList,
     LinkOut,
     LinkUpdate,
-    MaxVisits,
     Password,
     StatsOut,
     Text,
@@ -88,9 +88,7 @@ def create_link(body: LinkCreate, caller: Creator, ctx: Ctx, response: Response)
         password=body.password,
         owner=caller.owner,
     )
-    link = service.create_link(
-        store=ctx.store, settings=ctx.settings, clock=ctx.clock, rng=ctx.rng, new=new
-    )
+    link = service.create_link(store=ctx.store, settings=ctx.settings, clock=ctx.clock, rng=ctx.rng, new=new)
     ctx.cache.invalidate(link.code)  # in case a miss for this code was remembered
     response.headers["Location"] = f"/api/v1/links/{link.code}"
     return LinkOut.of(link, base_url=ctx.settings.base_url)
@@ -159,9 +157,7 @@ def change_link(code: str, body: LinkUpdate, caller: Editor, ctx: Ctx) -> LinkOu
         url=body.url if "url" in sent and body.url is not None else UNSET,
         expires_at=body.expires_at if "expires_at" in sent else UNSET,
         max_visits=body.max_visits if "max_visits" in sent else UNSET,
-        is_disabled=body.is_disabled
-        if "is_disabled" in sent and body.is_disabled is not None
-        else UNSET,
+        is_disabled=body.is_disabled if "is_disabled" in sent and body.is_disabled is not None else UNSET,
         password=body.password if "password" in sent else UNSET,
     )
     try:
@@ -207,7 +203,7 @@ async def upload_file(
     response: Response,
     code: Annotated[Code | None, Form()] = None,
     expires_at: Annotated[datetime | None, Form()] = None,
-    max_visits: Annotated[MaxVisits | None, Form()] = None,
+    max_visits: Annotated[int | None, Form(ge=1, le=MAX_VISITS_LIMIT)] = None,
     password: Annotated[Password | None, Form()] = None,
 ) -> LinkOut:
     if code is not None:
@@ -245,9 +241,7 @@ def _create_file_link(
         password=password or None,
         owner=caller.owner,
     )
-    return service.create_link(
-        store=ctx.store, settings=ctx.settings, clock=ctx.clock, rng=ctx.rng, new=new
-    )
+    return service.create_link(store=ctx.store, settings=ctx.settings, clock=ctx.clock, rng=ctx.rng, new=new)
 
 
 async def _chunks_of(upload: UploadFile) -> AsyncIterator[bytes]:
@@ -276,9 +270,7 @@ def list_keys(caller: Admin, ctx: Ctx) -> list[KeyOut]:
     summary="Create an API key (admin); its secret is shown once",
 )
 def create_key(body: KeyCreate, caller: Admin, ctx: Ctx) -> KeyIssued:
-    issued = service.create_key(
-        store=ctx.store, clock=ctx.clock, name=body.name, role=Role.parse(body.role)
-    )
+    issued = service.create_key(store=ctx.store, clock=ctx.clock, name=body.name, role=Role.parse(body.role))
     return KeyIssued(**KeyOut.of(issued.key).model_dump(), secret=issued.secret)
 
 

@@ -111,7 +111,7 @@ def validation_body(errors: Any) -> dict[str, object]:
     """The 422 body for pydantic errors: the first bad field named, all listed."""
     details = [
         {
-            "field": _field_name(e.get("loc", ())),
+            "field": _field_path(e.get("loc", ())),
             "message": str(e.get("msg", "")),
             "type": str(e.get("type", "")),
         }
@@ -119,7 +119,6 @@ def validation_body(errors: Any) -> dict[str, object]:
     ]
     if not details:
         return {"error": "invalid", "message": "The request is not valid.", "field": "body"}
-    first = details[0]
     if any(str(e.get("type")) == "json_invalid" for e in errors):
         return {
             "error": "invalid",
@@ -127,13 +126,19 @@ def validation_body(errors: Any) -> dict[str, object]:
             "field": "body",
             "details": details,
         }
-    message = f"{first['field']}: {first['message']}"
-    return {"error": "invalid", "message": message, "field": first["field"], "details": details}
+    first = details[0]
+    field = str(first["field"]).split(".", 1)[0]
+    message = f"{field}: {first['message']}"
+    return {"error": "invalid", "message": message, "field": field, "details": details}
 
 
-def _field_name(loc: Any) -> str:
-    """``("body", "max_visits")`` → ``max_visits``; ``("query", "limit")`` → ``limit``."""
-    parts = [str(p) for p in loc if not isinstance(p, int)]
+def _field_path(loc: Any) -> str:
+    """``("body", "max_visits")`` → ``max_visits``; ``("query", "limit")`` → ``limit``.
+
+    The top-level name comes first, so ``field`` (its first part) is what the
+    client sent: ``created_from.date`` names the union member that failed.
+    """
+    parts = [str(p) for p in loc]
     if len(parts) > 1 and parts[0] in ("body", "query", "path", "header", "cookie"):
         parts = parts[1:]
     # pydantic names Annotated validators' steps (``function-after[...]``); drop them.
@@ -180,9 +185,7 @@ class BodyLimit:
         declared = _content_length(scope)
         if declared is not None and declared > limit:
             body = TooLarge(_too_large_message(limit), field="body").to_json()
-            await JSONResponse(body, status_code=413, headers={"Connection": "close"})(
-                scope, receive, send
-            )
+            await JSONResponse(body, status_code=413, headers={"Connection": "close"})(scope, receive, send)
             return
         seen = 0
 
