@@ -42,13 +42,9 @@ def test_actions_are_appended_and_read_back_in_order(tmp_path: Path) -> None:
 
 def test_appending_never_rewrites_earlier_lines(tmp_path: Path) -> None:
     clock = FakeClock()
-    record_action(
-        tmp_path, actor="a", role=Role.VIEWER, action="x", target="t", outcome="o", clock=clock
-    )
+    record_action(tmp_path, actor="a", role=Role.VIEWER, action="x", target="t", outcome="o", clock=clock)
     before = (tmp_path / "audit.log").read_bytes()
-    record_action(
-        tmp_path, actor="b", role=Role.VIEWER, action="y", target="t", outcome="o", clock=clock
-    )
+    record_action(tmp_path, actor="b", role=Role.VIEWER, action="y", target="t", outcome="o", clock=clock)
     after = (tmp_path / "audit.log").read_bytes()
     assert after.startswith(before)
     assert after.count(b"\n") == 2
@@ -80,9 +76,7 @@ def test_unfinished_last_line_is_ignored_but_a_corrupt_middle_line_is_reported(
     tmp_path: Path,
 ) -> None:
     clock = FakeClock()
-    record_action(
-        tmp_path, actor="a", role=Role.VIEWER, action="x", target="t", outcome="o", clock=clock
-    )
+    record_action(tmp_path, actor="a", role=Role.VIEWER, action="x", target="t", outcome="o", clock=clock)
     log = tmp_path / "audit.log"
     with log.open("a") as handle:
         handle.write('{"at": "2026-')

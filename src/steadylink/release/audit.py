@@ -92,9 +92,7 @@ def record_action(
     return entry
 
 
-def read_audit(
-    data_dir: Path, *, action: str | None = None, limit: int | None = None
-) -> list[AuditEntry]:
+def read_audit(data_dir: Path, *, action: str | None = None, limit: int | None = None) -> list[AuditEntry]:
     """Entries oldest first; only ``action`` ones if given; only the last ``limit`` if given."""
     path = data_dir / AUDIT_FILE_NAME
     try:

@@ -46,9 +46,7 @@ class GateContext:
     ruff_bin: str | None = None
 
     @classmethod
-    def for_release(
-        cls, built: BuiltRelease, *, app_module: str = DEFAULT_APP_MODULE
-    ) -> GateContext:
+    def for_release(cls, built: BuiltRelease, *, app_module: str = DEFAULT_APP_MODULE) -> GateContext:
         return cls(src_dir=built.src_dir, venv_python=built.venv_python, app_module=app_module)
 
 
@@ -172,9 +170,7 @@ class GateRegistry:
         unknown = [name for name in names if name not in self._gates]
         if unknown:
             known = ", ".join(self._gates)
-            raise ConfigError(
-                f"Unknown gate {unknown[0]!r} in release.gates; known gates: {known}."
-            )
+            raise ConfigError(f"Unknown gate {unknown[0]!r} in release.gates; known gates: {known}.")
         return [self._gates[name] for name in names]
 
 

@@ -22,9 +22,7 @@ from steadylink.errors import NotFound, StoreError
 
 RECORDS_DIR_NAME = "records"
 
-Verdict = Literal[
-    "building", "gated", "staged", "canary", "promoted", "rejected", "rolled_back", "refused"
-]
+Verdict = Literal["building", "gated", "staged", "canary", "promoted", "rejected", "rolled_back", "refused"]
 StepVerdict = Literal["passed", "failed", "skipped"]
 Figure = float | int | str
 
@@ -142,9 +140,7 @@ def load_record(data_dir: Path, release_id: str) -> ReleaseRecord:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise NotFound(
-            f"No release {release_id!r}; `steadylink releases` lists the known ones."
-        ) from None
+        raise NotFound(f"No release {release_id!r}; `steadylink releases` lists the known ones.") from None
     return _parse(path, text)
 
 
@@ -176,9 +172,7 @@ def _promoted(data_dir: Path) -> list[ReleaseRecord]:
 def _record_path(data_dir: Path, release_id: str) -> Path:
     # The id becomes a file name: refuse anything that could step outside the folder.
     if not RELEASE_ID_PATTERN.match(release_id):
-        raise NotFound(
-            f"{release_id!r} is not a release id (they look like 20260101120000-abc1234)."
-        )
+        raise NotFound(f"{release_id!r} is not a release id (they look like 20260101120000-abc1234).")
     return data_dir / RECORDS_DIR_NAME / f"{release_id}.json"
 
 
@@ -187,9 +181,7 @@ def _parse(path: Path, text: str) -> ReleaseRecord:
         body = json.loads(text)
         return ReleaseRecord.from_json(body)
     except (ValueError, KeyError, TypeError) as exc:
-        raise StoreError(
-            f"Release record {path} is unreadable ({exc}); restore it or move it away."
-        ) from exc
+        raise StoreError(f"Release record {path} is unreadable ({exc}); restore it or move it away.") from exc
 
 
 def _verdict(value: object) -> Verdict:
