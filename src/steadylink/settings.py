@@ -51,6 +51,8 @@ class LimitSettings:
 class ReleaseSettings:
     keep_releases: int = 5
     gates: tuple[str, ...] = ("ruff", "compile", "tests", "import")
+    test_args: tuple[str, ...] = ()
+    build_extras: tuple[str, ...] = ()
     require_approval: bool = False
     stage_sample: int = 200
     stage_latency_factor: float = 3.0

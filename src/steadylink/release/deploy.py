@@ -112,20 +112,18 @@ class Deployment:
                 cache_dir=self.data_dir / "cache" / "uv",
                 clock=self.clock,
                 progress=self.progress,
+                release_id=self.record.id,
+                extras=self.settings.release.build_extras,
             )
         except BuildFailed as exc:
             self._step("build", "failed", time.monotonic() - started, exc.message)
             return None
-        if built.id != self.record.id:
-            old = self.data_dir / "records" / f"{self.record.id}.json"
-            old.unlink(missing_ok=True)
-            self.record.id = built.id
         self._step("build", "passed", time.monotonic() - started, "")
         return built
 
     def _gate(self, built: object) -> bool:
         report = run_gates(
-            GateContext.for_release(built),  # type: ignore[arg-type]
+            GateContext.for_release(built, test_args=self.settings.release.test_args),  # type: ignore[arg-type]
             names=self.settings.release.gates,
             clock=self.clock,
             progress=self.progress,

@@ -44,10 +44,15 @@ class GateContext:
     venv_python: Path
     app_module: str = DEFAULT_APP_MODULE
     ruff_bin: str | None = None
+    test_args: tuple[str, ...] = ()
 
     @classmethod
-    def for_release(cls, built: BuiltRelease, *, app_module: str = DEFAULT_APP_MODULE) -> GateContext:
-        return cls(src_dir=built.src_dir, venv_python=built.venv_python, app_module=app_module)
+    def for_release(
+        cls, built: BuiltRelease, *, app_module: str = DEFAULT_APP_MODULE, test_args: tuple[str, ...] = ()
+    ) -> GateContext:
+        return cls(
+            src_dir=built.src_dir, venv_python=built.venv_python, app_module=app_module, test_args=test_args
+        )
 
 
 @dataclass(frozen=True)
@@ -123,7 +128,7 @@ class TestsGate(Gate):
 
     def plan(self, context: GateContext) -> Step:
         argv = (str(context.venv_python), "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider")
-        return Step(self.name, argv, cwd=context.src_dir)
+        return Step(self.name, (*argv, *context.test_args), cwd=context.src_dir)
 
     def judge(self, run: StepRun) -> tuple[bool, str]:
         if run.exit_code == PYTEST_NO_TESTS:
