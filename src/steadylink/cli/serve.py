@@ -1,0 +1,169 @@
+"""``steadylink serve``: migrate the database, then hand the process over to granian.
+
+The granian command is built as plain data (``ServePlan``: argv and the
+environment it adds) so tests compare it without starting anything; then the
+process is replaced by granian (``os.execvpe``). So the PID a supervisor
+started is granian's own: SIGTERM and Ctrl-C reach it directly and it stops
+its workers, with no wrapper in between to forward or lose a signal.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NoReturn
+
+import typer
+
+from steadylink.cli.output import print_note
+from steadylink.cli.state import state_of
+from steadylink.errors import Conflict, InvalidInput
+from steadylink.links.migrate import upgrade_to_head
+from steadylink.links.sql_store import open_store
+from steadylink.settings import Settings
+
+APP_TARGET = "steadylink.web.app:app"
+
+
+@dataclass(frozen=True, slots=True)
+class ServePlan:
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve_command)
+
+
+def serve_command(
+    ctx: typer.Context,
+    host: str | None = typer.Option(None, "--host", help="Address to listen on [default: 127.0.0.1]."),
+    port: int | None = typer.Option(None, "--port", min=1, max=65535, help="Port [default: 8080]."),
+    uds: Path | None = typer.Option(None, "--uds", help="Listen on this unix socket instead."),
+    workers: int = typer.Option(1, "--workers", min=1, max=64, help="Worker processes."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="As the root option."),
+    database: str | None = typer.Option(None, "--database", help="As the root option."),
+) -> None:
+    """Serve the shortener with granian (migrates the database first)."""
+    state = state_of(ctx)
+    settings = state.settings(data_dir=data_dir, database=database)
+    host = host or settings.host
+    port = port or settings.port
+    if uds is not None:
+        check_socket_path(uds)
+    else:
+        check_port_free(host, port)
+    revision = migrate(settings)
+    plan = build_serve_plan(
+        settings,
+        host=host,
+        port=port,
+        uds=uds,
+        workers=workers,
+        config=state.config,
+        metrics_dir=fresh_metrics_dir(settings) if workers > 1 else None,
+    )
+    where = f"unix:{uds}" if uds else f"http://{host}:{port}"
+    print_note(f"schema at {revision}; serving {where} with {workers} worker(s)")
+    exec_plan(plan)
+
+
+def build_serve_plan(
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    uds: Path | None,
+    workers: int,
+    config: Path | None = None,
+    metrics_dir: Path | None = None,
+    python: str = sys.executable,
+) -> ServePlan:
+    """The granian command line and the environment the app reads its settings from."""
+    bind = ["--uds", str(uds.absolute())] if uds else ["--host", host, "--port", str(port)]
+    argv = [
+        *granian_executable(python),
+        "--interface", "asgi",
+        "--loop", "uvloop",
+        "--workers", str(workers),
+        *bind,
+        "--no-ws",
+        "--respawn-failed-workers",
+        "--log-level", settings.log_level,
+        APP_TARGET,
+    ]  # fmt: skip
+    env = {
+        "STEADYLINK_DATA_DIR": str(settings.data_dir.absolute()),
+        "STEADYLINK_RELEASE_ID": settings.release_id,
+    }
+    if settings.database:
+        env["STEADYLINK_DATABASE"] = settings.database
+    if config is not None:
+        env["STEADYLINK_CONFIG"] = str(config.absolute())
+    if metrics_dir is not None:
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    return ServePlan(argv, env)
+
+
+def granian_executable(python: str) -> list[str]:
+    beside = Path(python).with_name("granian")
+    return [str(beside)] if beside.is_file() else [python, "-m", "granian"]
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Bind once before handing over, so a busy port gets one clear sentence."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise InvalidInput(f"cannot listen on host {host!r}: {exc.strerror}", field="host") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as granian binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise Conflict(f"port {port} is in use; pick another with --port") from None
+            raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror}", field="host") from None
+
+
+def check_socket_path(uds: Path) -> None:
+    """A live socket at ``uds`` is refused; a stale one (nobody listening) is removed."""
+    if not uds.exists() and not uds.is_symlink():
+        uds.parent.mkdir(parents=True, exist_ok=True)
+        return
+    if not uds.is_socket():
+        raise Conflict(f"{uds} exists and is not a socket; pick another --uds path")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(str(uds))
+        except OSError:
+            uds.unlink()
+            return
+    raise Conflict(f"socket {uds} is in use; pick another with --uds")
+
+
+def migrate(settings: Settings) -> str:
+    store = open_store(settings.database_url)
+    try:
+        return upgrade_to_head(store.engine)
+    finally:
+        store.close()
+
+
+def fresh_metrics_dir(settings: Settings) -> Path:
+    """Prometheus' multi-process files must start empty on every start."""
+    parent = settings.data_dir.absolute() / "prometheus"
+    parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(dir=parent, prefix="serve-"))
+
+
+def exec_plan(plan: ServePlan) -> NoReturn:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execvpe(plan.argv[0], plan.argv, {**os.environ, **plan.env})
