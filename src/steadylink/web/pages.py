@@ -48,6 +48,9 @@ DOWNLOAD_HEADERS = {
     "Cache-Control": "private, no-store",
 }
 STATIC_CACHE = "public, max-age=31536000, immutable"
+CHART_HEIGHT = 120
+BAR_WIDTH = 22
+BAR_STEP = 28
 _STATIC_DIR = Path(__file__).parent / "static"
 
 
@@ -84,7 +87,7 @@ _templates = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_templates.globals["static_url"] = static_url
+_templates.globals.update(static_url=static_url, bar_width=BAR_WIDTH, bar_step=BAR_STEP)
 
 
 def render_page(name: str, *, status: int = 200, **context: Any) -> HTMLResponse:
@@ -115,13 +118,7 @@ def error_response(
 ) -> Response:
     """A friendly HTML page for browsers, ``{"error", "message"}`` JSON for the rest."""
     if wants_html(request):
-        page = render_page(
-            "error.html",
-            status=status,
-            title=ERROR_TITLES.get(status, "Something is not right"),
-            message=message,
-            status_code=status,
-        )
+        page = render_error_html(request, status, {"error": kind, "message": message})
         page.headers.update(headers or {})
         return page
     return JSONResponse({"error": kind, "message": message}, status_code=status, headers=headers)
@@ -160,10 +157,6 @@ class DayBar:
     height: int
 
 
-CHART_HEIGHT = 120
-BAR_WIDTH = 10
-
-
 def day_bars(per_day: dict[str, int], *, last: date, days: int = 30) -> list[DayBar]:
     """Bars of an SVG chart for the ``days`` days ending at ``last`` (empty days too)."""
     first = last - timedelta(days=days - 1)
@@ -175,7 +168,7 @@ def day_bars(per_day: dict[str, int], *, last: date, days: int = 30) -> list[Day
         if count and height < 2:
             height = 2
         day = (first + timedelta(days=i)).isoformat()
-        bars.append(DayBar(day, count, i * (BAR_WIDTH + 2), CHART_HEIGHT - height, height))
+        bars.append(DayBar(day, count, i * BAR_STEP + 3, CHART_HEIGHT - height, height))
     return bars
 
 

@@ -139,7 +139,7 @@ def _home(
         values=values or {},
         can_create=ctx.settings.links.anonymous_create,
         max_upload_mb=round(ctx.settings.links.upload_max_bytes / 1_048_576, 1),
-        base_url=ctx.settings.base_url.rstrip("/"),
+        short_prefix=ctx.settings.base_url.split("://", 1)[-1].rstrip("/"),
     )
     page.headers.update(headers or {})
     return page
@@ -164,6 +164,7 @@ def _link_page(
         status=status,
         link=link,
         short_url=short_url,
+        stats_url=f"{ctx.settings.base_url.rstrip('/')}/s/{link.code}",
         qr=qr_svg(short_url, title=f"QR code for {short_url}"),
         is_new=is_new,
         state=resolution.reason or "Active",
