@@ -1,0 +1,94 @@
+"""A real browser against a real server: shorten, follow, see the visit counted."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+if TYPE_CHECKING:
+    from tests.e2e.conftest import LandingSite, ServedApp
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+SCREENSHOTS = Path("/tmp")
+STATS_DEADLINE = 10.0
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing; the project's setup installs Debian's chromium.")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    yield opened
+    context.close()
+    # A CSP violation shows up as a console error: the pages must not cause any.
+    assert not [e for e in errors if "Content Security Policy" in e], errors
+
+
+def visits_on_stats_page(page: Page, stats_url: str) -> int:
+    page.goto(stats_url)
+    return int(page.locator("#total-visits").inner_text())
+
+
+def test_shorten_follow_and_see_the_visit(
+    page: Page, served_app: ServedApp, landing_site: LandingSite
+) -> None:
+    page.goto(served_app.base_url + "/")
+    page.screenshot(path=str(SCREENSHOTS / "steadylink-home.png"), full_page=True)
+
+    page.get_by_label("Long URL").fill(landing_site.url)
+    page.get_by_role("button", name="Shorten").click()
+    page.wait_for_url("**/s/*")
+    short_url = page.locator("#short-url").inner_text()
+    assert short_url.startswith(served_app.base_url + "/")
+    assert page.locator("svg.qr").count() == 1
+    page.screenshot(path=str(SCREENSHOTS / "steadylink-result.png"), full_page=True)
+    stats_url = page.url.split("?", 1)[0]
+
+    # "Your links" is kept in this browser and shown on the home page.
+    page.goto(served_app.base_url + "/")
+    assert page.locator("#your-links-list a.short").first.inner_text() == short_url
+
+    page.goto(short_url)
+    assert page.url == landing_site.url
+    assert page.locator("#landed").inner_text() == "You have arrived."
+
+    # Clicks are flushed at least every second: poll with a deadline, don't sleep blindly.
+    deadline = time.monotonic() + STATS_DEADLINE
+    visits = visits_on_stats_page(page, stats_url)
+    while visits < 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        visits = visits_on_stats_page(page, stats_url)
+    assert visits == 1
+    page.screenshot(path=str(SCREENSHOTS / "steadylink-stats.png"), full_page=True)
+
+
+def test_form_error_is_shown_next_to_the_field(page: Page, served_app: ServedApp) -> None:
+    page.goto(served_app.base_url + "/")
+    page.get_by_label("Long URL").fill("javascript:alert(1)")
+    page.get_by_role("button", name="Shorten").click()
+    error = page.locator("#url-error")
+    assert "http" in error.inner_text()
+    assert page.get_by_label("Long URL").input_value() == "javascript:alert(1)"
+    page.screenshot(path=str(SCREENSHOTS / "steadylink-error.png"), full_page=True)
