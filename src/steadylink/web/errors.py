@@ -37,6 +37,7 @@ DEFAULT_UPLOAD_BYTES = 10 * 1024 * 1024
 
 HtmlRenderer = Callable[[Request, int, dict[str, object]], Awaitable[Response] | Response]
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 _HTTP_KINDS = {
     400: "bad_request",
     404: "not_found",
@@ -157,12 +158,12 @@ def _http_message(request: Request, exc: HTTPException) -> str:
 
 def allowed_methods(request: Request) -> set[str]:
     """Every method some route answers on this path (Starlette names only the first route's)."""
-    methods: set[str] = set()
-    for route in getattr(request.app, "routes", []):
-        match, _ = route.matches({**request.scope, "method": "\x00"})
-        if match is not Match.NONE:
-            methods |= set(getattr(route, "methods", None) or ())
-    return methods
+    routes = getattr(request.app, "routes", [])
+    return {
+        method
+        for method in _METHODS
+        if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+    }
 
 
 def _wants_html(request: Request) -> bool:

@@ -1,0 +1,277 @@
+"""Bad input gets a 4xx JSON body naming the field, and nothing is half-written."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request
+from starlette.responses import HTMLResponse, Response
+from tests.web.api_harness import ApiHarness, running_api
+
+from steadylink.clock import FakeClock
+from steadylink.errors import StoreError
+from steadylink.links.model import LinkPage
+from steadylink.links.sql_store import SqlStore
+from steadylink.settings import LinkSettings, Settings
+from steadylink.web.errors import MAX_JSON_BYTES, install_error_handlers
+
+pytestmark = pytest.mark.anyio
+URL = "https://example.com/"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def api(settings: Settings, sqlite_store: SqlStore, clock: FakeClock) -> AsyncIterator[ApiHarness]:
+    async with running_api(settings, sqlite_store, clock) as harness:
+        await harness.client.post(
+            "/links", json={"url": URL, "code": "taken"}, headers=harness.auth("editor")
+        )
+        yield harness
+
+
+async def refused(api: ApiHarness, status: int, field: str | None, **request: Any) -> dict[str, Any]:
+    """Send ``request``; check the status, the JSON body, the field, and that nothing was stored."""
+    before = api.ctx.store.count_links()
+    method = request.pop("method", "POST")
+    path = request.pop("path", "/links")
+    headers = {**api.auth("admin"), **request.pop("headers", {})}
+    response = await api.client.request(method, path, headers=headers, **request)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body: dict[str, Any] = response.json()
+    assert body["error"] and body["message"]
+    assert body.get("field") == field, body
+    assert "Traceback" not in response.text
+    assert api.ctx.store.count_links() == before
+    return body
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({}, "url"),
+        ({"url": ""}, "url"),
+        ({"url": "   "}, "url"),
+        ({"url": 5}, "url"),
+        ({"url": ["https://example.com"]}, "url"),
+        ({"url": "example.com/page"}, "url"),
+        ({"url": "javascript:alert(1)"}, "url"),
+        ({"url": "data:text/html,<script>alert(1)</script>"}, "url"),
+        ({"url": "file:///etc/passwd"}, "url"),
+        ({"url": "https://bank.example@evil.example/"}, "url"),
+        ({"url": "https://exa mple.com/"}, "url"),
+        ({"url": "http://127.0.0.1:8080/loop"}, "url"),
+        ({"url": URL, "max_visits": "x"}, "max_visits"),
+        ({"url": URL, "max_visits": True}, "max_visits"),
+        ({"url": URL, "max_visits": 0}, "max_visits"),
+        ({"url": URL, "max_visits": 10**30}, "max_visits"),
+        ({"url": URL, "expires_at": "tomorrow"}, "expires_at"),
+        ({"url": URL, "expires_at": "2020-01-01T00:00:00Z"}, "expires_at"),
+        ({"url": URL, "code": 12}, "code"),
+        ({"url": URL, "password": 12}, "password"),
+        ({"url": URL, "password": "x" * 300}, "password"),
+        ({"url": URL, "max_visit": 3}, "max_visit"),
+        ([URL], "body"),
+        ("just a string", "body"),
+    ],
+)
+async def test_bad_link_fields_are_named(api: ApiHarness, payload: object, field: str) -> None:
+    await refused(api, 422, field, json=payload)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "",
+        "a b",
+        "a\x01b",
+        "a\x00",
+        "tab\tcode",
+        "café",
+        "ｃｏｄｅ",
+        "a\u200bb",
+        "a/b",
+        "..",
+        "../x",
+        "x" * 65,
+        "api",
+        "Healthz",
+        "static",
+    ],
+)
+async def test_bad_codes_are_422_naming_code(api: ApiHarness, code: str) -> None:
+    await refused(api, 422, "code", json={"url": URL, "code": code})
+
+
+@pytest.mark.parametrize("code", ["taken", "TAKEN", "Taken"])
+async def test_a_taken_code_is_409(api: ApiHarness, code: str) -> None:
+    body = await refused(api, 409, "code", json={"url": URL, "code": code})
+    assert body["error"] == "conflict"
+
+
+async def test_malformed_json_is_named_body(api: ApiHarness) -> None:
+    for raw in (b'{"url": ', b"{'url': 'x'}", b"\xff\xfe", b""):
+        await refused(api, 422, "body", content=raw, headers={"Content-Type": "application/json"})
+
+
+async def test_a_form_body_is_not_json(api: ApiHarness) -> None:
+    await refused(api, 422, "body", data={"url": URL})
+
+
+async def test_a_ten_megabyte_body_is_413_from_its_length(api: ApiHarness) -> None:
+    big = b'{"url": "' + b"a" * (10 * 1024 * 1024) + b'"}'
+    body = await refused(api, 413, "body", content=big, headers={"Content-Type": "application/json"})
+    assert body["error"] == "too_large"
+
+
+async def test_a_streamed_body_is_cut_at_the_limit(api: ApiHarness) -> None:
+    sent = 0
+
+    async def endless() -> AsyncIterator[bytes]:
+        nonlocal sent
+        yield b'{"url": "'
+        for _ in range(10_000):
+            sent += 16 * 1024
+            yield b"a" * (16 * 1024)
+
+    await refused(api, 413, "body", content=endless(), headers={"Content-Type": "application/json"})
+    assert sent <= MAX_JSON_BYTES * 2  # stopped reading early, not after 160 MB
+
+
+async def test_patch_cannot_null_the_url(api: ApiHarness) -> None:
+    await refused(api, 422, "url", method="PATCH", path="/links/taken", json={"url": None})
+    await refused(api, 422, "is_disabled", method="PATCH", path="/links/taken", json={"is_disabled": "yes"})
+    await refused(api, 422, "url", method="PATCH", path="/links/taken", json={"url": "ftp://x.example/"})
+    link = api.ctx.store.get_link("taken")
+    assert link is not None and link.url == URL and not link.is_disabled
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/links/a%2Fb", "/links/..%2F..%2Fetc", "/links/%00", "/links/%2e%2e", "/links/caf%C3%A9", "/keys/%00"],
+)
+async def test_path_tricks_are_404(api: ApiHarness, path: str) -> None:
+    method = "DELETE" if path.startswith("/keys") else "GET"
+    response = await api.client.request(method, path, headers=api.auth("admin"))
+    assert response.status_code in (404, 422), response.text
+    assert response.headers["content-type"] == "application/json"
+
+
+async def test_unknown_api_paths_and_methods_are_json(api: ApiHarness) -> None:
+    missing = await api.client.get("/nothing-here", headers={"Accept": "text/html"})
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+    wrong = await api.client.put("/links", json={})
+    assert wrong.status_code == 405
+    assert wrong.json()["error"] == "method_not_allowed"
+    assert set(wrong.headers["allow"].split(", ")) >= {"GET", "POST"}
+
+
+def small_uploads(settings: Settings) -> Settings:
+    return settings.with_overrides(links=LinkSettings(upload_max_bytes=1000))
+
+
+async def test_an_oversize_upload_is_413_and_leaves_no_file(
+    settings: Settings, sqlite_store: SqlStore, clock: FakeClock
+) -> None:
+    async with running_api(small_uploads(settings), sqlite_store, clock) as api:
+        body = await refused(api, 413, "file", path="/files", files={"file": ("big.bin", b"x" * 1001)})
+        assert body["error"] == "too_large"
+        assert not [p for p in api.ctx.files.root.rglob("*") if p.is_file()]
+
+
+async def test_an_upload_declared_too_large_is_refused_before_reading(
+    settings: Settings, sqlite_store: SqlStore, clock: FakeClock
+) -> None:
+    async with running_api(small_uploads(settings), sqlite_store, clock) as api:
+        read = 0
+
+        async def body() -> AsyncIterator[bytes]:
+            nonlocal read
+            read += 1
+            yield b"--x\r\n"
+
+        headers = {"Content-Type": "multipart/form-data; boundary=x", "Content-Length": "999999999"}
+        await refused(api, 413, "body", path="/files", content=body(), headers=headers)
+        assert read == 0
+
+
+@pytest.mark.parametrize(
+    ("form", "field", "status"),
+    [
+        ({"code": "api"}, "code", 422),
+        ({"code": "a/b"}, "code", 422),
+        ({"code": "taken"}, "code", 409),
+        ({"max_visits": "0"}, "max_visits", 422),
+        ({"expires_at": "2020-01-01T00:00:00"}, "expires_at", 422),
+    ],
+)
+async def test_bad_upload_fields_store_nothing(
+    api: ApiHarness, form: dict[str, str], field: str, status: int
+) -> None:
+    await refused(api, status, field, path="/files", files={"file": ("a.txt", b"hello")}, data=form)
+    assert not [p for p in api.ctx.files.root.rglob("*") if p.is_file()]
+
+
+async def test_an_empty_or_missing_upload_is_422(api: ApiHarness) -> None:
+    await refused(api, 422, "file", path="/files", files={"file": ("a.txt", b"")})
+    await refused(api, 422, "file", path="/files", data={"code": "nofile"}, files={"other": ("a.txt", b"x")})
+
+
+class FailingStore:
+    """A store whose listing fails: with a bug, or because the database is down."""
+
+    def __init__(self, real: SqlStore, error: Exception) -> None:
+        self.real = real
+        self.error = error
+
+    def list_links(self, **_: object) -> LinkPage:
+        raise self.error
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+@pytest.fixture
+def failing(sqlite_store: SqlStore) -> Iterator[FailingStore]:
+    yield FailingStore(sqlite_store, RuntimeError("boom at /secret/path.py"))
+
+
+async def test_a_bug_is_a_json_500_without_a_trace(
+    settings: Settings, failing: FailingStore, clock: FakeClock
+) -> None:
+    async with running_api(settings, failing, clock) as api:  # type: ignore[arg-type]
+        response = await api.client.get("/links", headers=api.auth("viewer"))
+        assert response.status_code == 500
+        assert response.json()["error"] == "internal"
+        assert "boom" not in response.text and "Traceback" not in response.text
+        # and the app keeps serving
+        assert (await api.client.get("/whoami", headers=api.auth("viewer"))).status_code == 200
+
+
+async def test_a_store_outage_is_503(settings: Settings, failing: FailingStore, clock: FakeClock) -> None:
+    failing.error = StoreError("The links database is not answering.")
+    async with running_api(settings, failing, clock) as api:  # type: ignore[arg-type]
+        response = await api.client.get("/links", headers=api.auth("viewer"))
+        assert response.status_code == 503 and response.json()["error"] == "store"
+
+
+async def test_browsers_may_get_html_outside_the_api_only() -> None:
+    app = FastAPI()
+
+    def page(request: Request, status: int, body: dict[str, object]) -> Response:
+        return HTMLResponse(f"<h1>{status}</h1>", status_code=status)
+
+    install_error_handlers(app, render_html=page)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        html = await client.get("/nope", headers={"Accept": "text/html"})
+        assert html.status_code == 404 and html.text == "<h1>404</h1>"
+        api = await client.get("/api/v1/nope", headers={"Accept": "text/html"})
+        assert api.status_code == 404 and api.json()["error"] == "not_found"
