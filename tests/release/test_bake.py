@@ -129,3 +129,14 @@ def test_a_release_no_worse_than_before_is_never_rolled_back_for_errors(
         clock.advance(1.0)
         decision = watch.observe(ServerFigures(requests, errors), baseline_ratio, clock.monotonic())
         assert not (isinstance(decision, RollBack) and decision.cause == AbortCause.ERRORS)
+
+
+def test_counters_restarted_by_a_haproxy_reload_count_from_zero() -> None:
+    clock = FakeClock()
+    watch = BakeWatch(BakePolicy(), clock, start=START)
+    clock.advance(1.0)
+    watch.observe(ServerFigures(START.requests + 100, START.errors_5xx), 0.0, clock.monotonic())
+    clock.advance(1.0)
+    decision = watch.observe(ServerFigures(50, 0), 0.0, clock.monotonic())
+    assert isinstance(decision, Baking)
+    assert (decision.figures.requests, decision.figures.errors) == (150, 0)

@@ -197,9 +197,7 @@ def test_no_traffic_asks_for_synthetic_requests_after_the_step_time() -> None:
 def test_a_crash_loop_aborts_at_once() -> None:
     clock = FakeClock()
     analysis = CanaryAnalysis(CanaryPolicy(), clock, start=Sample(_figures(), _figures()))
-    decision = analysis.observe(
-        Sample(_figures(10), _figures(), is_crashing=True), clock.monotonic()
-    )
+    decision = analysis.observe(Sample(_figures(10), _figures(), is_crashing=True), clock.monotonic())
     assert isinstance(decision, Abort) and decision.cause == AbortCause.CRASH
 
 
@@ -227,9 +225,7 @@ def test_final_decisions_stick() -> None:
 
 
 def test_the_policy_comes_from_the_settings_and_checks_its_steps() -> None:
-    policy = CanaryPolicy.from_settings(
-        ReleaseSettings(canary_steps=(10, 100), canary_error_floor=0.02)
-    )
+    policy = CanaryPolicy.from_settings(ReleaseSettings(canary_steps=(10, 100), canary_error_floor=0.02))
     assert policy.steps == (10, 100)
     assert policy.error_threshold(0.0) == 0.02
     assert policy.error_threshold(0.01) == pytest.approx(0.05)
@@ -253,9 +249,7 @@ def test_the_binomial_tail_is_exact(n: int, k: int, per_mille: int) -> None:
     k = min(k, n)
     # Integer arithmetic: sum of C(n, i) a^i (b - a)^(n - i), over b^n.
     a, b = per_mille, 1000
-    exact = Fraction(
-        sum(math.comb(n, i) * a**i * (b - a) ** (n - i) for i in range(k, n + 1)), b**n
-    )
+    exact = Fraction(sum(math.comb(n, i) * a**i * (b - a) ** (n - i) for i in range(k, n + 1)), b**n)
     assert binomial_tail(n, k, a / b) == pytest.approx(float(exact), rel=1e-9, abs=1e-300)
 
 
@@ -307,14 +301,9 @@ def test_a_candidate_never_worse_than_the_baseline_is_never_aborted_for_errors(
     ),
     extra=st.lists(st.integers(0, 60), min_size=40, max_size=40),
 )
-def test_more_errors_never_turn_an_abort_into_a_promotion(
-    ticks: list[Tick], extra: list[int]
-) -> None:
+def test_more_errors_never_turn_an_abort_into_a_promotion(ticks: list[Tick], extra: list[int]) -> None:
     ticks = [(sr, min(se, sr), cr, min(ce, cr)) for sr, se, cr, ce in ticks]
-    worse = [
-        (sr, se, cr, min(cr, ce + more))
-        for (sr, se, cr, ce), more in zip(ticks, extra, strict=False)
-    ]
+    worse = [(sr, se, cr, min(cr, ce + more)) for (sr, se, cr, ce), more in zip(ticks, extra, strict=False)]
     ended, decision = _judge(ticks, _FAST_POLICY)
     ended_worse, decision_worse = _judge(worse, _FAST_POLICY)
     if isinstance(decision, Abort):
@@ -322,3 +311,16 @@ def test_more_errors_never_turn_an_abort_into_a_promotion(
         assert ended_worse <= ended
     if isinstance(decision_worse, Promote):
         assert isinstance(decision, Promote)
+
+
+def test_counters_restarted_by_a_haproxy_reload_count_from_zero() -> None:
+    clock = FakeClock()
+    analysis = CanaryAnalysis(CanaryPolicy(), clock, start=Sample(_figures(50_000, 40), _figures(9_000, 2)))
+    clock.advance(1.0)
+    before = analysis.observe(Sample(_figures(50_400, 40), _figures(9_020, 2)), clock.monotonic())
+    assert (before.figures.total_requests, before.figures.baseline_requests) == (20, 400)
+    clock.advance(1.0)
+    reloaded = analysis.observe(Sample(_figures(300), _figures(15)), clock.monotonic())
+    assert isinstance(reloaded, Hold)
+    assert (reloaded.figures.total_requests, reloaded.figures.total_errors) == (35, 0)
+    assert (reloaded.figures.baseline_requests, reloaded.figures.baseline_errors) == (700, 0)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from steadylink.clock import Clock
-from steadylink.release.canary import AbortCause, CanaryPolicy, ServerFigures
+from steadylink.release.canary import AbortCause, CanaryPolicy, ServerFigures, Tally
 from steadylink.release.history import Figure
 from steadylink.settings import ReleaseSettings
 
@@ -96,7 +96,7 @@ class BakeWatch:
 
     def __init__(self, policy: BakePolicy, clock: Clock, *, start: ServerFigures) -> None:
         self.policy = policy
-        self._start = start
+        self._tally = Tally(start)
         self._started = clock.monotonic()
         self._down_since: float | None = None
         self._final: RollBack | Baked | None = None
@@ -113,10 +113,11 @@ class BakeWatch:
         if self._final is not None:
             return self._final
         rule = self.policy.canary
+        self._tally.add(sample)
         figures = BakeFigures(
             seconds=now - self._started,
-            requests=sample.requests - self._start.requests,
-            errors=sample.errors_5xx - self._start.errors_5xx,
+            requests=self._tally.requests,
+            errors=self._tally.errors,
             baseline_ratio=baseline_ratio,
             threshold=rule.error_threshold(baseline_ratio),
             latency_ms=sample.latency_ms,

@@ -78,6 +78,28 @@ class Weights:
         return cls(stable=FULL_WEIGHT - percent, candidate=percent)
 
 
+class Tally:
+    """Requests and errors on one server since a start, from its cumulative counters.
+
+    Counters that go back mean HAProxy restarted them (a reload): the new
+    values count from zero, as ``edge.figures.measure_figures`` does.
+    """
+
+    def __init__(self, start: ServerFigures) -> None:
+        self._last = start
+        self.requests = 0
+        self.errors = 0
+
+    def add(self, figures: ServerFigures) -> None:
+        requests = figures.requests - self._last.requests
+        errors = figures.errors_5xx - self._last.errors_5xx
+        if requests < 0 or errors < 0:
+            requests, errors = figures.requests, figures.errors_5xx
+        self.requests += requests
+        self.errors += errors
+        self._last = figures
+
+
 @dataclass(frozen=True)
 class CanaryPolicy:
     """The thresholds a canary is judged by; see the module docstring for the rule."""
@@ -249,8 +271,9 @@ class CanaryAnalysis:
 
     def __init__(self, policy: CanaryPolicy, clock: Clock, *, start: Sample) -> None:
         self.policy = policy
-        self._origin = start
-        self._step_origin = start
+        self._stable = Tally(start.stable)
+        self._candidate = Tally(start.candidate)
+        self._step_origin = (0, 0)  # the candidate's tally when the step began
         self._step_index = 0
         self._step_started = clock.monotonic()
         self._down_since: float | None = None
@@ -281,23 +304,25 @@ class CanaryAnalysis:
             self._final = Promote(figures)
             return self._final
         self._step_index += 1
-        self._step_origin, self._step_started = sample, now
+        self._step_origin = (self._candidate.requests, self._candidate.errors)
+        self._step_started = now
         return Advance(self.weight_percent, figures)
 
     def _measure(self, sample: Sample, now: float) -> CanaryFigures:
-        origin, step = self._origin, self._step_origin
-        baseline_requests = sample.stable.requests - origin.stable.requests
-        baseline_errors = sample.stable.errors_5xx - origin.stable.errors_5xx
-        baseline_ratio = baseline_errors / baseline_requests if baseline_requests > 0 else 0.0
+        stable, candidate = self._stable, self._candidate
+        stable.add(sample.stable)
+        candidate.add(sample.candidate)
+        baseline_ratio = stable.errors / stable.requests if stable.requests > 0 else 0.0
+        step_requests, step_errors = self._step_origin
         return CanaryFigures(
             weight_percent=self.weight_percent,
             step_seconds=now - self._step_started,
-            requests=sample.candidate.requests - step.candidate.requests,
-            errors=sample.candidate.errors_5xx - step.candidate.errors_5xx,
-            total_requests=sample.candidate.requests - origin.candidate.requests,
-            total_errors=sample.candidate.errors_5xx - origin.candidate.errors_5xx,
-            baseline_requests=baseline_requests,
-            baseline_errors=baseline_errors,
+            requests=candidate.requests - step_requests,
+            errors=candidate.errors - step_errors,
+            total_requests=candidate.requests,
+            total_errors=candidate.errors,
+            baseline_requests=stable.requests,
+            baseline_errors=stable.errors,
             threshold=self.policy.error_threshold(baseline_ratio),
             latency_ms=sample.candidate.latency_ms,
             baseline_latency_ms=sample.stable.latency_ms,
