@@ -1,0 +1,81 @@
+"""The edge: HAProxy as the front door, driven by code.
+
+Config rendering, the HAProxy process (start, adopt, reload, stop), runtime
+API calls on release slots, and per-slot figures. It reports; it never decides.
+"""
+
+from steadylink.edge.config import (
+    BACKEND,
+    EdgeConfig,
+    SlotSetting,
+    SlotState,
+    name_slot,
+    render_config,
+    validate_config,
+)
+from steadylink.edge.figures import (
+    ServerStats,
+    SlotFigures,
+    measure_figures,
+    parse_server_stats,
+)
+from steadylink.edge.process import (
+    EdgeProcess,
+    MasterStatus,
+    adopt_edge,
+    build_check_command,
+    build_start_command,
+    check_config,
+    ensure_edge,
+    ensure_port_free,
+    explain_start_failure,
+    find_haproxy,
+    is_edge_running,
+    is_process_running,
+    read_master_status,
+    reload_edge,
+    start_edge,
+    stop_edge,
+)
+from steadylink.edge.runtime import (
+    EdgeError,
+    RuntimeClient,
+    build_set_state,
+    build_set_weight,
+    wait_for_slot,
+)
+
+__all__ = [
+    "BACKEND",
+    "EdgeConfig",
+    "EdgeError",
+    "EdgeProcess",
+    "MasterStatus",
+    "RuntimeClient",
+    "ServerStats",
+    "SlotFigures",
+    "SlotSetting",
+    "SlotState",
+    "adopt_edge",
+    "build_check_command",
+    "build_set_state",
+    "build_set_weight",
+    "build_start_command",
+    "check_config",
+    "ensure_edge",
+    "ensure_port_free",
+    "explain_start_failure",
+    "find_haproxy",
+    "is_edge_running",
+    "is_process_running",
+    "measure_figures",
+    "name_slot",
+    "parse_server_stats",
+    "read_master_status",
+    "reload_edge",
+    "render_config",
+    "start_edge",
+    "stop_edge",
+    "validate_config",
+    "wait_for_slot",
+]

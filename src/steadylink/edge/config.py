@@ -1,0 +1,209 @@
+"""HAProxy's configuration as a pure function of one frozen ``EdgeConfig``.
+
+Releases sit in fixed server *slots* (``s0``..``sN``) of the backend ``app``,
+each pointing at ``<run_dir>/slot<N>.sock``. Putting a release into traffic is
+a runtime API call on its slot, so the normal deploy path never reloads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from steadylink.errors import ConfigError
+
+BACKEND = "app"
+MAX_WEIGHT = 256
+# sun_path is 108 bytes on Linux (104 on the BSDs); keep a margin for the NUL.
+MAX_SOCKET_PATH = 103
+# What HAProxy 2.6 accepts in "retry-on" as a status code.
+RETRYABLE_STATUSES = frozenset({401, 403, 404, 408, 425, 500, 501, 502, 503, 504})
+
+SlotState = Literal["ready", "drain", "maint"]
+
+
+@dataclass(frozen=True)
+class SlotSetting:
+    """How one slot starts: its weight and administrative state."""
+
+    weight: int = 0
+    state: SlotState = "maint"
+
+
+@dataclass(frozen=True)
+class EdgeConfig:
+    run_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8080
+    slots: int = 4
+    tls_cert: Path | None = None
+    tls_port: int = 443
+    # None: HAProxy derives it from the file-descriptor limit (ulimit -n).
+    maxconn: int | None = None
+    timeout_connect_ms: int = 2_000
+    timeout_client_ms: int = 30_000
+    timeout_server_ms: int = 30_000
+    timeout_http_request_ms: int = 10_000
+    timeout_keep_alive_ms: int = 10_000
+    check_inter_ms: int = 1_000
+    check_fastinter_ms: int = 250
+    error_limit: int = 5
+    retries: int = 2
+    # 500 is included on purpose: a GET a bad canary answers with 500 is
+    # replayed on another slot. HAProxy 2.6 then counts the failed attempt in
+    # the slot's "wredis", not in "hrsp_5xx" nor in "observe layer7".
+    retry_statuses: tuple[int, ...] = (500, 502, 503, 504)
+    hard_stop_after_s: int = 30
+    initial: dict[int, SlotSetting] = field(default_factory=dict)
+
+    @property
+    def config_file(self) -> Path:
+        return self.run_dir / "haproxy.cfg"
+
+    @property
+    def stats_socket(self) -> Path:
+        return self.run_dir / "haproxy.sock"
+
+    @property
+    def master_socket(self) -> Path:
+        return self.run_dir / "master.sock"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.run_dir / "haproxy.pid"
+
+    @property
+    def state_file(self) -> Path:
+        return self.run_dir / "server-state"
+
+    def slot_socket(self, slot: int) -> Path:
+        return self.run_dir / f"slot{slot}.sock"
+
+
+def name_slot(slot: int) -> str:
+    """The HAProxy server name of a slot: ``s0``, ``s1``..."""
+    return f"s{slot}"
+
+
+def render_config(config: EdgeConfig) -> str:
+    """The complete haproxy.cfg for ``config``; raises ConfigError when invalid."""
+    validate_config(config)
+    return "\n".join([*_global(config), *_defaults(config), *_frontend(config), *_backend(config)])
+
+
+def validate_config(config: EdgeConfig) -> None:
+    """Fail loudly, naming the field, on a config HAProxy would reject or misread."""
+    checks = [
+        (0 < config.port < 65536, "port", "must be between 1 and 65535"),
+        (0 < config.tls_port < 65536, "tls_port", "must be between 1 and 65535"),
+        (1 <= config.slots <= 64, "slots", "must be between 1 and 64"),
+        (config.retries >= 0, "retries", "must be 0 or more"),
+        (config.error_limit >= 1, "error_limit", "must be 1 or more"),
+        (config.maxconn is None or config.maxconn >= 1, "maxconn", "must be 1 or more"),
+        (
+            set(config.retry_statuses) <= RETRYABLE_STATUSES,
+            "retry_statuses",
+            f"must be among {sorted(RETRYABLE_STATUSES)}",
+        ),
+        (
+            all(0 <= slot < config.slots for slot in config.initial),
+            "initial",
+            f"names a slot outside 0..{config.slots - 1}",
+        ),
+        (
+            all(0 <= s.weight <= MAX_WEIGHT for s in config.initial.values()),
+            "initial",
+            f"weights must be between 0 and {MAX_WEIGHT}",
+        ),
+    ]
+    for ok, name, problem in checks:
+        if not ok:
+            raise ConfigError(f"Edge setting {name!r} {problem}.", field=name)
+    paths = [config.stats_socket, config.master_socket]
+    paths += [config.slot_socket(n) for n in range(config.slots)]
+    for path in paths:
+        if len(str(path)) > MAX_SOCKET_PATH:
+            raise ConfigError(
+                f"Socket path {path} is longer than {MAX_SOCKET_PATH} bytes; use a shorter run directory.",
+                field="run_dir",
+            )
+    for named in [config.run_dir, config.tls_cert]:
+        if named is not None and any(c.isspace() or c in "\"'#\\" for c in str(named)):
+            raise ConfigError(f"Path {str(named)!r} must not contain spaces, quotes or '#'.")
+
+
+def _global(config: EdgeConfig) -> list[str]:
+    lines = [
+        "global",
+        f"    stats socket {config.stats_socket} mode 600 level admin expose-fd listeners",
+        "    stats timeout 10s",
+        f"    server-state-file {config.state_file}",
+        f"    hard-stop-after {config.hard_stop_after_s}s",
+    ]
+    if config.maxconn is not None:
+        lines.append(f"    maxconn {config.maxconn}")
+    return [*lines, ""]
+
+
+def _defaults(config: EdgeConfig) -> list[str]:
+    return [
+        "defaults",
+        "    mode http",
+        "    option http-keep-alive",
+        "    http-reuse safe",
+        f"    timeout connect {config.timeout_connect_ms}ms",
+        f"    timeout client {config.timeout_client_ms}ms",
+        f"    timeout server {config.timeout_server_ms}ms",
+        f"    timeout http-request {config.timeout_http_request_ms}ms",
+        f"    timeout http-keep-alive {config.timeout_keep_alive_ms}ms",
+        f"    timeout check {config.timeout_connect_ms}ms",
+        "    timeout queue 5s",
+        "    load-server-state-from-file global",
+        "",
+    ]
+
+
+def _frontend(config: EdgeConfig) -> list[str]:
+    lines = ["frontend web", f"    bind {config.host}:{config.port}"]
+    if config.tls_cert is not None:
+        lines.append(f"    bind {config.host}:{config.tls_port} ssl crt {config.tls_cert} alpn h2,http/1.1")
+        lines.append("    http-request set-header X-Forwarded-Proto https if { ssl_fc }")
+    lines += [
+        r"    unique-id-format %{+X}o\ %ci:%cp_%fi:%fp_%Ts_%rt:%pid",
+        "    http-request set-header X-Request-ID %[unique-id] unless { req.hdr(x-request-id) -m found }",
+        "    http-request set-header X-Forwarded-For %[src]",
+        f"    default_backend {BACKEND}",
+        "",
+    ]
+    return lines
+
+
+def _backend(config: EdgeConfig) -> list[str]:
+    retry_on = " ".join(["conn-failure", "empty-response", "response-timeout"])
+    retry_on += "".join(f" {status}" for status in config.retry_statuses)
+    lines = [
+        f"backend {BACKEND}",
+        "    balance roundrobin",
+        "    option httpchk GET /healthz",
+        f"    retries {config.retries}",
+        f"    retry-on {retry_on}",
+        # HAProxy replays any method; only safe ones may be retried after they reached a server.
+        "    http-request disable-l7-retry unless { method GET HEAD OPTIONS }",
+        "    option redispatch 1",
+        "    http-response set-header X-Served-By %s",
+        f"    default-server check inter {config.check_inter_ms}ms"
+        f" fastinter {config.check_fastinter_ms}ms downinter {config.check_fastinter_ms}ms"
+        f" rise 2 fall 2 observe layer7 error-limit {config.error_limit} on-error mark-down",
+    ]
+    for slot in range(config.slots):
+        setting = config.initial.get(slot, SlotSetting())
+        line = f"    server {name_slot(slot)} unix@{config.slot_socket(slot)} weight {setting.weight}"
+        if setting.state == "maint":
+            line += " disabled"
+        elif setting.state == "drain":
+            # A weight of 0 is how a config file expresses "drain".
+            line = line.rsplit(" weight ", 1)[0] + " weight 0"
+        lines.append(line)
+    lines.append("")
+    return lines

@@ -1,0 +1,273 @@
+"""Start, adopt, reload and stop HAProxy in master-worker mode.
+
+HAProxy runs daemonised (``-W -D``): the start command returns once the
+config is loaded and the ports are bound, and its exit status says whether
+that worked. The master's PID goes to ``<run_dir>/haproxy.pid`` so a guard
+that restarts finds it again (``adopt_edge``) instead of starting a second one.
+Commands are argv lists built by pure functions; the functions below run them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from steadylink.clock import Clock, SystemClock
+from steadylink.edge.config import EdgeConfig, render_config
+from steadylink.edge.runtime import EdgeError, RuntimeClient
+from steadylink.errors import ConfigError, Conflict
+
+INSTALL_HINT = "haproxy is not installed; run scripts/setup"
+_KNOWN_PATHS = ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy", "/opt/homebrew/sbin/haproxy")
+_EMPTY_STATE = "1\n"  # a server-state file with a version line and no servers
+
+
+@dataclass(frozen=True)
+class EdgeProcess:
+    """A running HAProxy master and the config it was started with."""
+
+    pid: int
+    config: EdgeConfig
+    binary: str
+    runtime: RuntimeClient = field(compare=False)
+
+
+def find_haproxy(binary: str | None = None) -> str:
+    """The haproxy executable to use; ConfigError when there is none."""
+    if binary is not None:
+        found = shutil.which(binary)
+        if found is None:
+            raise ConfigError(f"{INSTALL_HINT} ({binary!r} was not found).")
+        return found
+    found = shutil.which("haproxy") or next((p for p in _KNOWN_PATHS if os.access(p, os.X_OK)), None)
+    if found is None:
+        raise ConfigError(INSTALL_HINT + ".")
+    return found
+
+
+def build_check_command(binary: str, config_file: Path) -> list[str]:
+    return [binary, "-c", "-f", str(config_file)]
+
+
+def build_start_command(binary: str, config: EdgeConfig) -> list[str]:
+    return [
+        binary, "-W", "-D",
+        "-p", str(config.pid_file),
+        "-S", f"{config.master_socket},mode,600",
+        "-f", str(config.config_file),
+    ]  # fmt: skip
+
+
+def check_config(config: EdgeConfig, *, binary: str | None = None) -> None:
+    """Render ``config`` and have ``haproxy -c`` validate it; ConfigError if it refuses."""
+    _write_checked_config(config, find_haproxy(binary), install=False)
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Conflict naming the port when something already listens on it."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        # SO_REUSEADDR ignores TIME_WAIT leftovers; no SO_REUSEPORT, so another
+        # HAProxy (which binds with it) is detected instead of sharing the port.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise Conflict(
+                f"Port {port} on {host} is already in use ({exc.strerror}); "
+                "stop what listens there or choose another port."
+            ) from exc
+
+
+def start_edge(
+    config: EdgeConfig, *, binary: str | None = None, timeout: float = 10.0,
+    keep_state: bool = False, clock: Clock | None = None,
+) -> EdgeProcess:  # fmt: skip
+    """Start HAProxy for ``config`` and wait until its runtime API answers."""
+    exe = find_haproxy(binary)
+    config.run_dir.mkdir(parents=True, exist_ok=True)
+    running = read_pid(config)
+    if running is not None:
+        raise Conflict(f"HAProxy already runs for {config.run_dir} as pid {running}; adopt it.")
+    ensure_port_free(config.host, config.port)
+    if config.tls_cert is not None:
+        ensure_port_free(config.host, config.tls_port)
+    _write_checked_config(config, exe, install=True)
+    if not keep_state or not config.state_file.exists():
+        config.state_file.write_text(_EMPTY_STATE)
+    done = subprocess.run(build_start_command(exe, config), capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise explain_start_failure(done.stderr, config)
+    try:
+        # The launcher may exit before the daemonised master has written its pid.
+        _wait_until(lambda: read_pid(config) is not None, timeout, clock, f"a pid in {config.pid_file}")
+        pid = read_pid(config)
+        if pid is None:
+            raise EdgeError(f"HAProxy exited right after it started; run {exe} -db -f {config.config_file}.")
+        edge = EdgeProcess(pid, config, exe, RuntimeClient(config.stats_socket))
+        _wait_until(lambda: _is_ready(edge), timeout, clock, "HAProxy's runtime sockets to answer")
+    except EdgeError:
+        leftover = read_pid(config)
+        if leftover is not None:  # started but not answering: leave nothing behind
+            stop_edge(EdgeProcess(leftover, config, exe, RuntimeClient(config.stats_socket)), timeout=2.0)
+        raise
+    return edge
+
+
+def adopt_edge(config: EdgeConfig, *, binary: str | None = None) -> EdgeProcess | None:
+    """The HAProxy already running for ``config.run_dir``, if any."""
+    pid = read_pid(config)
+    if pid is None:
+        return None
+    edge = EdgeProcess(pid, config, find_haproxy(binary), RuntimeClient(config.stats_socket))
+    return edge if edge.runtime.is_answering() else None
+
+
+def ensure_edge(config: EdgeConfig, *, binary: str | None = None) -> EdgeProcess:
+    """Adopt the running HAProxy, or start one keeping the last saved slot state."""
+    return adopt_edge(config, binary=binary) or start_edge(config, binary=binary, keep_state=True)
+
+
+def reload_edge(
+    edge: EdgeProcess, config: EdgeConfig | None = None, *,
+    timeout: float = 10.0, clock: Clock | None = None,
+) -> EdgeProcess:  # fmt: skip
+    """Apply a new config without dropping connections; slot weights and states survive."""
+    new = config or edge.config
+    _write_checked_config(new, edge.binary, install=True)
+    new.state_file.write_text(edge.runtime.dump_servers_state())
+    before = read_master_status(new)
+    os.kill(edge.pid, signal.SIGUSR2)
+
+    def is_reloaded() -> bool:
+        with contextlib.suppress(EdgeError):
+            return read_master_status(new).reloads > before.reloads
+        return False
+
+    _wait_until(is_reloaded, timeout, clock, "HAProxy to reload")
+    after = read_master_status(new)
+    if after.failed > before.failed:
+        raise ConfigError("HAProxy refused the new configuration and keeps the old one.")
+    reloaded = EdgeProcess(edge.pid, new, edge.binary, RuntimeClient(new.stats_socket))
+    _wait_until(reloaded.runtime.is_answering, timeout, clock, "the new HAProxy worker")
+    return reloaded
+
+
+def stop_edge(edge: EdgeProcess, *, timeout: float = 10.0, clock: Clock | None = None) -> None:
+    """Stop gracefully (in-flight requests finish), then by force; no process is left."""
+    pids = [edge.pid]
+    with contextlib.suppress(EdgeError):
+        pids += read_master_status(edge.config).workers
+    for sig, wait in ((signal.SIGUSR1, timeout), (signal.SIGTERM, 2.0), (signal.SIGKILL, 2.0)):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        with contextlib.suppress(EdgeError):
+            _wait_until(lambda: not any(map(is_process_running, pids)), wait, clock, "HAProxy to stop")
+            break
+    edge.config.pid_file.unlink(missing_ok=True)
+
+
+def is_edge_running(edge: EdgeProcess) -> bool:
+    return is_process_running(edge.pid)
+
+
+def is_process_running(pid: int) -> bool:
+    """True for a live process; False for a gone or zombie one."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (macOS): signal 0 is all we know
+    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+
+
+def read_pid(config: EdgeConfig) -> int | None:
+    """The live HAProxy master PID recorded in the run dir, if any."""
+    try:
+        pid = int(config.pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    if not is_process_running(pid):
+        return None
+    with contextlib.suppress(OSError):
+        if b"haproxy" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return None  # the PID was reused by something else
+    return pid
+
+
+@dataclass(frozen=True)
+class MasterStatus:
+    reloads: int
+    failed: int
+    workers: list[int]
+
+
+def read_master_status(config: EdgeConfig) -> MasterStatus:
+    """Reload counters and worker PIDs from the master CLI's ``show proc``."""
+    text = RuntimeClient(config.master_socket).run("show proc")
+    master = re.search(r"^\d+\s+master\s+(\d+)\s+\[failed:\s*(\d+)\]", text, re.MULTILINE)
+    if master is None:
+        raise EdgeError(f"Unexpected answer from HAProxy's master CLI: {text[:200]!r}")
+    workers = [int(m) for m in re.findall(r"^(\d+)\s+worker\b", text, re.MULTILINE)]
+    return MasterStatus(int(master.group(1)), int(master.group(2)), workers)
+
+
+def _is_ready(edge: EdgeProcess) -> bool:
+    try:
+        read_master_status(edge.config)
+    except EdgeError:
+        return False
+    return edge.runtime.is_answering()
+
+
+def _write_checked_config(config: EdgeConfig, binary: str, *, install: bool) -> None:
+    config.run_dir.mkdir(parents=True, exist_ok=True)
+    candidate = config.config_file.with_suffix(".cfg.new")
+    candidate.write_text(render_config(config))
+    done = subprocess.run(build_check_command(binary, candidate), capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        candidate.unlink(missing_ok=True)
+        raise ConfigError(f"HAProxy rejects the generated config: {_alerts(done.stdout + done.stderr)}")
+    if install:
+        candidate.replace(config.config_file)
+    else:
+        candidate.unlink()
+
+
+def explain_start_failure(stderr: str, config: EdgeConfig) -> Exception:
+    """The error to raise for ``haproxy``'s stderr when it did not start."""
+    if "cannot bind socket" in stderr or "Address already in use" in stderr:
+        ports = re.findall(r"for \[[^\]]*:(\d+)\]", stderr) or [str(config.port)]
+        return Conflict(
+            f"HAProxy cannot bind port {', '.join(sorted(set(ports)))} on {config.host}: "
+            "it is in use. Stop what listens there or choose another port."
+        )
+    return ConfigError(f"HAProxy did not start: {_alerts(stderr)}")
+
+
+def _alerts(output: str) -> str:
+    lines = [line.strip() for line in output.splitlines() if "ALERT" in line]
+    return " | ".join(lines or [output.strip()[:500]])
+
+
+def _wait_until(is_done: Callable[[], bool], timeout: float, clock: Clock | None, what: str) -> None:
+    clock = clock or SystemClock()
+    deadline = clock.monotonic() + timeout
+    while not is_done():
+        if clock.monotonic() >= deadline:
+            raise EdgeError(f"Timed out after {timeout:g}s waiting for {what}.")
+        time.sleep(0.02)

@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import steadylink.edge as edge_api
+from steadylink.edge import (
+    EdgeConfig,
+    SlotSetting,
+    build_check_command,
+    check_config,
+    find_haproxy,
+    render_config,
+)
+from steadylink.errors import ConfigError
+
+RUN = Path("/tmp/sl-run")
+
+
+def lines_of(config: EdgeConfig) -> list[str]:
+    return [line.strip() for line in render_config(config).splitlines()]
+
+
+def test_every_slot_is_a_unix_socket_server_in_maintenance_by_default() -> None:
+    lines = lines_of(EdgeConfig(run_dir=RUN, slots=4))
+    servers = [line for line in lines if line.startswith("server ")]
+    assert servers == [f"server s{n} unix@/tmp/sl-run/slot{n}.sock weight 0 disabled" for n in range(4)]
+
+
+def test_initial_slot_settings_become_weights_and_states() -> None:
+    config = EdgeConfig(
+        run_dir=RUN,
+        slots=3,
+        initial={0: SlotSetting(100, "ready"), 1: SlotSetting(20, "drain")},
+    )
+    servers = [line for line in lines_of(config) if line.startswith("server ")]
+    assert servers[0] == "server s0 unix@/tmp/sl-run/slot0.sock weight 100"
+    assert servers[1] == "server s1 unix@/tmp/sl-run/slot1.sock weight 0"
+    assert servers[2].endswith("weight 0 disabled")
+
+
+def test_backend_retries_safe_requests_elsewhere_and_watches_responses() -> None:
+    lines = lines_of(EdgeConfig(run_dir=RUN, error_limit=7, retries=3))
+    assert "balance roundrobin" in lines
+    assert "option httpchk GET /healthz" in lines
+    assert "retries 3" in lines
+    assert "retry-on conn-failure empty-response response-timeout 500 502 503 504" in lines
+    assert "http-request disable-l7-retry unless { method GET HEAD OPTIONS }" in lines
+    assert "option redispatch 1" in lines
+    assert "http-response set-header X-Served-By %s" in lines
+    default_server = next(line for line in lines if line.startswith("default-server"))
+    assert "observe layer7 error-limit 7 on-error mark-down" in default_server
+    assert " check inter 1000ms fastinter 250ms" in default_server
+
+
+def test_frontend_sets_forwarding_and_request_id_headers() -> None:
+    lines = lines_of(EdgeConfig(run_dir=RUN, host="0.0.0.0", port=9000))
+    assert "bind 0.0.0.0:9000" in lines
+    assert "http-request set-header X-Forwarded-For %[src]" in lines
+    assert any(line.startswith("unique-id-format ") for line in lines)
+    assert (
+        "http-request set-header X-Request-ID %[unique-id] unless { req.hdr(x-request-id) -m found }" in lines
+    )
+    assert not any("ssl crt" in line for line in lines)
+
+
+def test_global_section_exposes_an_admin_socket_and_the_state_file() -> None:
+    lines = lines_of(EdgeConfig(run_dir=RUN))
+    assert "stats socket /tmp/sl-run/haproxy.sock mode 600 level admin expose-fd listeners" in lines
+    assert "server-state-file /tmp/sl-run/server-state" in lines
+    assert "load-server-state-from-file global" in lines
+    assert not any(line.startswith("maxconn") for line in lines)
+
+
+def test_tls_certificate_adds_an_https_bind() -> None:
+    lines = lines_of(EdgeConfig(run_dir=RUN, tls_cert=Path("/etc/ssl/site.pem"), tls_port=8443))
+    assert "bind 127.0.0.1:8443 ssl crt /etc/ssl/site.pem alpn h2,http/1.1" in lines
+
+
+def test_rendering_is_a_pure_function() -> None:
+    config = EdgeConfig(run_dir=RUN)
+    assert render_config(config) == render_config(config)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"port": 0}, "port"),
+        ({"slots": 0}, "slots"),
+        ({"retry_statuses": (500, 418)}, "retry_statuses"),
+        ({"initial": {9: SlotSetting(1, "ready")}}, "initial"),
+        ({"initial": {0: SlotSetting(300, "ready")}}, "initial"),
+        ({"run_dir": Path("/tmp/" + "x" * 120)}, "run_dir"),
+    ],
+)
+def test_invalid_settings_fail_loudly_naming_the_field(changes: dict[str, object], field: str) -> None:
+    config = EdgeConfig(**{"run_dir": RUN, **changes})  # type: ignore[arg-type]
+    with pytest.raises(ConfigError) as caught:
+        render_config(config)
+    assert caught.value.field == field
+
+
+def test_haproxy_accepts_the_rendered_config(tmp_path: Path) -> None:
+    config = EdgeConfig(run_dir=Path("/tmp/sl-check"), initial={1: SlotSetting(50, "ready")}, maxconn=1000)
+    path = tmp_path / "haproxy.cfg"
+    path.write_text(render_config(config))
+    done = subprocess.run(
+        build_check_command(find_haproxy(), path), capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_check_config_reports_haproxys_complaint(tmp_path: Path) -> None:
+    config = EdgeConfig(run_dir=tmp_path / "run", tls_cert=tmp_path / "missing.pem")
+    with pytest.raises(ConfigError, match="missing.pem"):
+        check_config(config)
+
+
+def test_a_missing_haproxy_says_how_to_install_it() -> None:
+    with pytest.raises(ConfigError, match="haproxy is not installed; run scripts/setup") as caught:
+        find_haproxy("no-such-haproxy-binary")
+    assert caught.value.exit_code != 0
+
+
+def test_public_api_matches_all() -> None:
+    exported = {name for name in dir(edge_api) if not name.startswith("_")}
+    modules = {"config", "figures", "process", "runtime"}
+    assert set(edge_api.__all__) == exported - modules
+    assert sorted(edge_api.__all__) == edge_api.__all__
