@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 STEADYLINK = Path(sys.executable).with_name("steadylink")
-START_TIMEOUT = 60.0
+START_TIMEOUT = 90.0  # a loaded 2-core CI box has taken 45 s to import and migrate
 STOP_TIMEOUT = 10.0
 
 
@@ -123,9 +123,10 @@ def run_steadylink(tmp: Path, *, env: dict[str, str] | None = None) -> Iterator[
         stop_served(served)
 
 
-@pytest.fixture
-def served_app(tmp_path: Path) -> Iterator[ServedApp]:
-    with run_steadylink(tmp_path) as served:
+@pytest.fixture(scope="module")
+def served_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
+    """One server per test module: starting one costs seconds, a test milliseconds."""
+    with run_steadylink(tmp_path_factory.mktemp("served")) as served:
         yield served
 
 
