@@ -7,8 +7,6 @@ deploy, approve and rollback need the ``deployer`` role, ``--no-canary`` needs
 ends with the release record.
 """
 
-from __future__ import annotations
-
 import json
 import queue
 import threading

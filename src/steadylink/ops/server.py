@@ -6,8 +6,10 @@ on the ops port until Ctrl-C / SIGTERM, and then stops everything it runs.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import uvicorn
@@ -49,10 +51,30 @@ def ensure_operator_key(settings: Settings) -> str:
     return issued.secret
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+class _GuardServer(uvicorn.Server):
+    """uvicorn re-raises SIGTERM after its shutdown, which would kill the guard
+    before it stops what it started; the guard takes the signals itself."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    def ask_to_exit(self, signum: int, frame: object) -> None:
+        if self.should_exit:
+            self.force_exit = True
+        self.should_exit = True
+
+
 def run_guard(
     settings: Settings, *, source_dir: Path | None, progress: Callable[[str], None] = print
 ) -> None:
     ensure_port_free(settings.host, settings.ops_port)
+    # Until the ops server runs, a signal unwinds through the finally below.
+    signal.signal(signal.SIGTERM, _interrupt)
     ensure_operator_key(settings)
     guard = Guard(settings)
     store = open_store(settings.database_url)
@@ -65,7 +87,9 @@ def run_guard(
         config = uvicorn.Config(
             app, host=settings.host, port=settings.ops_port, log_level="warning", access_log=False
         )
-        server = uvicorn.Server(config)
+        server = _GuardServer(config)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, server.ask_to_exit)
         progress(
             f"steadylink is up: http://{settings.host}:{settings.port}/ "
             f"(ops API http://{settings.host}:{settings.ops_port}/ops/v1/status)"

@@ -194,6 +194,7 @@ class Guard:
             data_dir=self.data_dir,
             database=database or self.settings.database_url,
             workers=self.settings.release.workers,
+            extra_env=(("STEADYLINK_BASE_URL", self.settings.base_url),),
         )
 
     def set_traffic(self, weights: dict[int, int]) -> None:

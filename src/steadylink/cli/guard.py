@@ -1,0 +1,149 @@
+"""Guard commands: ``up``, ``deploy``, ``rollback``, ``releases``, ``status``, ``approve``.
+
+``up`` runs the guard in the foreground; the others find it through the data
+folder (``run/guard.json``) and talk to its ops API with the local operator's
+key (or ``STEADYLINK_API_KEY``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from steadylink.cli.output import err, out, print_json, print_note
+from steadylink.cli.state import state_of
+from steadylink.errors import InvalidInput
+from steadylink.ops.client import GuardClient
+from steadylink.release.deploy import EXIT_REFUSED
+from steadylink.settings import Settings
+
+
+def register(app: typer.Typer) -> None:
+    app.command("up")(up)
+    app.command("deploy")(deploy)
+    app.command("rollback")(rollback)
+    app.command("releases")(releases)
+    app.command("status")(status)
+    app.command("approve")(approve)
+
+
+def up(
+    ctx: typer.Context,
+    port: int | None = typer.Option(None, "--port", help="Front door (HAProxy) port [default: 8080]."),
+    ops_port: int | None = typer.Option(None, "--ops-port", help="Guard's ops API port [default: 8081]."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Data folder (same as the root option)."),
+    source: Path | None = typer.Option(None, "--source", help="Git checkout that `deploy REF` builds from."),
+) -> None:
+    """Run the whole stack in the foreground: HAProxy, the serving release, the guard."""
+    from steadylink.ops.server import run_guard
+
+    state = state_of(ctx)
+    settings = state.settings(port=port, ops_port=ops_port, data_dir=data_dir)
+    if settings.base_url == Settings().base_url:
+        # short links should point at the front door this command opens
+        settings = settings.with_overrides(base_url=f"http://{settings.host}:{settings.port}")
+    if source is not None and not (source / ".git").exists():
+        raise InvalidInput(f"--source {source} is not a git checkout.", field="source")
+    run_guard(settings, source_dir=source.resolve() if source else None, progress=print_note)
+
+
+def deploy(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="Git ref to release: branch, tag or commit."),
+    source: Path | None = typer.Option(None, "--source", help="Git checkout to build from."),
+    no_canary: bool = typer.Option(False, "--no-canary", help="Emergency path (admin): skip the canary."),
+    as_json: bool = typer.Option(False, "--json", help="Print the release record as JSON."),
+) -> None:
+    """Build, gate, stage and canary REF; exit 0 promoted, 3 rejected, 4 rolled back, 2 refused."""
+    client = GuardClient.find(state_of(ctx).settings())
+    body: dict[str, object] = {"ref": ref, "no_canary": no_canary}
+    if source is not None:
+        body["source"] = str(source.resolve())
+    final = client.deploy(body, on_progress=lambda line: err().print(f"  {line}", highlight=False))
+    record = final.get("record")
+    code = int(final.get("exit_code") or 0)
+    if as_json:
+        print_json(record if record is not None else {"error": final.get("error")})
+    if "error" in final:
+        err().print(f"[bold red]error:[/] {final['error']}")
+        raise typer.Exit(EXIT_REFUSED if code in (0, 2) else code)
+    assert isinstance(record, dict)
+    if not as_json:
+        _print_outcome(record)
+    raise typer.Exit(code)
+
+
+def rollback(
+    ctx: typer.Context,
+    release: str | None = typer.Argument(None, help="Release id [default: the previous good one]."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Send all traffic back to the previous (or named) good release."""
+    client = GuardClient.find(state_of(ctx).settings())
+    before = client.get("/ops/v1/status").get("serving")
+    result = client.post("/ops/v1/rollback", {"release": release})
+    result["from"] = before
+    if as_json:
+        print_json(result)
+    else:
+        out().print(f"rolled back from {before} to {result['serving']} in {result['seconds']:.2f}s")
+
+
+def releases(
+    ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print records as JSON.")
+) -> None:
+    """Release history, newest first."""
+    records: list[dict[str, Any]] = GuardClient.find(state_of(ctx).settings()).get("/ops/v1/releases")
+    if as_json:
+        print_json(records)
+        return
+    from rich.table import Table
+
+    table = Table("release", "ref", "verdict", "caught by", "by", "subject")
+    for r in records:
+        table.add_row(
+            r["id"], r["ref"], r["verdict"], r.get("caught_by") or "", r["created_by"], r["subject"]
+        )
+    out().print(table)
+
+
+def status(
+    ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print status as JSON.")
+) -> None:
+    """What is serving now, on which slots, with which weights."""
+    body: dict[str, Any] = GuardClient.find(state_of(ctx).settings()).get("/ops/v1/status")
+    if as_json:
+        print_json(body)
+        return
+    out().print(f"front door {body['front_door']}, serving [bold]{body['serving']}[/]")
+    for slot in body["slots"]:
+        out().print(
+            f"  slot {slot['slot']}: {slot['release']} weight {slot['weight']} "
+            f"({slot['haproxy_status']}, {slot['requests']} requests, {slot['errors_5xx']} 5xx)"
+        )
+
+
+def approve(ctx: typer.Context, release: str = typer.Argument(..., help="Release id to approve.")) -> None:
+    """Approve a release (a second person, where release.require_approval is on)."""
+    body = GuardClient.find(state_of(ctx).settings()).post(f"/ops/v1/releases/{release}/approve")
+    out().print(f"approved {body['release']} as {body['approver']}")
+
+
+def _print_outcome(record: dict[str, Any]) -> None:
+    verdict = record["verdict"]
+    steps = ", ".join(f"{s['name']} {s['verdict']}" for s in record["steps"])
+    out().print(
+        f"{record['id']}: {verdict}"
+        + (f" (caught by {record['caught_by']})" if record.get("caught_by") else "")
+    )
+    print_note(steps)
+    if verdict == "promoted":
+        print_note("Next: watch `steadylink status`; `steadylink rollback` undoes it.")
+    elif verdict == "rolled_back":
+        print_note(
+            "Users were protected: traffic is back on the previous release. See `steadylink releases`."
+        )
+    else:
+        print_note("Nothing reached users. Fix the commit and deploy again.")
