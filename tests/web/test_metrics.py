@@ -65,11 +65,13 @@ async def test_metrics_count_by_route_template(settings: Settings, clock: FakeCl
     assert samples[("steadylink_http_request_duration_seconds_count", duration)] == 4
 
 
-def test_observe_reuses_labelled_children() -> None:
+def test_observations_fold_into_labelled_children() -> None:
     metrics = AppMetrics("dev")
     metrics.observe("/{code}", "GET", 302, 0.0001)
+    metrics.fold()
     children = dict(metrics._children)
     metrics.observe("/{code}", "GET", 302, 0.0002)
+    metrics.fold()
     assert metrics._children == children
     assert (
         b'steadylink_http_requests_total{method="GET",release="dev",route="/{code}",status="302"} 2.0'

@@ -220,6 +220,7 @@ def _flush_clicks(ctx: AppContext, log: RequestLog) -> None:
 
 def _flush_counters(ctx: AppContext, metrics: AppMetrics, log: RequestLog) -> None:
     """Runs on the event loop: the request log and the counters are not shared with threads."""
+    metrics.fold()
     cache = ctx.cache
     if isinstance(cache, MemoryLinkCache):
         metrics.sync_cache_counts(cache.hits, cache.misses)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -37,6 +38,16 @@ def new_request_id() -> str:
     return f"{_ID_PREFIX}{next(_ids):x}"
 
 
+_SAFE_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
+
+
+def safe_request_id(given: str | None) -> str:
+    """The caller's X-Request-ID if it is a plain token, else a new one."""
+    if given is not None and _SAFE_ID.fullmatch(given):
+        return given
+    return new_request_id()
+
+
 class RequestLog:
     """Buffered JSON lines; ``enabled`` False (``access_log = false``) drops request lines."""
 
@@ -45,6 +56,8 @@ class RequestLog:
         self.enabled = enabled
         self.stream = stream
         self._lines: list[str] = []
+        self._release_json = json.dumps(release)
+        self._encoded: dict[str, str] = {}
         self._errors = structlog.wrap_logger(
             structlog.PrintLogger(file=stream or sys.stderr),
             processors=[
@@ -64,21 +77,26 @@ class RequestLog:
         request_id: str,
         client: str,
     ) -> None:
-        line = json.dumps(
-            {
-                "event": "request",
-                "method": method,
-                "route": route,
-                "status": status,
-                "duration_ms": round(seconds * 1000, 3),
-                "request_id": request_id,
-                "release": self.release,
-                "client": client,
-            }
+        # An f-string, not json.dumps (~5x the cost): method and status come from
+        # the server, the request id is checked by the caller (safe_request_id),
+        # and the free-form fields are JSON-encoded once and remembered.
+        line = (
+            f'{{"event": "request", "method": "{method}", "route": {self._json(route)}, '
+            f'"status": {status}, "duration_ms": {seconds * 1000:.3f}, '
+            f'"request_id": "{request_id}", "release": {self._release_json}, '
+            f'"client": {self._json(client)}}}'
         )
         self._lines.append(line)
         if len(self._lines) >= _BUFFER_LINES:
             self.flush()
+
+    def _json(self, text: str) -> str:
+        encoded = self._encoded.get(text)
+        if encoded is None:
+            if len(self._encoded) >= 10_000:
+                self._encoded.clear()
+            encoded = self._encoded[text] = json.dumps(text)
+        return encoded
 
     def error(self, exc: BaseException, *, request_id: str, method: str, route: str) -> None:
         self._errors.error(

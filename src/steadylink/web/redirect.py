@@ -27,9 +27,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from steadylink.errors import SteadylinkError
 from steadylink.links.codes import RESERVED, looks_like_code
 from steadylink.links.model import LinkKind
-from steadylink.links.service import Outcome, resolve_link
 from steadylink.web.context import AppContext
-from steadylink.web.logs import RequestLog, new_request_id
+from steadylink.web.logs import RequestLog, safe_request_id
 from steadylink.web.metrics import AppMetrics
 
 CODE_ROUTE = "/{code}"
@@ -77,11 +76,10 @@ class RedirectDispatcher:
             elif name == b"user-agent":
                 user_agent = value.decode("latin-1")
             elif name == b"x-request-id":
-                request_id = value.decode("latin-1")[:128]
+                request_id = value.decode("latin-1")
             elif name == b"x-forwarded-for":
                 forwarded = value.decode("latin-1").split(",", 1)[0].strip()
-        if not request_id or not request_id.isprintable():
-            request_id = new_request_id()
+        request_id = safe_request_id(request_id)
         status = 0
         route = CODE_ROUTE
         if method in ("GET", "HEAD"):
@@ -109,12 +107,16 @@ class RedirectDispatcher:
         ctx = self.ctx
         try:
             link = ctx.cache.lookup(code)
+            # A plain URL link that is clearly usable; anything else goes to the
+            # inner app, which applies resolve_link() in full (and so stays the one rule).
             if (
                 link is None
                 or link.kind is not LinkKind.URL
-                or link.password_hash is not None
                 or link.url is None
-                or resolve_link(link=link, now=ctx.clock.now()).outcome is not Outcome.FOUND
+                or link.password_hash is not None
+                or link.is_disabled
+                or (link.expires_at is not None and ctx.clock.now() >= link.expires_at)
+                or (link.max_visits is not None and link.visits >= link.max_visits)
             ):
                 return 0
             is_visit = method == "GET"  # HEAD only looks: no visit counted, as in web/ui.py
@@ -142,7 +144,7 @@ class RedirectDispatcher:
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else self._body})
         if is_visit:
             ctx.clicks.record(code, referrer=referrer, user_agent=user_agent)
-        self.metrics.redirects.inc()
+        self.metrics.count_redirect()
         return self._status
 
     async def _delegate(

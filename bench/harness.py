@@ -1,0 +1,113 @@
+"""What both benchmarks share: a pinned granian server, wrk runs, clean stops."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+VENV_BIN = Path(sys.executable).parent
+
+
+@dataclass(frozen=True)
+class WrkFigures:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    errors: str
+
+    def line(self, name: str) -> str:
+        return (
+            f"{name:<28} {self.requests_per_second:>10,.0f} req/s   "
+            f"p50 {self.p50_ms:6.2f} ms   p99 {self.p99_ms:6.2f} ms   {self.errors}"
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_granian(port: int, env: dict[str, str], *, core: int, log: Path) -> subprocess.Popen[bytes]:
+    """One granian worker serving ``steadylink.web.app:app``, pinned to ``core``."""
+    argv = [
+        "taskset", "-c", str(core), str(VENV_BIN / "granian"), "--interface", "asgi",
+        "--loop", "uvloop", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        "--no-ws", "steadylink.web.app:app",
+    ]
+    out = log.open("wb")
+    process = subprocess.Popen(
+        argv, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    wait_until_answering(f"http://127.0.0.1:{port}/healthz", process)
+    return process
+
+
+def start_process(argv: list[str], *, log: Path, ready_url: str) -> subprocess.Popen[bytes]:
+    out = log.open("wb")
+    process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    wait_until_answering(ready_url, process)
+    return process
+
+
+def wait_until_answering(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group we started, then SIGKILL if it lingers."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def run_wrk(url: str, *, script: Path, seconds: int, core: int, connections: int = 64) -> WrkFigures:
+    argv = [
+        "taskset", "-c", str(core), "wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
+        "--latency", "-s", str(script), url,
+    ]
+    output = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    return parse_wrk(output)
+
+
+def parse_wrk(output: str) -> WrkFigures:
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p50 = _latency_ms(output, "50%")
+    p99 = _latency_ms(output, "99%")
+    errors = []
+    for pattern in (r"Socket errors:[^\n]+", r"Non-2xx or 3xx responses: \d+"):
+        found = re.search(pattern, output)
+        if found:
+            errors.append(found.group(0))
+    return WrkFigures(rps, p50, p99, "; ".join(errors) or "no errors")
+
+
+def _latency_ms(output: str, percentile: str) -> float:
+    found = re.search(rf"^\s+{re.escape(percentile)}\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+    if found is None:
+        raise RuntimeError(f"no {percentile} latency in wrk output:\n{output}")
+    value, unit = float(found.group(1)), found.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
