@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
 import random
-from collections.abc import Callable
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import pytest
 
-from steadylink.clock import FakeClock
+from steadylink.clock import FakeClock, SystemClock
+from steadylink.links.codes import SystemRandom
+from steadylink.links.migrate import upgrade_to_head
+from steadylink.links.model import NewLink
+from steadylink.links.service import create_key, create_link
+from steadylink.links.sql_store import open_store
 from steadylink.release.stage import (
     STAGE_CHECKS,
     CheckOutcome,
@@ -21,7 +31,8 @@ from steadylink.release.stage import (
     StageReport,
     run_stage,
 )
-from steadylink.settings import ReleaseSettings
+from steadylink.settings import ReleaseSettings, load_settings
+from steadylink.types import Role
 
 API_KEY = "sk_stage_test"
 SAMPLE = [f"code{i:03d}" for i in range(40)]
@@ -244,3 +255,94 @@ def test_the_registry_refuses_two_checks_with_one_name() -> None:
     registry = StageCheckRegistry([HealthCheck()])
     with pytest.raises(ValueError, match="'health' is already registered"):
         registry.register(AnotherHealth())
+
+
+@dataclass
+class StagedData:
+    data_dir: Path
+    api_key: str
+    codes: list[str]
+
+
+@pytest.fixture
+def staged_data(tmp_path: Path) -> StagedData:
+    """A data directory like the guard's staged copy: links, and a key for the stage."""
+    settings = load_settings(environ={}, data_dir=tmp_path / "data")
+    settings.data_dir.mkdir()
+    store = open_store(settings.database_url)
+    try:
+        upgrade_to_head(store.engine)
+        clock, rng = SystemClock(), SystemRandom()
+        for i in range(30):
+            new = NewLink(url=f"https://example.org/page/{i}?q={i}")
+            create_link(store=store, settings=settings, clock=clock, rng=rng, new=new)
+        key = create_key(store=store, clock=clock, name="stage", role=Role.EDITOR)
+        codes = store.sample_codes(200)
+    finally:
+        store.close()
+    return StagedData(settings.data_dir, key.secret, codes)
+
+
+Serve = Callable[[Path], httpx.Client]
+
+
+@pytest.fixture
+def serve_release(tmp_path: Path) -> Iterator[Serve]:
+    """Start ``steadylink serve --uds`` in a subprocess; a client once it is ready."""
+    processes: list[subprocess.Popen[bytes]] = []
+    clients: list[httpx.Client] = []
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STEADYLINK_")}
+
+    def start(data_dir: Path) -> httpx.Client:
+        socket, log_path = tmp_path / "release.sock", tmp_path / "release.log"
+        argv = [sys.executable, "-m", "steadylink", "serve", "--uds", str(socket)]
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [*argv, "--data-dir", str(data_dir)], cwd=tmp_path, env=env, stdout=log, stderr=log
+            )
+        processes.append(process)
+        transport = httpx.HTTPTransport(uds=str(socket))
+        clients.append(httpx.Client(transport=transport, base_url="http://stage", timeout=10))
+        wait_until_ready(process, clients[-1], log_path)
+        return clients[-1]
+
+    yield start
+    for client in clients:
+        client.close()
+    for process in processes:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_until_ready(process: subprocess.Popen[bytes], client: httpx.Client, log: Path) -> None:
+    deadline = time.monotonic() + 120  # a cold start of the app can take 30 s on a busy host
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if client.get("/readyz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    log_text = log.read_text(errors="replace")[-2000:]
+    pytest.fail(f"the release did not become ready (exit {process.poll()}): {log_text}")
+
+
+def test_the_real_app_on_unix_sockets_passes_the_stage(staged_data: StagedData, serve_release: Serve) -> None:
+    # One process serves both roles: the contract is what is under test, and
+    # every server start costs a cold import of the whole app.
+    candidate = serve_release(staged_data.data_dir)
+    lines: list[str] = []
+    report = run_stage(
+        candidate,
+        candidate,
+        sample_codes=staged_data.codes,
+        api_key=staged_data.api_key,
+        settings=ReleaseSettings(),
+        progress=lines.append,
+    )
+    assert report.passed, "\n".join(lines)
+    assert by_name(report)["differential"] == (True, "30 codes answer alike")
