@@ -44,6 +44,8 @@ async def test_metrics_count_by_route_template(settings: Settings, clock: FakeCl
         await client.get("/unknown-code", headers={"Accept": "application/json"})
         await client.get("/api/v1/links/xyz")
         await client.get("/no/such/page")
+        created = await client.post("/api/v1/links", json={"url": "https://example.org/"})
+        assert created.status_code == 201
         app.metrics.sync_cache_counts(ctx.cache.hits, ctx.cache.misses)  # type: ignore[attr-defined]
         text = (await client.get("/metrics")).text
     samples = _samples(text)
@@ -60,7 +62,7 @@ async def test_metrics_count_by_route_template(settings: Settings, clock: FakeCl
     assert samples[("steadylink_redirects_total", release)] == 3
     assert samples[("steadylink_cache_hits_total", release)] == 2
     assert samples[("steadylink_cache_misses_total", release)] == 2
-    assert ("steadylink_links_created_total", release) in samples
+    assert samples[("steadylink_links_created_total", release)] == 1
     duration = frozenset({("route", "/{code}"), ("method", "GET"), ("release", "r7")})
     assert samples[("steadylink_http_request_duration_seconds_count", duration)] == 4
 

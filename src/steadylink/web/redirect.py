@@ -33,6 +33,8 @@ from steadylink.web.metrics import AppMetrics
 
 CODE_ROUTE = "/{code}"
 UNMATCHED_ROUTE = "<unmatched>"
+# A 201 from these counts as a link created; the web form counts its own.
+CREATE_ROUTES = frozenset({"/api/v1/links", "/api/v1/files"})
 INTERNAL_MESSAGE = "Something went wrong on our side; the request id identifies it in our logs."
 _REASONS = {
     301: b"Moved Permanently",
@@ -90,6 +92,8 @@ class RedirectDispatcher:
                 )
         if status == 0:
             status, route = await self._delegate(scope, receive, send, request_id)
+            if status == 201 and route in CREATE_ROUTES:
+                self.metrics.links_created.inc()
         elapsed = perf_counter() - started
         self.metrics.observe(route, method, status, elapsed)
         if self.log.enabled:
