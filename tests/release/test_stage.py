@@ -54,6 +54,7 @@ class FakeRelease:
     drop_fields: tuple[str, ...] = ()
     differs: frozenset[str] = frozenset()
     upload_inline: bool = False
+    upload_truncated: bool = False
     not_found_status: int = 404
     counter: int = 0
 
@@ -98,7 +99,7 @@ class FakeRelease:
         content = body.split(b"\r\n\r\n", 1)[1].rsplit(b"\r\n--", 1)[0]
         self.counter += 1
         code = f"file{self.counter}"
-        self.files[code] = content
+        self.files[code] = content[:-1] if self.upload_truncated else content
         return httpx.Response(201, json={"code": code, "short_url": f"http://stage/{code}"})
 
     def resolve(self, code: str) -> httpx.Response:
@@ -178,6 +179,8 @@ BadRelease = Callable[[FakeRelease], None]
          {"resolve", "differential"}, "expected 302"),
         ("files served inline", lambda r: setattr(r, "upload_inline", True),
          {"upload"}, "Content-Disposition 'inline"),
+        ("files truncated", lambda r: setattr(r, "upload_truncated", True),
+         {"upload"}, "returned 55 bytes that differ from the 56 uploaded"),
         ("unknown codes crash", lambda r: setattr(r, "not_found_status", 500),
          {"not_found"}, "answered 500, expected 404"),
     ],

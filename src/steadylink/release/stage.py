@@ -219,7 +219,8 @@ class UploadCheck(StageCheck):
         if not disposition.startswith("attachment"):
             raise CheckFailed(f"GET /{code} has Content-Disposition {disposition!r}")
         if download.content != content:
-            raise CheckFailed(f"GET /{code} returned {len(download.content)} other bytes")
+            got, sent = len(download.content), len(content)
+            raise CheckFailed(f"GET /{code} returned {got} bytes that differ from the {sent} uploaded")
         return CheckOutcome(figures={"bytes": len(content)})
 
 
