@@ -99,7 +99,17 @@ async def test_list_filters_by_text_and_dates(api: ApiHarness) -> None:
     assert await codes("created_from=2026-01-01T12:00:00Z&created_to=2026-01-03") == ["beta"]
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=201", "offset=-1", "created_from=yesterday"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=0",
+        "limit=201",
+        "offset=-1",
+        "created_from=yesterday",
+        "created_to=0.5",
+        "created_from=1700000000",
+    ],
+)
 async def test_list_rejects_bad_paging_and_dates(api: ApiHarness, query: str) -> None:
     response = await api.client.get(f"/links?{query}", headers=api.auth("viewer"))
     assert response.status_code == 422

@@ -40,7 +40,7 @@ KEYS = [("GET", "/keys"), ("POST", "/keys"), ("DELETE", "/keys/abc123")]
 
 
 async def call(api: ApiHarness, method: str, path: str, headers: dict[str, str]) -> int:
-    body = {"is_disabled": True} if method == "PATCH" else None
+    body: dict[str, object] | None = {"is_disabled": True} if method == "PATCH" else None
     if path == "/keys" and method == "POST":
         body = {"name": "new", "role": "viewer"}
     response = await api.client.request(method, path, json=body, headers=headers)

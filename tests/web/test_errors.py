@@ -73,6 +73,7 @@ async def refused(api: ApiHarness, status: int, field: str | None, **request: An
         ({"url": URL, "max_visits": 0}, "max_visits"),
         ({"url": URL, "max_visits": 10**30}, "max_visits"),
         ({"url": URL, "expires_at": "tomorrow"}, "expires_at"),
+        ({"url": URL, "expires_at": 1900000000}, "expires_at"),
         ({"url": URL, "expires_at": "2020-01-01T00:00:00Z"}, "expires_at"),
         ({"url": URL, "code": 12}, "code"),
         ({"url": URL, "password": 12}, "password"),
@@ -246,7 +247,7 @@ def failing(sqlite_store: SqlStore) -> Iterator[FailingStore]:
 async def test_a_bug_is_a_json_500_without_a_trace(
     settings: Settings, failing: FailingStore, clock: FakeClock
 ) -> None:
-    async with running_api(settings, failing, clock) as api:  # type: ignore[arg-type]
+    async with running_api(settings, failing, clock) as api:
         response = await api.client.get("/links", headers=api.auth("viewer"))
         assert response.status_code == 500
         assert response.json()["error"] == "internal"
@@ -257,7 +258,7 @@ async def test_a_bug_is_a_json_500_without_a_trace(
 
 async def test_a_store_outage_is_503(settings: Settings, failing: FailingStore, clock: FakeClock) -> None:
     failing.error = StoreError("The links database is not answering.")
-    async with running_api(settings, failing, clock) as api:  # type: ignore[arg-type]
+    async with running_api(settings, failing, clock) as api:
         response = await api.client.get("/links", headers=api.auth("viewer"))
         assert response.status_code == 503 and response.json()["error"] == "store"
 

@@ -28,6 +28,8 @@ from steadylink.web.context import AppContext, get_context
 from steadylink.web.schemas import (
     Code,
     ErrorOut,
+    IsoDateTime,
+    IsoDay,
     KeyCreate,
     KeyIssued,
     KeyOut,
@@ -62,6 +64,8 @@ Viewer = Annotated[Caller, require(Role.VIEWER)]
 Editor = Annotated[Caller, require(Role.EDITOR)]
 Admin = Annotated[Caller, require(Role.ADMIN)]
 Creator = Annotated[Caller, Depends(creator)]
+# The key is optional where anonymous callers may create: `{}` is "no security".
+ANONYMOUS_ALLOWED: dict[str, Any] = {"security": [{}]}
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -77,6 +81,7 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     status_code=201,
     response_model=LinkOut,
     responses=errors(400, 401, 403, 409, 413, 422, 429),
+    openapi_extra=ANONYMOUS_ALLOWED,
     summary="Create a link",
 )
 def create_link(body: LinkCreate, caller: Creator, ctx: Ctx, response: Response) -> LinkOut:
@@ -107,10 +112,10 @@ def list_links(
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
     q: Annotated[Text | None, Query(max_length=200, description="Text in code or URL.")] = None,
     created_from: Annotated[
-        date | datetime | None, Query(description="Created at or after (a date: its start).")
+        IsoDay | None, Query(description="Created at or after (a date: its start).")
     ] = None,
     created_to: Annotated[
-        date | datetime | None, Query(description="Created before (a date: the whole day counts).")
+        IsoDay | None, Query(description="Created before (a date: the whole day counts).")
     ] = None,
 ) -> LinkList:
     page = ctx.store.list_links(
@@ -194,6 +199,7 @@ def delete_link(code: str, caller: Editor, ctx: Ctx) -> Response:
     status_code=201,
     response_model=LinkOut,
     responses=errors(400, 401, 403, 409, 413, 422, 429),
+    openapi_extra=ANONYMOUS_ALLOWED,
     summary="Upload a file and get a short link to it",
 )
 async def upload_file(
@@ -202,7 +208,7 @@ async def upload_file(
     ctx: Ctx,
     response: Response,
     code: Annotated[Code | None, Form()] = None,
-    expires_at: Annotated[datetime | None, Form()] = None,
+    expires_at: Annotated[IsoDateTime | None, Form()] = None,
     max_visits: Annotated[int | None, Form(ge=1, le=MAX_VISITS_LIMIT)] = None,
     password: Annotated[Password | None, Form()] = None,
 ) -> LinkOut:

@@ -153,8 +153,7 @@ def creator(caller: Caller = Depends(identify), ctx: AppContext = Depends(get_co
 def ensure_can_change(caller: Caller, link: Link) -> None:
     if not caller.can_change(link):
         raise Forbidden(
-            f"The link {link.code!r} belongs to another key; only its owner or an admin "
-            "may change it.",
+            f"The link {link.code!r} belongs to another key; only its owner or an admin may change it.",
             field="code",
         )
 

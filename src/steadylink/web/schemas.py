@@ -7,12 +7,13 @@ or an API key hash; a key's secret appears once, in the answer to its creation.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -33,7 +34,18 @@ def reject_control_chars(value: str) -> str:
     return value
 
 
+def require_iso_text(value: object) -> object:
+    """Only ISO 8601 text: pydantic alone would also take ``0.5`` as a Unix timestamp."""
+    if value is None or isinstance(value, (date, datetime)):
+        return value
+    if not isinstance(value, str) or not value[:4].isdigit() or value[4:5] != "-":
+        raise ValueError("must be an ISO 8601 date and time, like 2026-05-01T12:00:00Z")
+    return value
+
+
 Text = Annotated[str, AfterValidator(reject_control_chars)]
+IsoDateTime = Annotated[datetime, BeforeValidator(require_iso_text)]
+IsoDay = Annotated[date | datetime, BeforeValidator(require_iso_text)]
 Url = Annotated[Text, Field(max_length=8192, examples=["https://example.com/page"])]
 Code = Annotated[Text, Field(max_length=64, examples=["my-code"])]
 Password = Annotated[str, Field(max_length=MAX_PASSWORD_LENGTH)]
@@ -50,7 +62,7 @@ class LinkCreate(_Request):
 
     url: Url
     code: Code | None = None
-    expires_at: datetime | None = None
+    expires_at: IsoDateTime | None = None
     max_visits: MaxVisits | None = None
     password: Password | None = None
 
@@ -63,7 +75,7 @@ class LinkUpdate(_Request):
     """
 
     url: Url | SkipJsonSchema[None] = None
-    expires_at: datetime | None = None
+    expires_at: IsoDateTime | None = None
     max_visits: MaxVisits | None = None
     is_disabled: StrictBool | SkipJsonSchema[None] = None
     password: Password | None = None
