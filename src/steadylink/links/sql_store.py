@@ -80,7 +80,14 @@ class SqlStore:
             )
             event.listen(self.engine, "connect", _tune_sqlite)
         else:
-            self.engine = create_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
+            # timestamps are written as naive UTC: the session must agree
+            self.engine = create_engine(
+                url,
+                pool_size=5,
+                max_overflow=5,
+                pool_pre_ping=True,
+                connect_args={"options": "-c timezone=UTC"},
+            )
 
     # links -------------------------------------------------------------
 
@@ -89,6 +96,8 @@ class SqlStore:
         try:
             with self.engine.begin() as conn:
                 conn.execute(insert(schema.links).values(**row))
+                # other workers may hold a negative cache entry for this code
+                _note_change(conn, link.code)
         except IntegrityError:
             raise Conflict(
                 f"The code {link.code!r} is taken (codes differ by more than letter case); "
@@ -284,7 +293,9 @@ class SqlStore:
         step = max(total // n, 1)
         t = schema.links
         with self._connect() as conn:
-            rows = conn.execute(select(t.c.code).order_by(t.c.code)).scalars()
+            # visit-limited links change answer as they are visited: not comparable
+            query = select(t.c.code).where(t.c.max_visits.is_(None)).order_by(t.c.code)
+            rows = conn.execute(query).scalars()
             return [code for i, code in enumerate(rows) if i % step == 0][:n]
 
     def count_links(self) -> int:

@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any, TextIO
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
-from starlette.requests import Request
 from starlette.types import ASGIApp
 
 from steadylink.clock import Clock, SystemClock
@@ -34,11 +31,16 @@ from steadylink.links.migrate import is_at_head, upgrade_to_head
 from steadylink.links.sql_store import open_store
 from steadylink.links.store import Store
 from steadylink.settings import Settings, load_settings
-from steadylink.web import health
-from steadylink.web.context import AppContext, RateLimiter
+
+# Plain module imports on purpose: the release import gate imports this
+# module, so a release whose API or UI cannot load fails that gate.
+from steadylink.web import api, errors, health, ui
+from steadylink.web.context import AppContext
 from steadylink.web.logs import RequestLog
 from steadylink.web.metrics import AppMetrics
-from steadylink.web.redirect import INTERNAL_MESSAGE, RedirectDispatcher
+from steadylink.web.pages import render_error_html
+from steadylink.web.ratelimit import build_rate_limiter
+from steadylink.web.redirect import RedirectDispatcher
 
 _log = logging.getLogger(__name__)
 
@@ -68,7 +70,7 @@ def build_context(
             negative_seconds=settings.links.invalidation_poll_seconds,
         ),
         clicks=BatchClickRecorder(store, clock),
-        limiter=_build_rate_limiter(settings),
+        limiter=build_rate_limiter(settings, clock=clock),
     )
 
 
@@ -123,49 +125,10 @@ async def run_lifespan(app: ASGIApp) -> AsyncIterator[None]:
 
 
 def _include_routers(inner: FastAPI) -> None:
-    # The API and UI modules are written in parallel; a missing one is skipped
-    # (and said so in the log) rather than stopping every other route.
     inner.include_router(health.router)
-    api = _optional_module("steadylink.web.api")
-    if api is not None:
-        inner.include_router(api.router, prefix="/api/v1")
-    ui = _optional_module("steadylink.web.ui")
-    if ui is not None:
-        inner.include_router(ui.router)
-    errors = _optional_module("steadylink.web.errors")
-    if errors is not None:
-        errors.install_error_handlers(inner)
-    if Exception not in inner.exception_handlers and 500 not in inner.exception_handlers:
-        inner.add_exception_handler(Exception, _internal_error)
-
-
-def _optional_module(name: str) -> Any:
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name != name:
-            raise  # the module exists but one of its imports is missing: a real bug
-        _log.warning("%s is not there yet; its routes are left out", name)
-        return None
-
-
-async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
-    request_id = getattr(request.state, "request_id", None)
-    body = {"error": "internal", "message": INTERNAL_MESSAGE, "request_id": request_id}
-    return JSONResponse(body, status_code=500)
-
-
-def _build_rate_limiter(settings: Settings) -> RateLimiter:
-    module = _optional_module("steadylink.web.ratelimit")
-    if module is None:
-        return _NoLimit()
-    limiter: RateLimiter = module.build_rate_limiter(settings)
-    return limiter
-
-
-class _NoLimit:
-    def check(self, bucket: str, client: str) -> None:
-        return None
+    inner.include_router(api.router, prefix="/api/v1")
+    inner.include_router(ui.router)
+    errors.install_error_handlers(inner, render_html=render_error_html)
 
 
 def _lifespan(ctx: AppContext, metrics: AppMetrics, log: RequestLog) -> Any:
