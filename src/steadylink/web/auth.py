@@ -32,7 +32,7 @@ from steadylink.errors import Forbidden, Unauthorized
 from steadylink.links import service
 from steadylink.links.model import ApiKey, Link
 from steadylink.types import Role
-from steadylink.web.context import AppContext, get_context
+from steadylink.web.context import AppContext, provide_context
 
 CREATE_BUCKET = "create"
 _MAX_SECRET_LENGTH = 512
@@ -89,10 +89,10 @@ def client_ip(request: Request) -> str:
     return peer or "unknown"
 
 
-def identify(
+async def identify(
     request: Request,
     credentials: HTTPAuthorizationCredentials | None = Security(bearer),
-    ctx: AppContext = Depends(get_context),
+    ctx: AppContext = Depends(provide_context),
 ) -> Caller:
     """The caller: a key, or anonymous if no Authorization header was sent."""
     ip = client_ip(request)
@@ -116,7 +116,7 @@ def identify(
 def require(role: Role) -> Any:
     """A dependency that lets through keys of ``role`` or above."""
 
-    def check_role(caller: Caller = Depends(identify)) -> Caller:
+    async def check_role(caller: Caller = Depends(identify)) -> Caller:
         if caller.key is None:
             raise Unauthorized(
                 "This needs an API key: send `Authorization: Bearer <key>`.",
@@ -132,7 +132,7 @@ def require(role: Role) -> Any:
     return Depends(check_role)
 
 
-def creator(caller: Caller = Depends(identify), ctx: AppContext = Depends(get_context)) -> Caller:
+async def creator(caller: Caller = Depends(identify), ctx: AppContext = Depends(provide_context)) -> Caller:
     """A caller allowed to create: an editor key, or anonymous (rate-limited) if enabled."""
     if caller.key is not None:
         if not caller.has_role(Role.EDITOR):

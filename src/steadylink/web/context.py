@@ -63,3 +63,8 @@ class AppContext:
 def get_context(request: Request) -> AppContext:
     ctx: AppContext = request.app.state.ctx
     return ctx
+
+
+async def provide_context(request: Request) -> AppContext:
+    """``get_context`` as a FastAPI dependency: async, so it runs without a thread hop."""
+    return get_context(request)

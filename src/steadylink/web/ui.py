@@ -20,7 +20,7 @@ from steadylink.links.model import Link, LinkKind
 from steadylink.links.passwords import verify_password
 from steadylink.links.service import Outcome, resolve_link
 from steadylink.web.auth import client_ip
-from steadylink.web.context import AppContext, get_context
+from steadylink.web.context import AppContext, provide_context
 from steadylink.web.pages import (
     STATIC_CACHE,
     STATIC_FILES,
@@ -34,7 +34,7 @@ from steadylink.web.pages import (
 from steadylink.web.qr import qr_svg
 
 router = APIRouter(include_in_schema=False)
-Ctx = Annotated[AppContext, Depends(get_context)]
+Ctx = Annotated[AppContext, Depends(provide_context)]
 
 
 @router.get("/static/{name}")
