@@ -15,7 +15,9 @@ only at the edges (the CLI and the HTTP apps), never in the middle.
     ├── Forbidden             the key's role does not allow it       exit 2, 403
     ├── RateLimited           too many requests from one client      exit 2, 429
     ├── StoreError            database unreachable, corrupt backup   exit 1, 503
-    └── ReleaseError          a release step failed (issue 3 uses)   exit 1, 500
+    ├── EdgeError             HAProxy unreachable or refused a call  exit 1, 503
+    └── ReleaseError          a release step failed                  exit 1, 500
+        └── BuildFailed       (release/build.py: carries the step runs)
 """
 
 from __future__ import annotations
@@ -97,6 +99,13 @@ class RateLimited(SteadylinkError):
 class StoreError(SteadylinkError):
     status = 503
     kind = "store"
+
+
+class EdgeError(SteadylinkError):
+    """HAProxy is unreachable or refused a runtime command."""
+
+    status = 503
+    kind = "edge"
 
 
 class ReleaseError(SteadylinkError):

@@ -38,12 +38,12 @@ from steadylink.edge.process import (
     stop_edge,
 )
 from steadylink.edge.runtime import (
-    EdgeError,
     RuntimeClient,
     build_set_state,
     build_set_weight,
     wait_for_slot,
 )
+from steadylink.errors import EdgeError
 
 __all__ = [
     "BACKEND",

@@ -23,8 +23,8 @@ from pathlib import Path
 
 from steadylink.clock import Clock, SystemClock
 from steadylink.edge.config import EdgeConfig, render_config
-from steadylink.edge.runtime import EdgeError, RuntimeClient
-from steadylink.errors import ConfigError, Conflict
+from steadylink.edge.runtime import RuntimeClient
+from steadylink.errors import ConfigError, Conflict, EdgeError
 
 INSTALL_HINT = "haproxy is not installed; run scripts/setup"
 _KNOWN_PATHS = ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy", "/opt/homebrew/sbin/haproxy")

@@ -15,18 +15,11 @@ from pathlib import Path
 from steadylink.clock import Clock, SystemClock
 from steadylink.edge.config import BACKEND, MAX_WEIGHT, SlotState, name_slot
 from steadylink.edge.figures import ServerStats, parse_server_stats
-from steadylink.errors import InvalidInput, SteadylinkError
+from steadylink.errors import EdgeError, InvalidInput
 
 SLOT_STATES: tuple[SlotState, ...] = ("ready", "drain", "maint")
 SHOW_SERVER_STATS = f"show stat {BACKEND} 4 -1"
 SHOW_SERVERS_STATE = "show servers state"
-
-
-class EdgeError(SteadylinkError):
-    """HAProxy is unreachable or refused a runtime command."""
-
-    status = 503
-    kind = "edge"
 
 
 def build_set_weight(slot: int, weight: int) -> str:

@@ -15,11 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi import Depends, FastAPI, Header
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from steadylink.errors import Forbidden, SteadylinkError, Unauthorized
+from steadylink.errors import Forbidden, InvalidInput, SteadylinkError, Unauthorized
 from steadylink.links.model import ApiKey
 from steadylink.links.service import authenticate
 from steadylink.links.store import Store
@@ -29,6 +29,7 @@ from steadylink.release.deploy import EXIT_REFUSED, Deployment, DeployRequest
 from steadylink.release.guard import Guard
 from steadylink.release.history import list_records, load_record
 from steadylink.types import Role
+from steadylink.web.errors import install_error_handlers
 
 
 class DeployBody(BaseModel):
@@ -44,9 +45,7 @@ class RollbackBody(BaseModel):
 def create_ops_app(guard: Guard, store: Store, *, source_dir: Path | None) -> FastAPI:
     app = FastAPI(title="steadylink guard", openapi_url="/ops/openapi.json", docs_url="/ops/docs")
 
-    @app.exception_handler(SteadylinkError)
-    async def _steadylink_error(_: Request, exc: SteadylinkError) -> JSONResponse:
-        return JSONResponse(exc.to_json(), status_code=exc.status)
+    install_error_handlers(app)  # the same JSON errors as the public API, naming the field
 
     def caller(authorization: Annotated[str | None, Header()] = None) -> ApiKey:
         scheme, _, secret = (authorization or "").partition(" ")
@@ -145,7 +144,9 @@ def create_ops_app(guard: Guard, store: Store, *, source_dir: Path | None) -> Fa
         )
         source = Path(body.source) if body.source else source_dir
         if source is None:
-            raise Forbidden("No source repository: pass --source GIT_DIR or start `up --source`.")
+            raise InvalidInput(
+                "No source repository: pass --source GIT_DIR or start `up --source`.", field="source"
+            )
         request = DeployRequest(
             ref=body.ref, source_dir=source, actor=key.name, role=Role(key.role), skip_canary=body.no_canary
         )

@@ -5,6 +5,7 @@ new step's names here (and to ``__all__``) when its module lands.
 """
 
 from steadylink.release.audit import AuditEntry, read_audit, record_action
+from steadylink.release.bake import Baked, BakePolicy, BakeWatch, Baking, RollBack
 from steadylink.release.build import (
     BuildFailed,
     BuiltRelease,
@@ -17,6 +18,17 @@ from steadylink.release.build import (
     prune_releases,
     resolve_ref,
     run_step,
+)
+from steadylink.release.canary import (
+    Abort,
+    Advance,
+    CanaryAnalysis,
+    CanaryPolicy,
+    Hold,
+    Promote,
+    Sample,
+    ServerFigures,
+    Weights,
 )
 from steadylink.release.gates import (
     GATES,
@@ -37,24 +49,42 @@ from steadylink.release.history import (
     save_record,
 )
 from steadylink.release.lock import DeployLock, LockNote, acquire_lock, read_lock_holder
+from steadylink.release.stage import STAGE_CHECKS, CheckResult, StageReport, run_stage
 
 __all__ = [
     "GATES",
+    "STAGE_CHECKS",
+    "Abort",
+    "Advance",
     "AuditEntry",
+    "BakePolicy",
+    "BakeWatch",
+    "Baked",
+    "Baking",
     "BuildFailed",
     "BuiltRelease",
+    "CanaryAnalysis",
+    "CanaryPolicy",
+    "CheckResult",
     "DeployLock",
     "Gate",
     "GateContext",
     "GateRegistry",
     "GateReport",
     "GateResult",
+    "Hold",
     "LockNote",
+    "Promote",
     "ReleaseRecord",
     "ResolvedRef",
+    "RollBack",
+    "Sample",
+    "ServerFigures",
+    "StageReport",
     "Step",
     "StepRecord",
     "StepRun",
+    "Weights",
     "acquire_lock",
     "build_release",
     "current_release",
@@ -69,6 +99,7 @@ __all__ = [
     "record_action",
     "resolve_ref",
     "run_gates",
+    "run_stage",
     "run_step",
     "save_record",
 ]

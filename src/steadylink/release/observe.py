@@ -57,9 +57,26 @@ class _Synthetic:
     errors: int = 0
 
 
-def figures_of(stats: ServerStats | None, extra: _Synthetic | None = None) -> ServerFigures:
-    if stats is None:
-        return ServerFigures(0, 0, None, is_down=True)
+class _Reader:
+    """Per-slot figures from ``show stat``; a slot missing from one answer keeps
+    its last counters and reads as down (zeros would look like a counter reset)."""
+
+    def __init__(self) -> None:
+        self.last: dict[int, ServerFigures] = {}
+
+    def read(
+        self, stats: dict[int, ServerStats], slot: int, extra: _Synthetic | None = None
+    ) -> ServerFigures:
+        row = stats.get(slot)
+        if row is None:
+            seen = self.last.get(slot, ServerFigures(0, 0, None))
+            return ServerFigures(seen.requests, seen.errors_5xx, seen.latency_ms, is_down=True)
+        figures = figures_of(row, extra)
+        self.last[slot] = figures
+        return figures
+
+
+def figures_of(stats: ServerStats, extra: _Synthetic | None = None) -> ServerFigures:
     extra = extra or _Synthetic()
     return ServerFigures(
         requests=stats.lbtot + extra.requests,
@@ -79,11 +96,13 @@ def run_canary(
     codes = _sample_codes(guard)
     entry = guard.state.slots[candidate_slot]
 
+    reader = _Reader()
+
     def sample() -> Sample:
         stats = runtime.server_stats()
         return Sample(
-            stable=figures_of(stats.get(stable_slot)),
-            candidate=figures_of(stats.get(candidate_slot), synthetic),
+            stable=reader.read(stats, stable_slot),
+            candidate=reader.read(stats, candidate_slot, synthetic),
             is_crashing=not is_alive(entry.pid),
         )
 
@@ -157,8 +176,10 @@ def run_bake(
     synthetic = _Synthetic()
     codes = _sample_codes(guard)
 
+    reader = _Reader()
+
     def figures() -> ServerFigures:
-        return figures_of(runtime.server_stats().get(slot), synthetic)
+        return reader.read(runtime.server_stats(), slot, synthetic)
 
     watch = BakeWatch(watch_policy, clock, start=figures())
     while True:

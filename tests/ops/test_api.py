@@ -1,0 +1,72 @@
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from steadylink.clock import SystemClock
+from steadylink.links.service import create_key
+from steadylink.links.sql_store import SqlStore
+from steadylink.ops.api import create_ops_app
+from steadylink.release.audit import read_audit
+from steadylink.release.guard import Guard, installed_release_id
+from steadylink.settings import Settings
+from steadylink.types import Role
+
+
+@pytest.fixture
+def guard(sqlite_store: SqlStore, tmp_path: Path) -> Guard:
+    settings = Settings(data_dir=tmp_path / "data", database=sqlite_store.url)
+    g = Guard(settings)
+    g.state.serving = installed_release_id()
+    return g
+
+
+@pytest.fixture
+def client(guard: Guard, sqlite_store: SqlStore) -> Iterator[TestClient]:
+    with TestClient(create_ops_app(guard, sqlite_store, source_dir=None)) as c:
+        yield c
+
+
+def key(store: SqlStore, role: Role) -> dict[str, str]:
+    issued = create_key(store=store, clock=SystemClock(), name=f"{role.label} person", role=role)
+    return {"Authorization": f"Bearer {issued.secret}"}
+
+
+def test_every_ops_call_needs_a_known_key(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    for bad in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic x"}):
+        r = client.get("/ops/v1/status", headers=bad)
+        assert r.status_code == 401 and r.json()["error"] == "unauthorized"
+
+
+def test_roles_are_checked_and_refusals_audited(client: TestClient, sqlite_store: SqlStore, guard: Guard) -> None:
+    viewer = key(sqlite_store, Role.VIEWER)
+    assert client.get("/ops/v1/status", headers=viewer).json()["serving"] == installed_release_id()
+    assert client.get("/ops/v1/releases", headers=viewer).json() == []
+    r = client.post("/ops/v1/rollback", json={}, headers=viewer)
+    assert r.status_code == 403 and "deployer" in r.json()["message"]
+    deployer = key(sqlite_store, Role.DEPLOYER)
+    r = client.post("/ops/v1/deploys", json={"ref": "main", "no_canary": True}, headers=deployer)
+    assert r.status_code == 403 and "admin" in r.json()["message"]
+    actions = [(e.action, e.outcome) for e in read_audit(guard.data_dir)]
+    assert ("rollback", "forbidden") in actions and ("deploy --no-canary", "forbidden") in actions
+
+
+def test_rollback_with_nothing_to_roll_back_to_is_a_404(client: TestClient, sqlite_store: SqlStore) -> None:
+    r = client.post("/ops/v1/rollback", json={}, headers=key(sqlite_store, Role.DEPLOYER))
+    assert r.status_code == 404 and "no earlier release" in r.json()["message"]
+
+
+def test_deploy_refusals_name_the_problem(client: TestClient, sqlite_store: SqlStore, tmp_path: Path) -> None:
+    deployer = key(sqlite_store, Role.DEPLOYER)
+    r = client.post("/ops/v1/deploys", json={"ref": "main"}, headers=deployer)
+    assert r.status_code == 422 and r.json()["field"] == "source"
+    r = client.post("/ops/v1/deploys", json={"ref": ""}, headers=deployer)
+    assert r.status_code == 422 and r.json()["field"] == "ref"
+    r = client.post("/ops/v1/deploys", content=b"{not json", headers=deployer)
+    assert r.status_code in (400, 422) and "Traceback" not in r.text
+    r = client.post("/ops/v1/deploys", json={"ref": "main", "source": str(tmp_path / "none")}, headers=deployer)
+    lines = [json.loads(line) for line in r.text.splitlines()]
+    assert lines[-1]["exit_code"] == 2 and "does not exist" in lines[-1]["error"]

@@ -1,0 +1,53 @@
+from pathlib import Path
+
+import pytest
+
+from steadylink.errors import NotFound, ReleaseError
+from steadylink.release.guard import Guard, GuardState, SlotEntry, installed_release_id, read_state
+from steadylink.settings import Settings
+
+
+def test_state_round_trips_through_json() -> None:
+    state = GuardState(
+        slots={0: SlotEntry("a", 11, "/py"), 2: SlotEntry("b", 12, "/py2")},
+        weights={0: 95, 2: 5},
+        serving="a",
+        warm_previous=None,
+        pythons={"a": "/py", "b": "/py2"},
+        ops_port=8081,
+        guard_pid=1,
+    )
+    assert GuardState.from_json(state.to_json()) == state
+    assert state.slot_of("b") == 2 and state.slot_of("zzz") is None
+
+
+def test_a_damaged_state_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "guard.json").write_text('{"slots": {"0": {"release": 1}}}')
+    with pytest.raises(ReleaseError, match="damaged"):
+        read_state(tmp_path)
+    assert read_state(tmp_path / "elsewhere") is None
+
+
+def test_a_new_guard_knows_the_installed_release_and_keeps_its_state(settings: Settings) -> None:
+    guard = Guard(settings)
+    assert guard.state.pythons[installed_release_id()]
+    guard.register_release("20260101000000-abcdef1", Path("/nowhere/python"))
+    again = Guard(settings)
+    assert again.state.pythons["20260101000000-abcdef1"] == "/nowhere/python"
+    assert again.status()["slots"] == []
+
+
+def test_rollback_with_nothing_to_roll_back_to_changes_nothing(settings: Settings) -> None:
+    guard = Guard(settings)
+    guard.state.serving = installed_release_id()
+    with pytest.raises(NotFound, match="no earlier release"):
+        guard.rollback()
+    with pytest.raises(NotFound, match="not kept"):
+        guard.rollback("20260101000000-abcdef1")
+    assert guard.state.serving == installed_release_id()
+
+
+def test_traffic_changes_need_a_running_haproxy(settings: Settings) -> None:
+    with pytest.raises(ReleaseError, match="steadylink up"):
+        Guard(settings).set_traffic({0: 100})

@@ -1,0 +1,25 @@
+from steadylink.edge import ServerStats
+from steadylink.release.canary import ServerFigures
+from steadylink.release.observe import _Reader, _Synthetic, figures_of
+
+
+def row(slot: int, lbtot: int, hrsp_5xx: int = 0, wredis: int = 0, status: str = "UP") -> ServerStats:
+    zero = dict.fromkeys(
+        ["scur", "stot", "econ", "eresp", "wretr", "hrsp_1xx", "hrsp_2xx", "hrsp_4xx", "hrsp_other",
+         "lastchg", "qtime", "ttime", "chkfail", "hanafail"], 0)  # fmt: skip
+    return ServerStats(slot=slot, status=status, check_status="L7OK", weight=10, lbtot=lbtot,
+                       wredis=wredis, hrsp_3xx=lbtot, hrsp_5xx=hrsp_5xx, rtime=3, **zero)  # fmt: skip
+
+
+def test_failures_include_requests_retried_away_and_synthetic_ones() -> None:
+    figures = figures_of(row(1, 100, hrsp_5xx=2, wredis=3), _Synthetic(requests=10, errors=4))
+    assert figures == ServerFigures(requests=110, errors_5xx=9, latency_ms=3.0, is_down=False)
+    assert figures_of(row(1, 0, status="MAINT")).latency_ms is None
+
+
+def test_a_slot_missing_from_one_answer_keeps_its_counters_and_reads_down() -> None:
+    reader = _Reader()
+    assert reader.read({1: row(1, 50, hrsp_5xx=1)}, 1).requests == 50
+    missing = reader.read({}, 1)
+    assert (missing.requests, missing.errors_5xx, missing.is_down) == (50, 1, True)
+    assert reader.read({}, 7) == ServerFigures(0, 0, None, is_down=True)

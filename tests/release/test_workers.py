@@ -1,0 +1,67 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+from steadylink.errors import ReleaseError
+from steadylink.release.workers import (
+    WorkerSpec,
+    build_worker_command,
+    build_worker_env,
+    is_alive,
+    probe_socket,
+    start_workers,
+    stop_workers,
+    wait_until_healthy,
+)
+
+
+def spec(tmp_path: Path, python: str = sys.executable) -> WorkerSpec:
+    return WorkerSpec(
+        release_id="r1",
+        python=Path(python),
+        socket=tmp_path / "s.sock",
+        data_dir=tmp_path / "data",
+        database=f"sqlite:///{tmp_path / 'data' / 'links.db'}",
+        workers=2,
+        extra_env=(("STEADYLINK_BASE_URL", "http://sl.example"),),
+    )
+
+
+def test_the_worker_contract_is_plain_data(tmp_path: Path) -> None:
+    s = spec(tmp_path)
+    assert build_worker_command(s) == [
+        sys.executable, "-m", "steadylink", "serve", "--uds", str(tmp_path / "s.sock"),
+        "--data-dir", str(tmp_path / "data"), "--database", s.database, "--workers", "2",
+    ]
+    env = build_worker_env(s, {"PATH": "/bin", "VIRTUAL_ENV": "/x", "PYTHONPATH": "/y"})
+    assert env["STEADYLINK_RELEASE_ID"] == "r1"
+    assert env["STEADYLINK_BASE_URL"] == "http://sl.example"
+    assert "VIRTUAL_ENV" not in env and "PYTHONPATH" not in env
+    assert s.log_file == tmp_path / "s.log"
+
+
+@pytest.mark.e2e
+def test_a_release_starts_answers_and_stops_leaving_nothing(tmp_path: Path) -> None:
+    s = spec(tmp_path)
+    pid = start_workers(s)
+    try:
+        wait_until_healthy(s, pid, timeout=90)
+        assert probe_socket(s.socket) == 200
+        assert probe_socket(s.socket, "/readyz") == 200
+    finally:
+        stop_workers(pid)
+    assert not is_alive(pid)
+    assert probe_socket(s.socket) is None
+
+
+def test_a_release_that_exits_while_starting_is_reported_with_its_log(tmp_path: Path) -> None:
+    fake_python = tmp_path / "python"
+    fake_python.write_text("#!/bin/sh\necho 'ImportError: no module named app' >&2\nexit 1\n")
+    fake_python.chmod(0o755)
+    s = spec(tmp_path, str(fake_python))
+    pid = start_workers(s)
+    with pytest.raises(ReleaseError, match="exited while starting") as info:
+        wait_until_healthy(s, pid, timeout=30)
+    assert "ImportError" in info.value.message
+    assert not is_alive(pid)
