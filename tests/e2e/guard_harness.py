@@ -134,20 +134,38 @@ class GuardStack:
         self.process: subprocess.Popen[bytes] | None = None
         self.front = f"http://127.0.0.1:{self.port}"
 
-    def cli(self, *args: str, timeout: float = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, timeout: float = 600, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [*STEADYLINK, *args],
-            capture_output=True, text=True, timeout=timeout,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
             env={**self.env, "STEADYLINK_DATA_DIR": str(self.data_dir), **(env or {})},
-            cwd=self.workdir, check=False,
+            cwd=self.workdir,
+            check=False,
         )
 
     def start(self) -> None:
         log = (self.workdir / "up.log").open("ab")
         self.process = subprocess.Popen(
-            [*STEADYLINK, "up", "--port", str(self.port), "--ops-port", str(self.ops_port),
-             "--data-dir", str(self.data_dir), "--source", str(self.source)],
-            stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.workdir,
+            [
+                *STEADYLINK,
+                "up",
+                "--port",
+                str(self.port),
+                "--ops-port",
+                str(self.ops_port),
+                "--data-dir",
+                str(self.data_dir),
+                "--source",
+                str(self.source),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            cwd=self.workdir,
         )
         wait_until(self._is_up, 60, "steadylink up to serve")
 

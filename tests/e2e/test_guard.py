@@ -7,6 +7,7 @@ load through the front door that checks every answer.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -16,7 +17,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from tests.e2e.guard_harness import (
     GuardStack,
     SteadyLoad,
@@ -39,18 +39,52 @@ FAST_RELEASES = {
 
 # (branch, file, old, new, what the seed did, exit code, step that must catch it)
 SEED_BUGS = [
-    ("json-loads", "src/steadylink/web/redirect.py", "url = link.url\n",
-     "url = json.loads(link.url)\n", "json.loads where the value is used as is", 3, "stage"),
-    ("routes-typo", "src/steadylink/web/api.py", "@router.post(", "@router.posts(",
-     "a route decorator typo, like @app.routes", 3, "import"),
-    ("wrong-name", "src/steadylink/web/redirect.py", "url = link.url\n", "url = lnk.url\n",
-     "a name referred to by a wrong name", 3, "ruff"),
-    ("wrong-file", "src/steadylink/web/pages.py", '"steadylink.web", "templates"',
-     '"steadylink.web", "template"', "a folder referred to by a wrong name", 3, "import"),
-    ("referer-crash", "src/steadylink/web/redirect.py", "url = link.url\n",
-     "url = link.url\n        if referrer and sum(map(ord, code)) % 3 == 0:\n"
-     "            raise RuntimeError('v2 bug on some redirects')\n",
-     "fails a third of live redirects, never in staging", 4, "canary"),
+    (
+        "json-loads",
+        "src/steadylink/web/redirect.py",
+        "url = link.url\n",
+        "url = json.loads(link.url)\n",
+        "json.loads where the value is used as is",
+        3,
+        "stage",
+    ),
+    (
+        "routes-typo",
+        "src/steadylink/web/api.py",
+        "@router.post(",
+        "@router.posts(",
+        "a route decorator typo, like @app.routes",
+        3,
+        "import",
+    ),
+    (
+        "wrong-name",
+        "src/steadylink/web/redirect.py",
+        "url = link.url\n",
+        "url = lnk.url\n",
+        "a name referred to by a wrong name",
+        3,
+        "ruff",
+    ),
+    (
+        "wrong-file",
+        "src/steadylink/web/pages.py",
+        '"steadylink.web", "templates"',
+        '"steadylink.web", "template"',
+        "a folder referred to by a wrong name",
+        3,
+        "import",
+    ),
+    (
+        "referer-crash",
+        "src/steadylink/web/redirect.py",
+        "url = link.url\n",
+        "url = link.url\n        if referrer and sum(map(ord, code)) % 3 == 0:\n"
+        "            raise RuntimeError('v2 bug on some redirects')\n",
+        "fails a third of live redirects, never in staging",
+        4,
+        "canary",
+    ),
 ]
 
 
@@ -93,11 +127,21 @@ def serving(stack: GuardStack) -> str:
     return str(json.loads(done.stdout)["serving"])
 
 
-@pytest.mark.parametrize(("branch", "path", "old", "new", "message", "exit_code", "caught_by"), SEED_BUGS,
-                         ids=[b[0] for b in SEED_BUGS])
+@pytest.mark.parametrize(
+    ("branch", "path", "old", "new", "message", "exit_code", "caught_by"),
+    SEED_BUGS,
+    ids=[b[0] for b in SEED_BUGS],
+)
 def test_a_seed_bug_never_takes_the_service_down(
-    stack: GuardStack, links: dict[str, str], branch: str, path: str, old: str, new: str,
-    message: str, exit_code: int, caught_by: str,
+    stack: GuardStack,
+    links: dict[str, str],
+    branch: str,
+    path: str,
+    old: str,
+    new: str,
+    message: str,
+    exit_code: int,
+    caught_by: str,
 ) -> None:
     before = serving(stack)
     with SteadyLoad(stack.front, stack.key, links) as load:
@@ -109,7 +153,9 @@ def test_a_seed_bug_never_takes_the_service_down(
     assert serving(stack) == before
 
 
-def test_a_good_release_is_promoted_with_zero_failed_requests(stack: GuardStack, links: dict[str, str]) -> None:
+def test_a_good_release_is_promoted_with_zero_failed_requests(
+    stack: GuardStack, links: dict[str, str]
+) -> None:
     before = serving(stack)
     with SteadyLoad(stack.front, stack.key, links) as load:
         code, record, output = deploy(stack, "good")
@@ -157,10 +203,8 @@ def _pids_in(data_dir: Path) -> list[int]:
     except FileNotFoundError:
         return []
     pids = [int(e["pid"]) for e in state.get("slots", {}).values()]
-    try:
+    with contextlib.suppress(FileNotFoundError, ValueError, IndexError):
         pids.append(int((data_dir / "run" / "haproxy.pid").read_text().split()[0]))
-    except (FileNotFoundError, ValueError, IndexError):
-        pass
     return pids
 
 
