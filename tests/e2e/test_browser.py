@@ -63,6 +63,9 @@ def test_shorten_follow_and_see_the_visit(
     short_url = page.locator("#short-url").inner_text()
     assert short_url.startswith(served_app.base_url + "/")
     assert page.locator("svg.qr").count() == 1
+    copy = page.locator("button.copy")
+    copy.click()
+    page.wait_for_function("document.querySelector('button.copy').textContent === 'Copied'")
     page.screenshot(path=str(SCREENSHOTS / "steadylink-result.png"), full_page=True)
     stats_url = page.url.split("?", 1)[0]
 
