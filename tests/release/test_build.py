@@ -161,7 +161,7 @@ def test_plan_build_is_the_runbook_as_data(tmp_path: Path) -> None:
         ("venv", ("uv", "venv", "--quiet", "--python", "py3", "/r/X/venv")),
         (
             "install",
-            ("uv", "pip", "install", "--python", "/r/X/venv/bin/python", "/r/X/src", "pytest"),
+            ("uv", "pip", "install", "--compile-bytecode", "--python", "/r/X/venv/bin/python", "/r/X/src", "pytest"),
         ),
     ]
     assert steps[3].env["UV_CACHE_DIR"] == "/cache"
