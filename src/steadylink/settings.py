@@ -227,6 +227,13 @@ def _validated(settings: Settings) -> Settings:
             all(0 < s <= 100 for s in settings.release.canary_steps),
             "release.canary_steps must be percentages 1..100",
         ),
+        (
+            list(settings.release.canary_steps) == sorted(set(settings.release.canary_steps))
+            and bool(settings.release.canary_steps),
+            "release.canary_steps must be increasing, e.g. [5, 25, 50, 100]",
+        ),
+        (settings.release.keep_releases >= 1, "release.keep_releases must be 1 or more"),
+        (settings.release.workers >= 1, "release.workers must be 1 or more"),
     ]
     for ok, message in checks:
         if not ok:

@@ -5,7 +5,7 @@ The runbook, as plain data (``plan_build``):
 1. export   ``git archive --prefix=src/ -o <release>/source.tar <sha>``
 2. unpack   ``tar -xf <release>/source.tar -C <release>``
 3. venv     ``uv venv <release>/venv``
-4. install  ``uv pip install --compile-bytecode --python <release>/venv/bin/python <release>/src[extras] pytest``
+4. install  ``uv pip install --compile-bytecode --python <venv python> <release>/src[extras] pytest``
 
 The commit is exported, never the work tree, so a dirty checkout still builds
 exactly what was committed (the record says it was dirty). ``run_step`` is
