@@ -207,9 +207,7 @@ class Deployment:
                 self.progress(f"canary aborted: {outcome.reason}; all traffic back on {stable_release}")
                 return self._finish("rolled_back", EXIT_ROLLED_BACK, caught_by="canary")
         self.guard.set_traffic({slot: FULL_WEIGHT, stable_slot: 0})
-        with self.guard.lock:
-            self.guard.state.serving = release
-            self.guard.state.warm_previous = stable_release
+        self.guard.mark_serving(release, warm_previous=stable_release)
         self.record.verdict = "promoted"
         self._save()
         self.progress(f"promoted {release}; baking with {stable_release} kept warm")
@@ -221,12 +219,19 @@ class Deployment:
             progress=self.progress,
         )
         self.record.steps.extend(bake.steps)
+        with self.guard.lock:
+            # An operator may have run `steadylink rollback` during the bake: then the
+            # stable release serves again and must not be touched.
+            is_overruled = self.guard.state.serving != release
+            if not is_overruled and bake.is_passed:
+                self.guard.mark_serving(release, warm_previous=None)
+                self.guard.retire(stable_slot)
+        if is_overruled:
+            self._step("bake", "failed", 0.0, f"rolled back by an operator to {self.guard.state.serving}")
+            return self._finish("rolled_back", EXIT_ROLLED_BACK, caught_by="operator rollback")
         if not bake.is_passed:
             self.guard.rollback(stable_release, progress=self.progress)
             return self._finish("rolled_back", EXIT_ROLLED_BACK, caught_by="bake")
-        with self.guard.lock:
-            self.guard.state.warm_previous = None
-        self.guard.retire(stable_slot)
         prune_releases(
             self.data_dir / "releases",
             keep=self.settings.release.keep_releases,

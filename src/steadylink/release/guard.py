@@ -226,7 +226,12 @@ class Guard:
             target = target or self.state.warm_previous or self._previous_good()
             if target is None:
                 raise NotFound("There is no earlier release to roll back to.")
-            if target == self.state.serving and self.state.weights.get(self.state.slot_of(target) or -1):
+            serving_slot = self.state.slot_of(target)
+            if (
+                target == self.state.serving
+                and serving_slot is not None
+                and self.state.weights.get(serving_slot)
+            ):
                 raise Conflict(f"{target} is already serving.")
             if target not in self.state.pythons or not Path(self.state.pythons[target]).exists():
                 raise NotFound(f"Release {target} is not kept on this machine; deploy it again.")
@@ -247,6 +252,13 @@ class Guard:
             if entry is not None and entry.release == bad:
                 self.retire(n)
         return target
+
+    def mark_serving(self, release: str, *, warm_previous: str | None) -> None:
+        """Record which release takes the traffic now (saved at once: a restarted guard adopts it)."""
+        with self.lock:
+            self.state.serving = release
+            self.state.warm_previous = warm_previous
+            self._save()
 
     def register_release(self, release: str, python: Path) -> None:
         with self.lock:

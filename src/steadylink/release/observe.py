@@ -113,7 +113,11 @@ def run_canary(
     step_started = clock.now()
     deadline = time.monotonic() + CANARY_TIMEOUT
     steps: list[StepRecord] = []
+    stable_release = guard.state.serving
     while time.monotonic() < deadline:
+        if guard.state.serving != stable_release:
+            # an operator rolled back meanwhile: their weights stand, the canary ends
+            return ObservedOutcome(False, f"an operator rolled back to {guard.state.serving}", steps)
         decision = analysis.observe(sample(), clock.monotonic())
         if isinstance(decision, Abort):
             guard.set_traffic({candidate_slot: 0, stable_slot: FULL_WEIGHT})
