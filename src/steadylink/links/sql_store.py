@@ -48,6 +48,20 @@ _LINK_COLUMNS = (
     "updated_at, expires_at, max_visits, visits, is_disabled, password_hash, owner"
 )
 _KEEP_CHANGES = 10_000
+# Visit batches; "?" placeholders (SQLite), turned into "%s" for psycopg.
+_ADD_VISITS = "UPDATE links SET visits = visits + ? WHERE code = ? AND max_visits IS NULL"
+_ADD_DAYS = (
+    "INSERT INTO clicks_daily (code, day, count) VALUES (?, ?, ?) "
+    "ON CONFLICT (code, day) DO UPDATE SET count = clicks_daily.count + excluded.count"
+)
+_ADD_REFERRERS = (
+    "INSERT INTO click_referrers (code, host, count) VALUES (?, ?, ?) "
+    "ON CONFLICT (code, host) DO UPDATE SET count = click_referrers.count + excluded.count"
+)
+_ADD_AGENTS = (
+    "INSERT INTO click_agents (code, family, is_bot, count) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (code, family, is_bot) DO UPDATE SET count = click_agents.count + excluded.count"
+)
 
 
 def open_store(url: str) -> SqlStore:
@@ -55,9 +69,7 @@ def open_store(url: str) -> SqlStore:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise StoreError(
-            f"{url!r} is not a database URL; use sqlite:///PATH or postgresql://..."
-        ) from exc
+        raise StoreError(f"{url!r} is not a database URL; use sqlite:///PATH or postgresql://...") from exc
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     elif not parsed.drivername.startswith(("sqlite", "postgresql")):
@@ -75,9 +87,7 @@ class SqlStore:
             self._sqlite_path = path
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self.engine: Engine = create_engine(
-                url, connect_args={"check_same_thread": False, "timeout": 10}
-            )
+            self.engine: Engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
             event.listen(self.engine, "connect", _tune_sqlite)
         else:
             # timestamps are written as naive UTC: the session must agree
@@ -100,8 +110,7 @@ class SqlStore:
                 _note_change(conn, link.code)
         except IntegrityError:
             raise Conflict(
-                f"The code {link.code!r} is taken (codes differ by more than letter case); "
-                "choose another.",
+                f"The code {link.code!r} is taken (codes differ by more than letter case); choose another.",
                 field="code",
             ) from None
         except OperationalError as exc:
@@ -149,9 +158,7 @@ class SqlStore:
         query = query.order_by(t.c.created_at.desc(), t.c.code).limit(limit).offset(offset)
         with self._connect() as conn:
             rows = conn.execute(query).all()
-            total = conn.execute(
-                select(func.count()).select_from(t).where(*conditions)
-            ).scalar_one()
+            total = conn.execute(select(func.count()).select_from(t).where(*conditions)).scalar_one()
         return LinkPage([_link_from_tuple(tuple(r)) for r in rows], int(total), limit, offset)
 
     def iter_links(self) -> Iterator[Link]:
@@ -164,9 +171,7 @@ class SqlStore:
         row = _link_row(link)
         code = row.pop("code")
         with self._begin() as conn:
-            result = conn.execute(
-                update(schema.links).where(schema.links.c.code == code).values(**row)
-            )
+            result = conn.execute(update(schema.links).where(schema.links.c.code == code).values(**row))
             if result.rowcount == 0:
                 raise NotFound(f"No link with code {code!r}.", field="code")
             _note_change(conn, code)
@@ -207,38 +212,25 @@ class SqlStore:
             agents[(click.code, click.agent_family[:64], click.is_bot)] += 1
         if not totals:
             return
-        t = schema.links
-        with self._begin() as conn:
-            for code, n in totals.items():
-                conn.execute(
-                    update(t)
-                    .where(t.c.code == code, t.c.max_visits.is_(None))
-                    .values(visits=t.c.visits + n)
-                )
-            conn.execute(
-                text(
-                    "INSERT INTO clicks_daily (code, day, count) VALUES (:code, :day, :n) "
-                    "ON CONFLICT (code, day) DO UPDATE "
-                    "SET count = clicks_daily.count + excluded.count"
-                ),
-                [{"code": c, "day": d, "n": n} for (c, d), n in days.items()],
-            )
-            conn.execute(
-                text(
-                    "INSERT INTO click_referrers (code, host, count) VALUES (:code, :host, :n) "
-                    "ON CONFLICT (code, host) DO UPDATE "
-                    "SET count = click_referrers.count + excluded.count"
-                ),
-                [{"code": c, "host": h, "n": n} for (c, h), n in referrers.items()],
-            )
-            conn.execute(
-                text(
-                    "INSERT INTO click_agents (code, family, is_bot, count) "
-                    "VALUES (:code, :family, :bot, :n) ON CONFLICT (code, family, is_bot) "
-                    "DO UPDATE SET count = click_agents.count + excluded.count"
-                ),
-                [{"code": c, "family": f, "bot": b, "n": n} for (c, f, b), n in agents.items()],
-            )
+        batches: list[tuple[str, list[tuple[Any, ...]]]] = [
+            (_ADD_VISITS, [(n, c) for c, n in totals.items()]),
+            (_ADD_DAYS, [(c, d, n) for (c, d), n in days.items()]),
+            (_ADD_REFERRERS, [(c, h, n) for (c, h), n in referrers.items()]),
+            (_ADD_AGENTS, [(c, f, b, n) for (c, f, b), n in agents.items()]),
+        ]
+        if self.is_sqlite:
+            # Plain sqlite3 executemany: through SQLAlchemy the same batch cost
+            # ~75 µs a visit, more than serving the redirect being counted.
+            conn = self._sqlite()
+            with conn:
+                for sql, rows in batches:
+                    conn.executemany(sql, rows)
+            return
+        with self._begin() as sa_conn:
+            raw = sa_conn.connection.driver_connection
+            with raw.cursor() as cursor:
+                for sql, rows in batches:
+                    cursor.executemany(sql.replace("?", "%s"), rows)
 
     def link_stats(self, code: str) -> LinkStats:
         link = self.get_link(code)
@@ -316,9 +308,7 @@ class SqlStore:
             with self._connect() as conn:
                 rows = [
                     tuple(r)
-                    for r in conn.execute(
-                        select(t.c.seq, t.c.code).where(t.c.seq > seq).order_by(t.c.seq)
-                    )
+                    for r in conn.execute(select(t.c.seq, t.c.code).where(t.c.seq > seq).order_by(t.c.seq))
                 ]
         if not rows:
             return seq, []
@@ -356,9 +346,7 @@ class SqlStore:
         t = schema.api_keys
         with self._begin() as conn:
             result = conn.execute(
-                update(t)
-                .where(t.c.id == key_id, t.c.revoked_at.is_(None))
-                .values(revoked_at=_to_db(at))
+                update(t).where(t.c.id == key_id, t.c.revoked_at.is_(None)).values(revoked_at=_to_db(at))
             )
             return bool(result.rowcount == 1)
 
@@ -410,14 +398,10 @@ def _tune_sqlite(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _note_change(conn: Any, code: str) -> None:
-    result = conn.execute(
-        insert(schema.link_changes).values(code=code, at=_to_db(datetime.now(UTC)))
-    )
+    result = conn.execute(insert(schema.link_changes).values(code=code, at=_to_db(datetime.now(UTC))))
     seq = result.inserted_primary_key[0] if result.inserted_primary_key else None
     if seq is not None and seq % 1000 == 0:
-        conn.execute(
-            delete(schema.link_changes).where(schema.link_changes.c.seq < seq - _KEEP_CHANGES)
-        )
+        conn.execute(delete(schema.link_changes).where(schema.link_changes.c.seq < seq - _KEEP_CHANGES))
 
 
 def _store_error(exc: Exception) -> StoreError:
@@ -449,7 +433,9 @@ def _from_db(value: Any) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, str):
-        value = datetime.fromisoformat(value)
+        # SQLite keeps naive UTC text; parsing it with its zone is 4x cheaper
+        # than datetime.replace, and this runs on every cache miss.
+        return datetime.fromisoformat(value + "+00:00")
     assert isinstance(value, datetime)
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
