@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from tests.release.git_repo import git
 
 from steadylink.clock import FakeClock
 from steadylink.errors import ConfigError, Conflict, InvalidInput, ReleaseError
@@ -36,25 +37,6 @@ packages = ["src/shorty"]
 """
 APP = 'def greeting() -> str:\n    return "Hi jeff"\n'
 TEST = "from shorty.app import greeting\n\n\ndef test_greeting():\n    assert greeting() == 'Hi jeff'\n"
-
-
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        [
-            "git",
-            "-C",
-            str(repo),
-            "-c",
-            "user.name=Alice",
-            "-c",
-            "user.email=alice@example.com",
-            *args,
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return done.stdout.strip()
 
 
 def commit_files(repo: Path, files: dict[str, str], message: str) -> str:
@@ -161,7 +143,16 @@ def test_plan_build_is_the_runbook_as_data(tmp_path: Path) -> None:
         ("venv", ("uv", "venv", "--quiet", "--python", "py3", "/r/X/venv")),
         (
             "install",
-            ("uv", "pip", "install", "--compile-bytecode", "--python", "/r/X/venv/bin/python", "/r/X/src", "pytest"),
+            (
+                "uv",
+                "pip",
+                "install",
+                "--compile-bytecode",
+                "--python",
+                "/r/X/venv/bin/python",
+                "/r/X/src",
+                "pytest",
+            ),
         ),
     ]
     assert steps[3].env["UV_CACHE_DIR"] == "/cache"

@@ -1,11 +1,11 @@
 """Gates against real releases of a tiny app, one per bug from the incident reports."""
 
-import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from tests.release.git_repo import git
 
 from steadylink.clock import FakeClock
 from steadylink.errors import ConfigError
@@ -103,25 +103,6 @@ SEEDS = {
     "syntax_error": ("src/shorty/app.py", "def home():", "def home()"),
     "no_tests": ("tests/test_app.py", TEST, ""),
 }
-
-
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        [
-            "git",
-            "-C",
-            str(repo),
-            "-c",
-            "user.name=Alice",
-            "-c",
-            "user.email=alice@example.com",
-            *args,
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return done.stdout.strip()
 
 
 @pytest.fixture(scope="module")
