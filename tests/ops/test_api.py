@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.release.git_repo import git
 
 from steadylink.clock import SystemClock
 from steadylink.links.service import create_key
@@ -70,3 +71,17 @@ def test_deploy_refusals_name_the_problem(client: TestClient, sqlite_store: SqlS
     r = client.post("/ops/v1/deploys", json={"ref": "main", "source": str(tmp_path / "none")}, headers=deployer)
     lines = [json.loads(line) for line in r.text.splitlines()]
     assert lines[-1]["exit_code"] == 2 and "does not exist" in lines[-1]["error"]
+
+
+def test_a_dirty_source_checkout_is_refused(client: TestClient, sqlite_store: SqlStore, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "app.py").write_text("print('v1')\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v1")
+    (repo / "app.py").write_text("print('v2, not committed')\n")
+    r = client.post("/ops/v1/deploys", json={"ref": "HEAD", "source": str(repo)},
+                    headers=key(sqlite_store, Role.DEPLOYER))  # fmt: skip
+    last = json.loads(r.text.splitlines()[-1])
+    assert last["exit_code"] == 2 and "uncommitted changes" in last["error"]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from steadylink.clock import Clock
-from steadylink.errors import ReleaseError, SteadylinkError
+from steadylink.errors import InvalidInput, ReleaseError, SteadylinkError
 from steadylink.release.approvals import wait_for_approval
 from steadylink.release.build import BuildFailed, build_release, prune_releases, resolve_ref
 from steadylink.release.gates import GateContext, run_gates
@@ -57,6 +57,12 @@ class Deployment:
 
     def run(self, request: DeployRequest) -> ReleaseRecord:
         resolved = resolve_ref(request.source_dir, request.ref)
+        if resolved.is_source_dirty:
+            raise InvalidInput(
+                f"{request.source_dir} has uncommitted changes; commit or stash them first "
+                "(a release is built from the commit, so they would silently not be in it).",
+                field="source",
+            )
         message = f"deploy {request.ref} ({resolved.short})"
         with acquire_lock(self.data_dir, holder=request.actor, message=message, clock=self.clock):
             return self._run_locked(request, resolved)
