@@ -46,6 +46,8 @@ async def test_metrics_count_by_route_template(settings: Settings, clock: FakeCl
         await client.get("/no/such/page")
         created = await client.post("/api/v1/links", json={"url": "https://example.org/"})
         assert created.status_code == 201
+        from_form = await client.post("/", data={"url": "https://example.org/form"})
+        assert from_form.status_code == 303
         app.metrics.sync_cache_counts(ctx.cache.hits, ctx.cache.misses)  # type: ignore[attr-defined]
         text = (await client.get("/metrics")).text
     samples = _samples(text)
@@ -62,7 +64,7 @@ async def test_metrics_count_by_route_template(settings: Settings, clock: FakeCl
     assert samples[("steadylink_redirects_total", release)] == 3
     assert samples[("steadylink_cache_hits_total", release)] == 2
     assert samples[("steadylink_cache_misses_total", release)] == 2
-    assert samples[("steadylink_links_created_total", release)] == 1
+    assert samples[("steadylink_links_created_total", release)] == 2  # the API's and the form's
     duration = frozenset({("route", "/{code}"), ("method", "GET"), ("release", "r7")})
     assert samples[("steadylink_http_request_duration_seconds_count", duration)] == 4
 

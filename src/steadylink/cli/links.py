@@ -120,7 +120,9 @@ def show(
         print_json(record)
         return
     print_fields({k: v for k, v in record.items() if k != "stats"}, title=link.code)
-    print_fields(record["stats"], title="visits")
+    shown_stats = dict(record["stats"])
+    shown_stats["referrers"] = {host or "(direct or hidden)": n for host, n in stats.referrers.items()}
+    print_fields(shown_stats, title="visits")
 
 
 @group.command("delete")

@@ -69,6 +69,9 @@ async def create_from_home(request: Request, ctx: Ctx) -> Response:
     except SteadylinkError as exc:
         errors = {exc.field or "form": exc.message}
         return _home(ctx, status=exc.status, errors=errors, values=values)
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.links_created.inc()
     return RedirectResponse(f"/s/{link.code}?new=1", status_code=303)
 
 
