@@ -101,7 +101,13 @@ def releases(
         return
     from rich.table import Table
 
-    table = Table("release", "ref", "verdict", "caught by", "by", "subject")
+    table = Table()
+    table.add_column("release", no_wrap=True)  # ids are copied into `rollback`: never cut
+    table.add_column("ref", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("caught by")
+    table.add_column("by")
+    table.add_column("subject", overflow="ellipsis", no_wrap=True, max_width=40)
     for r in records:
         table.add_row(
             r["id"], r["ref"], r["verdict"], r.get("caught_by") or "", r["created_by"], r["subject"]
