@@ -102,16 +102,14 @@ def releases(
     from rich.table import Table
 
     table = Table()
-    table.add_column("release", no_wrap=True)  # ids are copied into `rollback`: never cut
-    table.add_column("ref", no_wrap=True)
-    table.add_column("verdict", no_wrap=True)
-    table.add_column("caught by")
-    table.add_column("by")
-    table.add_column("subject", overflow="ellipsis", no_wrap=True, max_width=40)
+    width = max((len(r["id"]) for r in records), default=7)
+    table.add_column("release", no_wrap=True, min_width=width)  # ids are copied into `rollback`: never cut
+    table.add_column("verdict", no_wrap=True, min_width=11)
+    table.add_column("caught by", no_wrap=True, min_width=9)
+    table.add_column("ref", no_wrap=True, max_width=12, overflow="ellipsis")
+    table.add_column("subject", no_wrap=True, overflow="ellipsis")
     for r in records:
-        table.add_row(
-            r["id"], r["ref"], r["verdict"], r.get("caught_by") or "", r["created_by"], r["subject"]
-        )
+        table.add_row(r["id"], r["verdict"], r.get("caught_by") or "", r["ref"], r["subject"])
     out().print(table)
 
 
