@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 
 from steadylink.clock import Clock, SystemClock
+from steadylink.edge import is_process_running
 from steadylink.errors import ReleaseError
 
 WORKER_CONTRACT = 1
@@ -141,23 +142,12 @@ def read_log_tail(spec: WorkerSpec, lines: int = 15) -> str:
 
 
 def is_alive(pid: int) -> bool:
-    try:
+    """True while the group's leader runs; reaps it first if it is our exited child."""
+    with contextlib.suppress(ChildProcessError):
         waited, _ = os.waitpid(pid, os.WNOHANG)
         if waited == pid:
             return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(") ", 1)[1][0] != "Z"
-    except OSError:
-        return True
+    return is_process_running(pid)
 
 
 def stop_workers(
