@@ -20,10 +20,18 @@ from pathlib import Path
 from steadylink.clock import Clock
 from steadylink.errors import InvalidInput, ReleaseError, SteadylinkError
 from steadylink.release.approvals import wait_for_approval
-from steadylink.release.build import BuildFailed, build_release, prune_releases, resolve_ref
+from steadylink.release.build import (
+    BuildFailed,
+    BuiltRelease,
+    ResolvedRef,
+    build_release,
+    make_release_id,
+    prune_releases,
+    resolve_ref,
+)
 from steadylink.release.gates import GateContext, run_gates
 from steadylink.release.guard import FULL_WEIGHT, Guard
-from steadylink.release.history import ReleaseRecord, StepRecord, save_record
+from steadylink.release.history import ReleaseRecord, StepRecord, StepVerdict, Verdict, save_record
 from steadylink.release.lock import acquire_lock
 from steadylink.release.observe import run_bake, run_canary
 from steadylink.release.staging import stage_release
@@ -67,10 +75,7 @@ class Deployment:
         with acquire_lock(self.data_dir, holder=request.actor, message=message, clock=self.clock):
             return self._run_locked(request, resolved)
 
-    def _run_locked(self, request: DeployRequest, resolved: object) -> ReleaseRecord:
-        from steadylink.release.build import ResolvedRef, make_release_id
-
-        assert isinstance(resolved, ResolvedRef)
+    def _run_locked(self, request: DeployRequest, resolved: ResolvedRef) -> ReleaseRecord:
         record = ReleaseRecord(
             id=make_release_id(resolved, self.clock.now()),
             ref=request.ref,
@@ -99,16 +104,14 @@ class Deployment:
             return self._roll_out(request)
         except SteadylinkError as exc:
             self._step("error", "failed", 0.0, exc.message)
-            outcome = "rolled_back" if record.verdict in ("canary", "promoted") else "rejected"
-            code = EXIT_ROLLED_BACK if outcome == "rolled_back" else EXIT_REJECTED
-            return self._finish(outcome, code)
+            if record.verdict in ("canary", "promoted"):
+                return self._finish("rolled_back", EXIT_ROLLED_BACK)
+            return self._finish("rejected", EXIT_REJECTED)
 
     # steps ---------------------------------------------------------------------
 
-    def _build(self, resolved: object):  # type: ignore[no-untyped-def]
-        from steadylink.release.build import ResolvedRef
-
-        assert isinstance(resolved, ResolvedRef) and self.record is not None
+    def _build(self, resolved: ResolvedRef) -> BuiltRelease | None:
+        assert self.record is not None
         self.progress("build: exporting the tree and installing it into a fresh venv")
         started = time.monotonic()
         try:
@@ -127,9 +130,9 @@ class Deployment:
         self._step("build", "passed", time.monotonic() - started, "")
         return built
 
-    def _gate(self, built: object) -> bool:
+    def _gate(self, built: BuiltRelease) -> bool:
         report = run_gates(
-            GateContext.for_release(built, test_args=self.settings.release.test_args),  # type: ignore[arg-type]
+            GateContext.for_release(built, test_args=self.settings.release.test_args),
             names=self.settings.release.gates,
             clock=self.clock,
             progress=self.progress,
@@ -174,7 +177,7 @@ class Deployment:
             check=False,
             timeout=300,
         )
-        verdict = "passed" if done.returncode == 0 else "failed"
+        verdict: StepVerdict = "passed" if done.returncode == 0 else "failed"
         self._step("migrate", verdict, time.monotonic() - started, (done.stdout + done.stderr)[-2000:])
         if done.returncode != 0:
             raise ReleaseError("The production migration failed and was rolled back.")
@@ -247,17 +250,15 @@ class Deployment:
 
     # records -------------------------------------------------------------------
 
-    def _step(self, name: str, verdict: str, duration: float, output: str) -> None:
+    def _step(self, name: str, verdict: StepVerdict, duration: float, output: str) -> None:
         assert self.record is not None
-        self.record.steps.append(
-            StepRecord(name, verdict, self.clock.now(), duration, output[-2000:])  # type: ignore[arg-type]
-        )
+        self.record.steps.append(StepRecord(name, verdict, self.clock.now(), duration, output[-2000:]))
         self._save()
 
-    def _finish(self, verdict: str, exit_code: int, *, caught_by: str | None = None) -> ReleaseRecord:
+    def _finish(self, verdict: Verdict, exit_code: int, *, caught_by: str | None = None) -> ReleaseRecord:
         record = self.record
         assert record is not None
-        record.verdict = verdict  # type: ignore[assignment]
+        record.verdict = verdict
         record.exit_code = exit_code
         if caught_by is None and verdict != "promoted":
             failed = [s.name for s in record.steps if s.verdict == "failed"]
