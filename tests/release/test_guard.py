@@ -51,3 +51,27 @@ def test_rollback_with_nothing_to_roll_back_to_changes_nothing(settings: Setting
 def test_traffic_changes_need_a_running_haproxy(settings: Settings) -> None:
     with pytest.raises(ReleaseError, match="steadylink up"):
         Guard(settings).set_traffic({0: 100})
+
+
+def test_rollback_goes_to_the_newest_promoted_release_older_than_the_serving_one(settings: Settings) -> None:
+    from datetime import UTC, datetime
+
+    from steadylink.release.history import ReleaseRecord, save_record
+
+    def record(rid: str, verdict: str, minute: int) -> None:
+        when = datetime(2026, 1, 1, 0, minute, tzinfo=UTC)
+        save_record(settings.data_dir.resolve(), ReleaseRecord(
+            rid, "main", "0" * 40, "s", "a", "op", when, verdict=verdict))  # type: ignore[arg-type]  # fmt: skip
+
+    guard = Guard(settings)
+    guard.state.serving = installed_release_id()
+    assert guard._previous_good() is None
+    record("20260101000100-aaaaaaa", "promoted", 1)
+    record("20260101000200-bbbbbbb", "rejected", 2)
+    record("20260101000300-ccccccc", "promoted", 3)
+    guard.state.serving = "20260101000300-ccccccc"
+    assert guard._previous_good() == "20260101000100-aaaaaaa"
+    guard.state.serving = "20260101000100-aaaaaaa"
+    assert guard._previous_good() == installed_release_id()
+    guard.state.serving = "20260101000200-bbbbbbb"  # restored by hand to a release never promoted
+    assert guard._previous_good() == installed_release_id()

@@ -27,6 +27,7 @@ from steadylink.edge import (
     stop_edge,
 )
 from steadylink.errors import Conflict, NotFound, ReleaseError
+from steadylink.release.history import list_records
 from steadylink.release.workers import (
     WorkerSpec,
     is_alive,
@@ -321,20 +322,19 @@ class Guard:
                 self.state.weights.pop(n, None)
 
     def _previous_good(self) -> str | None:
-        from steadylink.release.history import list_records
-
-        seen_serving = False
-        for record in list_records(self.data_dir):
-            if record.verdict != "promoted":
-                continue
-            if record.id == self.state.serving:
-                seen_serving = True
-                continue
-            if seen_serving or self.state.serving not in {r.id for r in list_records(self.data_dir)}:
-                return record.id
-        if self.state.serving != installed_release_id():
-            return installed_release_id()
-        return None
+        """The newest promoted release older than the serving one; else the installed one."""
+        records = list_records(self.data_dir)
+        promoted = [r.id for r in records if r.verdict == "promoted"]
+        serving = self.state.serving
+        if serving in promoted:
+            older = promoted[promoted.index(serving) + 1 :]
+        elif serving in {r.id for r in records}:
+            older = []
+        else:
+            older = promoted
+        if older:
+            return older[0]
+        return installed_release_id() if serving != installed_release_id() else None
 
     def _save(self) -> None:
         self.state.guard_pid = os.getpid()
