@@ -58,15 +58,7 @@ def create_ops_app(guard: Guard, store: Store, *, source_dir: Path | None) -> Fa
 
     def need(key: ApiKey, role: Role, action: str) -> None:
         if key.role < role:
-            record_action(
-                guard.data_dir,
-                actor=key.name,
-                role=Role(key.role),
-                action=action,
-                target="-",
-                outcome="forbidden",
-                clock=guard.clock,
-            )
+            audit(guard, key.name, Role(key.role), action, "-", "forbidden")
             raise Forbidden(f"{action} needs the {role.label} role; this key is {Role(key.role).label}.")
 
     @app.get("/healthz")
@@ -92,15 +84,7 @@ def create_ops_app(guard: Guard, store: Store, *, source_dir: Path | None) -> Fa
     def approve(release_id: str, key: Annotated[ApiKey, Depends(caller)]) -> dict[str, object]:
         need(key, Role.DEPLOYER, "approve")
         approval = approve_release(guard.data_dir, release_id, approver=key.name, clock=guard.clock)
-        record_action(
-            guard.data_dir,
-            actor=key.name,
-            role=Role(key.role),
-            action="approve",
-            target=release_id,
-            outcome="approved",
-            clock=guard.clock,
-        )
+        audit(guard, key.name, Role(key.role), "approve", release_id, "approved")
         return approval
 
     @app.post("/ops/v1/rollback")
@@ -111,28 +95,18 @@ def create_ops_app(guard: Guard, store: Store, *, source_dir: Path | None) -> Fa
         try:
             target = guard.rollback(body.release, progress=lines.append)
         except SteadylinkError as exc:
-            record_action(
-                guard.data_dir,
-                actor=key.name,
-                role=Role(key.role),
-                action="rollback",
-                target=body.release or "previous",
-                outcome="refused",
-                clock=guard.clock,
+            audit(
+                guard,
+                key.name,
+                Role(key.role),
+                "rollback",
+                body.release or "previous",
+                "refused",
                 detail={"reason": exc.message},
             )
             raise
         seconds = round(time.monotonic() - started, 3)
-        record_action(
-            guard.data_dir,
-            actor=key.name,
-            role=Role(key.role),
-            action="rollback",
-            target=target,
-            outcome="done",
-            clock=guard.clock,
-            detail={"seconds": seconds},
-        )
+        audit(guard, key.name, Role(key.role), "rollback", target, "done", detail={"seconds": seconds})
         return {"serving": target, "seconds": seconds, "log": lines}
 
     @app.post("/ops/v1/deploys")
@@ -155,6 +129,23 @@ def create_ops_app(guard: Guard, store: Store, *, source_dir: Path | None) -> Fa
     return app
 
 
+def audit(
+    guard: Guard,
+    actor: str,
+    role: Role,
+    action: str,
+    target: str,
+    outcome: str,
+    *,
+    detail: dict[str, object] | None = None,
+) -> None:
+    """One line in the guard's audit log."""
+    record_action(
+        guard.data_dir, actor=actor, role=role, action=action, target=target,
+        outcome=outcome, clock=guard.clock, detail=detail,
+    )  # fmt: skip
+
+
 def _run_deploy(guard: Guard, request: DeployRequest) -> Iterator[bytes]:
     """Run the deploy in its own thread (a disconnecting client doesn't stop it)."""
     lines: queue.Queue[dict[str, object] | None] = queue.Queue()
@@ -174,14 +165,13 @@ def _run_deploy(guard: Guard, request: DeployRequest) -> Iterator[bytes]:
             if deployment.record is not None:
                 detail["record"] = deployment.record.to_json()
             outcome = "refused"
-        record_action(
-            guard.data_dir,
-            actor=request.actor,
-            role=request.role,
-            action="deploy",
-            target=request.ref,
-            outcome=outcome,
-            clock=guard.clock,
+        audit(
+            guard,
+            request.actor,
+            request.role,
+            "deploy",
+            request.ref,
+            outcome,
             detail={"exit_code": detail["exit_code"], "no_canary": request.skip_canary},
         )
         lines.put(detail)
