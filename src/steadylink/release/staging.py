@@ -11,6 +11,7 @@ here), and a sample of real codes must resolve the same on both.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
 from collections.abc import Callable
@@ -174,16 +175,8 @@ def _client(socket: Path) -> httpx.Client:
     return httpx.Client(transport=httpx.HTTPTransport(uds=str(socket)), base_url="http://stage", timeout=10.0)
 
 
-class _NoClient:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-def _client_or_none(spec: WorkerSpec | None) -> httpx.Client | _NoClient:
-    return _client(spec.socket) if spec is not None else _NoClient()
+def _client_or_none(spec: WorkerSpec | None) -> contextlib.AbstractContextManager[httpx.Client | None]:
+    return _client(spec.socket) if spec is not None else contextlib.nullcontext()
 
 
 def _to_step(name: str, report: StageReport, clock: Clock) -> StepRecord:
