@@ -198,7 +198,7 @@ class Deployment:
         slot = self.guard.launch(release, progress=self.progress)
         self.record.verdict = "canary"
         self._save()
-        baseline_ratio = 0.0
+        baseline_ratio, baseline_latency_ms = 0.0, None
         if request.skip_canary:
             self._step("canary", "skipped", 0.0, f"skipped by {request.actor} (--no-canary)")
         else:
@@ -210,7 +210,7 @@ class Deployment:
                 progress=self.progress,
             )
             self.record.steps.extend(outcome.steps)
-            baseline_ratio = outcome.baseline_ratio
+            baseline_ratio, baseline_latency_ms = outcome.baseline_ratio, outcome.baseline_latency_ms
             if not outcome.is_passed:
                 self.guard.retire(slot)
                 self.progress(f"canary aborted: {outcome.reason}; all traffic back on {stable_release}")
@@ -224,6 +224,7 @@ class Deployment:
             guard=self.guard,
             slot=slot,
             baseline_ratio=baseline_ratio,
+            baseline_latency_ms=baseline_latency_ms,
             clock=self.clock,
             progress=self.progress,
         )

@@ -49,6 +49,7 @@ class ObservedOutcome:
     reason: str = ""
     steps: list[StepRecord] = field(default_factory=list)
     baseline_ratio: float = 0.0
+    baseline_latency_ms: float | None = None
 
 
 @dataclass
@@ -143,7 +144,8 @@ def run_canary(
                     decision.figures.to_record(),
                 )
             )
-            return ObservedOutcome(True, "", steps, decision.figures.baseline_ratio)
+            figures = decision.figures
+            return ObservedOutcome(True, "", steps, figures.baseline_ratio, figures.baseline_latency_ms)
         if isinstance(decision, Advance):
             steps.append(
                 _canary_step(
@@ -169,7 +171,13 @@ def run_canary(
 
 
 def run_bake(
-    *, guard: Guard, slot: int, baseline_ratio: float, clock: Clock, progress: Progress
+    *,
+    guard: Guard,
+    slot: int,
+    baseline_ratio: float,
+    baseline_latency_ms: float | None = None,
+    clock: Clock,
+    progress: Progress,
 ) -> ObservedOutcome:
     """Watch the promoted release for the bake period; RollBack if its errors rise."""
     runtime = guard.edge.runtime if guard.edge else None
@@ -188,7 +196,11 @@ def run_bake(
     watch = BakeWatch(watch_policy, clock, start=figures())
     while True:
         decision = watch.observe(
-            figures(), baseline_ratio, clock.monotonic(), is_crashing=not is_alive(entry.pid)
+            figures(),
+            baseline_ratio,
+            clock.monotonic(),
+            baseline_latency_ms=baseline_latency_ms,
+            is_crashing=not is_alive(entry.pid),
         )
         if isinstance(decision, RollBack):
             step = StepRecord(
