@@ -81,8 +81,7 @@ def run_guard(
     server: uvicorn.Server | None = None
     try:
         guard.start(progress=progress)
-        guard.state.ops_port = settings.ops_port
-        guard._save()
+        guard.record_ops_port(settings.ops_port)
         app = create_ops_app(guard, store, source_dir=source_dir)
         config = uvicorn.Config(
             app, host=settings.host, port=settings.ops_port, log_level="warning", access_log=False

@@ -254,6 +254,12 @@ class Guard:
                 self.retire(n)
         return target
 
+    def record_ops_port(self, port: int) -> None:
+        """Where the CLI finds this guard's ops API (saved in ``run/guard.json``)."""
+        with self.lock:
+            self.state.ops_port = port
+            self._save()
+
     def mark_serving(self, release: str, *, warm_previous: str | None) -> None:
         """Record which release takes the traffic now (saved at once: a restarted guard adopts it)."""
         with self.lock:
