@@ -16,10 +16,6 @@ from steadylink.settings import Settings
 URL = "https://example.com/page"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
 
 @pytest.fixture
 async def api(settings: Settings, sqlite_store: SqlStore, clock: FakeClock) -> AsyncIterator[ApiHarness]:

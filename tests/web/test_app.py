@@ -22,10 +22,6 @@ from steadylink.web.context import AppContext
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
 
 @asynccontextmanager
 async def serving(

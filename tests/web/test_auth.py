@@ -17,10 +17,6 @@ URL = "https://example.com/"
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
 
 @pytest.fixture
 async def api(settings: Settings, sqlite_store: SqlStore, clock: FakeClock) -> AsyncIterator[ApiHarness]:

@@ -15,10 +15,6 @@ from steadylink.web.app import build_context, create_app
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
 
 async def _get(settings: Settings, path: str, **ctx_changes: object) -> httpx.Response:
     ctx = build_context(settings)

@@ -15,10 +15,6 @@ from steadylink.web.logs import innermost_app_frame, new_request_id
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
 
 async def _request_lines(
     settings: Settings, headers: dict[str, str]

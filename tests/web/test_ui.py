@@ -22,10 +22,6 @@ BASE = "http://127.0.0.1:8080"
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
 
 @pytest.fixture
 def ctx(settings: Settings, clock: FakeClock, sqlite_store: SqlStore) -> Iterator[AppContext]:
