@@ -1,7 +1,12 @@
+import ipaddress
+
+import idna
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from steadylink.errors import InvalidInput
-from steadylink.links.targets import normalise_target
+from steadylink.links.targets import is_plain_name, normalise_target
 
 
 def normal(url: object, **kw: object) -> str:
@@ -64,3 +69,36 @@ def test_blocked_domains_and_their_subdomains_are_refused() -> None:
     with pytest.raises(InvalidInput, match="blocked"):
         normal("https://www.Bad.example/", blocked_domains=["bad.example"])
     assert normal("https://notbad.example/", blocked_domains=["bad.example"])
+
+
+def _label_texts() -> st.SearchStrategy[str]:
+    label = st.from_regex(r"[a-z0-9]{2}--[a-z0-9]{0,3}|[az09-]{0,5}|[a-z0-9-]{60,66}", fullmatch=True)
+    names = st.lists(label, min_size=1, max_size=6).map(".".join)
+    return names | st.text(alphabet="aZ0-._ü", max_size=20)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_label_texts())
+def test_a_plain_name_is_what_idna_makes_of_it(host: str) -> None:
+    # The fast path skips IDNA only where IDNA would return the host unchanged.
+    if not is_plain_name(host):
+        return
+    with pytest.raises(ValueError):
+        ipaddress.ip_address(host)
+    assert idna.encode(host, uts46=True).decode("ascii") == host
+
+
+@pytest.mark.parametrize(
+    "host", ["example.com", "a-b.c9", "localhost", "x" * 63 + ".example", "123.a", ".".join(["a" * 63] * 3 + ["a" * 61])]
+)
+def test_plain_names(host: str) -> None:
+    assert is_plain_name(host)
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["1.2.3.4", "a.123", "xn--bcher-kva.example", "ab--cd.example", "-a.example", "a-.example",
+     "a..b", "x" * 64 + ".example", ".".join(["a" * 63] * 4), "Example.com", "foo_bar.example", "bücher.example", ""],
+)
+def test_names_that_go_the_long_way(host: str) -> None:
+    assert not is_plain_name(host)
