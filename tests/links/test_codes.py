@@ -1,3 +1,6 @@
+import os
+from collections import Counter
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -20,6 +23,29 @@ def test_generated_codes_have_the_length_and_no_look_alikes() -> None:
     for code in codes:
         assert len(code) == 7
         assert not set(code) & set("0Oo1lIi")
+
+
+def test_system_random_draws_every_character_about_equally() -> None:
+    rng = SystemRandom()
+    counts = Counter(rng.choice("abc") for _ in range(30_000))
+    assert set(counts) == set("abc")
+    assert all(9_000 < n < 11_000 for n in counts.values())
+
+
+def test_a_forked_child_never_reuses_the_parents_random_bytes() -> None:
+    rng = SystemRandom()
+    rng.choice(ALPHABET)  # the parent's pool is full now
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its draws, then out at once
+        os.write(write, "".join(rng.choice(ALPHABET) for _ in range(64)).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    os.close(write)
+    assert len(child) == 64
+    assert child != "".join(rng.choice(ALPHABET) for _ in range(64))
 
 
 def test_alphabet_has_no_look_alikes_and_no_duplicates() -> None:

@@ -8,8 +8,10 @@ else's link.
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
+import threading
 from typing import Protocol
 
 from steadylink.errors import InvalidInput
@@ -56,10 +58,56 @@ class RandomSource(Protocol):
 
 
 class SystemRandom:
-    """Cryptographic randomness: generated codes must not be guessable."""
+    """Cryptographic randomness (``os.urandom``): generated codes must not be guessable.
+
+    Bytes are read ``_POOL_BYTES`` at a time: ``secrets.choice`` makes one system
+    call per character, seven per code, which cost more than the rest of
+    making one. A pool never outlives a fork, so two worker processes forked
+    from one parent never hand out the same bytes.
+    """
+
+    _lock: threading.Lock
+    _pool: bytes
+    _next: int
+    _forks: int
+
+    def __init__(self) -> None:
+        self._reset()
 
     def choice(self, seq: str) -> str:
-        return secrets.choice(seq)
+        size = len(seq)
+        if not 0 < size <= 256:
+            return secrets.choice(seq)
+        # Bytes at or above ``limit`` are dropped: ``byte % size`` stays uniform.
+        limit = 256 - 256 % size
+        if self._forks != _forks:
+            self._reset()
+        with self._lock:
+            while True:
+                if self._next >= len(self._pool):
+                    self._pool, self._next = os.urandom(_POOL_BYTES), 0
+                byte = self._pool[self._next]
+                self._next += 1
+                if byte < limit:
+                    return seq[byte % size]
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()  # a fresh one: a fork may copy a held lock
+        self._pool = b""
+        self._next = 0
+        self._forks = _forks
+
+
+_POOL_BYTES = 256
+_forks = 0
+
+
+def _count_fork() -> None:
+    global _forks
+    _forks += 1
+
+
+os.register_at_fork(after_in_child=_count_fork)
 
 
 def generate_code(length: int, rng: RandomSource) -> str:
