@@ -7,6 +7,7 @@ or an API key hash; a key's secret appears once, in the answer to its creation.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Literal
 
@@ -26,10 +27,12 @@ from steadylink.links.model import ApiKey, Link, LinkStats
 from steadylink.links.service import MAX_PASSWORD_LENGTH, MAX_VISITS_LIMIT
 from steadylink.types import Role
 
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
 
 def reject_control_chars(value: str) -> str:
     """Refuse NUL and other control characters: no store or log should ever see them."""
-    if any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in value):
+    if _CONTROL_CHARS.search(value):
         raise ValueError("must not contain control characters")
     return value
 
