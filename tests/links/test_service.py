@@ -161,3 +161,35 @@ def test_api_keys_are_shown_once_and_stored_hashed(store: SqlStore, clock: FakeC
         service.revoke_key(store=store, clock=clock, key_id=issued.key.id)
     with pytest.raises(InvalidInput):
         service.create_key(store=store, clock=clock, name=" ", role=Role.ADMIN)
+
+
+def test_key_cache_sees_a_revocation_elsewhere_within_a_second(
+    sqlite_store: SqlStore, clock: FakeClock
+) -> None:
+    keys = service.KeyCache(sqlite_store, clock)
+    issued = service.create_key(store=sqlite_store, clock=clock, name="ci", role=Role.EDITOR)
+    assert keys.authenticate(issued.secret) == issued.key
+    # revoked by another worker or the CLI: this process does not know yet
+    service.revoke_key(store=sqlite_store, clock=clock, key_id=issued.key.id)
+    clock.advance(service.KEY_CACHE_SECONDS - 0.01)
+    assert keys.authenticate(issued.secret) == issued.key
+    clock.advance(0.01)
+    assert keys.authenticate(issued.secret) is None
+
+
+def test_key_cache_forgets_a_key_revoked_here_at_once(sqlite_store: SqlStore, clock: FakeClock) -> None:
+    keys = service.KeyCache(sqlite_store, clock)
+    kept = service.create_key(store=sqlite_store, clock=clock, name="kept", role=Role.VIEWER)
+    revoked = service.create_key(store=sqlite_store, clock=clock, name="gone", role=Role.VIEWER)
+    assert keys.authenticate(kept.secret) and keys.authenticate(revoked.secret)
+    service.revoke_key(store=sqlite_store, clock=clock, key_id=revoked.key.id)
+    keys.forget(revoked.key.id)
+    assert keys.authenticate(revoked.secret) is None
+    assert keys.authenticate(kept.secret) == kept.key
+
+
+def test_key_cache_does_not_remember_unknown_secrets(sqlite_store: SqlStore, clock: FakeClock) -> None:
+    keys = service.KeyCache(sqlite_store, clock)
+    assert keys.authenticate("slk_nope") is None
+    issued = service.create_key(store=sqlite_store, clock=clock, name="new", role=Role.VIEWER)
+    assert keys.authenticate(issued.secret) == issued.key  # no waiting for a cached "unknown"

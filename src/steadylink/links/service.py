@@ -6,6 +6,7 @@ these, so a rule holds the same way everywhere.
 
 from __future__ import annotations
 
+import functools
 import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -37,8 +38,12 @@ MAX_VISITS_LIMIT = 10**12
 
 
 def own_hosts(settings: Settings) -> tuple[str, ...]:
-    base_host = urlsplit(settings.base_url).hostname or ""
-    return (base_host, *settings.links.own_hosts)
+    return (_host_of(settings.base_url), *settings.links.own_hosts)
+
+
+@functools.lru_cache(maxsize=16)
+def _host_of(base_url: str) -> str:
+    return urlsplit(base_url).hostname or ""
 
 
 def create_link(
@@ -59,24 +64,28 @@ def create_link(
     expires_at = _check_expiry(new.expires_at, now)
     max_visits = _check_max_visits(new.max_visits)
     password_hash = _hash_optional_password(new.password)
-    link = Link(
-        code="",
-        kind=LinkKind.URL if url is not None else LinkKind.FILE,
-        url=url,
-        file=new.file,
-        created_at=now,
-        updated_at=now,
-        expires_at=expires_at,
-        max_visits=max_visits,
-        password_hash=password_hash,
-        owner=new.owner,
-    )
+
+    def link_with(code: str) -> Link:
+        # built whole rather than by dataclasses.replace, which costs more than the Link
+        return Link(
+            code=code,
+            kind=LinkKind.URL if url is not None else LinkKind.FILE,
+            url=url,
+            file=new.file,
+            created_at=now,
+            updated_at=now,
+            expires_at=expires_at,
+            max_visits=max_visits,
+            password_hash=password_hash,
+            owner=new.owner,
+        )
+
     if new.code is not None:
-        link = replace(link, code=check_custom_code(new.code))
+        link = link_with(check_custom_code(new.code))
         store.insert_link(link)
         return link
     for _ in range(_GENERATE_ATTEMPTS):
-        candidate = replace(link, code=generate_code(settings.links.code_length, rng))
+        candidate = link_with(generate_code(settings.links.code_length, rng))
         try:
             store.insert_link(candidate)
         except Conflict:
@@ -184,7 +193,54 @@ def create_key(*, store: Store, clock: Clock, name: str, role: Role) -> IssuedKe
 
 
 def authenticate(*, store: Store, secret: str) -> ApiKey | None:
-    key = store.key_by_hash(hash_api_key(secret))
+    return _active_key(store, hash_api_key(secret))
+
+
+KEY_CACHE_SECONDS = 1.0
+
+
+class KeyCache:
+    """``authenticate`` for one worker process, its answers kept ``seconds`` long.
+
+    Every keyed API request authenticates, and a store lookup costs more than
+    the rest of a small request. Revocation still holds: a key revoked through
+    this cache (``forget``) is refused at once in this process, and one revoked
+    elsewhere (another worker, ``steadylink keys revoke``) within ``seconds``
+    (``KEY_CACHE_SECONDS``, 1 s). Only active keys are kept, so a key made a
+    moment ago works at once, and an unknown secret is looked up every time.
+    """
+
+    def __init__(
+        self, store: Store, clock: Clock, *, seconds: float = KEY_CACHE_SECONDS, size: int = 1024
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._seconds = seconds
+        self._size = size
+        self._keys: dict[str, tuple[ApiKey, float]] = {}
+
+    def authenticate(self, secret: str) -> ApiKey | None:
+        key_hash = hash_api_key(secret)
+        now = self._clock.monotonic()
+        kept = self._keys.get(key_hash)
+        if kept is not None and now < kept[1]:
+            return kept[0]
+        key = _active_key(self._store, key_hash)
+        if key is None:
+            self._keys.pop(key_hash, None)
+            return None
+        if len(self._keys) >= self._size:
+            self._keys.clear()
+        self._keys[key_hash] = (key, now + self._seconds)
+        return key
+
+    def forget(self, key_id: str) -> None:
+        """Drop key ``key_id`` now (it was just revoked through this process)."""
+        self._keys = {h: kept for h, kept in self._keys.items() if kept[0].id != key_id}
+
+
+def _active_key(store: Store, key_hash: str) -> ApiKey | None:
+    key = store.key_by_hash(key_hash)
     if key is None or key.is_revoked:
         return None
     return key
@@ -230,6 +286,7 @@ def _hash_optional_password(value: str | _Unset | None) -> str | None:
 __all__ = [
     "UNSET",
     "IssuedKey",
+    "KeyCache",
     "Outcome",
     "Resolution",
     "StoredFile",
