@@ -40,7 +40,7 @@ def free_port() -> int:
 def start_granian(port: int, env: dict[str, str], *, core: int, log: Path) -> subprocess.Popen[bytes]:
     """One granian worker serving ``steadylink.web.app:app``, pinned to ``core``."""
     argv = [
-        "taskset", "-c", str(core), str(VENV_BIN / "granian"), "--interface", "asgi",
+        "taskset", "-c", str(core), str(VENV_BIN / "granian"), "--interface", "rsgi",
         "--loop", "uvloop", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
         "--no-ws", "steadylink.web.app:app",
     ]
@@ -50,6 +50,44 @@ def start_granian(port: int, env: dict[str, str], *, core: int, log: Path) -> su
     )
     wait_until_answering(f"http://127.0.0.1:{port}/healthz", process)
     return process
+
+
+def start_compactor(
+    server: subprocess.Popen[bytes], env: dict[str, str], *, core: int, log: Path
+) -> subprocess.Popen[bytes]:
+    """``steadylink compact`` following ``server`` (as ``steadylink serve`` starts it), pinned to ``core``."""
+    argv = [
+        "taskset", "-c", str(core), sys.executable, "-m", "steadylink", "compact",
+        "--follow", str(server.pid),
+    ]  # fmt: skip
+    out = log.open("wb")
+    return subprocess.Popen(
+        argv, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and its children (granian's worker), in MB."""
+    total = 0
+    for one in [pid, *_children(pid)]:
+        for line in Path(f"/proc/{one}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total / 1024
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            found += [int(child), *_children(int(child))]
+    return found
 
 
 def start_process(argv: list[str], *, log: Path, ready_url: str) -> subprocess.Popen[bytes]:

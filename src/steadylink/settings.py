@@ -36,8 +36,10 @@ class LinkSettings:
     own_hosts: tuple[str, ...] = ()
     anonymous_create: bool = True
     upload_max_bytes: int = 10 * 1024 * 1024
-    cache_size: int = 100_000
+    cache_size: int = 1_000_000
+    cache_warm: bool = True
     click_flush_seconds: float = 1.0
+    compact_seconds: float = 1.0
     invalidation_poll_seconds: float = 1.0
 
 
@@ -216,6 +218,7 @@ def _validated(settings: Settings) -> Settings:
         (links.max_url_length >= 64, "links.max_url_length must be at least 64"),
         (links.upload_max_bytes > 0, "links.upload_max_bytes must be positive"),
         (links.click_flush_seconds > 0, "links.click_flush_seconds must be positive"),
+        (links.compact_seconds > 0, "links.compact_seconds must be positive"),
         (settings.limits.create_per_minute >= 0, "limits.create_per_minute must be 0 or more"),
         (0 < settings.port < 65536, "port must be between 1 and 65535"),
         (0 < settings.ops_port < 65536, "ops_port must be between 1 and 65535"),

@@ -19,7 +19,7 @@ def test_plan_for_host_and_port(settings: Settings, tmp_path: Path) -> None:
     plan = build_serve_plan(settings, host="0.0.0.0", port=9000, uds=None, workers=1, python=str(python))
     assert plan.argv == [
         str(python), "-m", "granian",
-        "--interface", "asgi", "--loop", "uvloop", "--workers", "1",
+        "--interface", "rsgi", "--loop", "uvloop", "--workers", "1",
         "--host", "0.0.0.0", "--port", "9000",
         "--no-ws", "--respawn-failed-workers", "--log-level", "info",
         "steadylink.web.app:app",

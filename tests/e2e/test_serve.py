@@ -38,7 +38,7 @@ def is_running(pid: int) -> bool:
 
 
 def terminate_and_check(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the PID alone; the server and every worker must be gone within seconds."""
+    """SIGTERM the PID alone; the server, every worker and the compactor must be gone within seconds."""
     workers = children_of(process.pid)
     assert workers, "granian should run at least one worker process"
     process.send_signal(signal.SIGTERM)
@@ -56,6 +56,11 @@ def create_and_follow(client: httpx.Client) -> None:
     followed = client.get("/e2e-1", follow_redirects=False)
     assert followed.status_code == 302
     assert followed.headers["location"] == "https://example.com/landing?x=1"
+    # the worker flushes the visit (≤ 1 s), serve's compactor folds it (≤ 1 s)
+    deadline = time.monotonic() + 15
+    while 'id="total-visits">1<' not in client.get("/s/e2e-1", headers={"accept": "text/html"}).text:
+        assert time.monotonic() < deadline, "the visit never reached the stats page"
+        time.sleep(0.2)
 
 
 def test_serve_on_a_loopback_port(tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ def _fill(store: SqlStore, settings: Settings, clock: FakeClock, n: int = 3) -> 
         )
         clock.advance(1)
     service.create_key(store=store, clock=clock, name="ci", role=Role.EDITOR)
-    store.add_clicks([Click("code-0", clock.now().date(), "ref.example", "Firefox", False)])
+    store.add_clicks([Click("code-0", clock.now().date().isoformat(), "ref.example", "Firefox", False)])
 
 
 def scribble_over_pages(data: bytes, page_size: int = 4096) -> bytes:

@@ -16,13 +16,60 @@ def _link(code: str, clock: FakeClock, **fields: object) -> Link:
     return Link(code, LinkKind.URL, f"https://example.com/{code}", None, now, now, **fields)  # type: ignore[arg-type]
 
 
-def test_a_hit_needs_no_store_read(store: SqlStore, clock: FakeClock) -> None:
+def test_a_plain_link_is_answered_from_memory_after_one_read(store: SqlStore, clock: FakeClock) -> None:
     store.insert_link(_link("abc", clock))
     cache = MemoryLinkCache(store, clock, size=10)
-    assert cache.lookup("abc") == cache.lookup("abc")
-    assert (cache.hits, cache.misses) == (1, 1)
-    store.delete_link("abc")  # unseen until invalidated: the hit is pure memory
+    assert cache.location("abc") is None  # not read yet
     assert cache.lookup("abc") is not None
+    assert cache.location("abc") == cache.location("abc") == "https://example.com/abc"
+    assert (cache.hits, cache.misses) == (2, 1)
+    store.delete_link("abc")  # unseen until invalidated: the hit is pure memory
+    assert cache.location("abc") is not None
+    cache.invalidate("abc")
+    assert cache.location("abc") is None
+
+
+def test_other_links_are_kept_whole(store: SqlStore, clock: FakeClock) -> None:
+    store.insert_link(_link("lim", clock, max_visits=5))
+    cache = MemoryLinkCache(store, clock, size=10)
+    assert cache.lookup("lim") == cache.lookup("lim")
+    assert (cache.hits, cache.misses) == (1, 1)
+    assert cache.location("lim") is None  # the redirect must count it in the store
+
+
+def test_unicode_targets_are_kept_percent_encoded(store: SqlStore, clock: FakeClock) -> None:
+    now = clock.now()
+    store.insert_link(Link("uni", LinkKind.URL, "https://example.com/ä ö", None, now, now))
+    cache = MemoryLinkCache(store, clock, size=10)
+    cache.lookup("uni")
+    assert cache.location("uni") == "https://example.com/%C3%A4%20%C3%B6"
+
+
+def test_warm_loads_the_newest_plain_links_only(store: SqlStore, clock: FakeClock) -> None:
+    for i in range(4):
+        store.insert_link(_link(f"p{i}", clock))
+        clock.advance(1)
+    store.insert_link(_link("limited", clock, max_visits=3))
+    store.insert_link(_link("expiring", clock, expires_at=clock.now() + timedelta(days=1)))
+    store.insert_link(_link("locked", clock, password_hash="x"))
+    store.insert_link(_link("off", clock, is_disabled=True))
+    store.insert_link(_link("static", clock))  # a code that is a reserved word now
+    cache = MemoryLinkCache(store, clock, size=3)
+    assert cache.warm() == 3
+    assert [c for c in ("p0", "p1", "p2", "p3") if cache.location(c)] == ["p1", "p2", "p3"]
+    assert cache.warm() == 0  # full
+    for code in ("limited", "expiring", "locked", "off", "static"):
+        assert cache.location(code) is None
+
+
+def test_a_change_made_while_warming_is_dropped_at_the_next_poll(store: SqlStore, clock: FakeClock) -> None:
+    store.insert_link(_link("abc", clock))
+    cache = MemoryLinkCache(store, clock, size=10)  # notes the change log's position
+    store.replace_link(replace(_link("abc", clock), url="https://example.com/new"))
+    cache.warm()
+    cache.poll_invalidations()
+    cache.lookup("abc")
+    assert cache.location("abc") == "https://example.com/new"
 
 
 def test_unknown_codes_are_remembered_briefly(store: SqlStore, clock: FakeClock) -> None:
@@ -61,10 +108,8 @@ def test_full_cache_evicts_the_oldest(store: SqlStore, clock: FakeClock) -> None
     for code in ("a1", "a2", "a3"):
         cache.lookup(code)
     assert len(cache) == 2
-    misses = cache.misses
-    cache.lookup("a3")
-    cache.lookup("a1")
-    assert cache.misses == misses + 1
+    assert cache.location("a3") is not None
+    assert cache.location("a1") is None  # evicted first
 
 
 def test_another_workers_change_is_seen_at_the_next_poll(store: SqlStore, clock: FakeClock) -> None:
@@ -76,9 +121,9 @@ def test_another_workers_change_is_seen_at_the_next_poll(store: SqlStore, clock:
         assert mine.lookup("shared") is not None
         other.replace_link(replace(_link("shared", clock), is_disabled=True))
         other.delete_link("gone-anyway")
-        cached = mine.lookup("shared")
-        assert cached is not None and not cached.is_disabled  # not polled yet
+        assert mine.location("shared") == "https://example.com/shared"  # not polled yet
         assert mine.poll_invalidations() >= 1
+        assert mine.location("shared") is None
         found = mine.lookup("shared")
         assert found is not None and found.is_disabled
         other.delete_link("shared")

@@ -26,6 +26,7 @@ def test_flush_writes_one_batch_with_hosts_agents_and_bots(store: SqlStore, cloc
     assert store.link_stats("abc").total == 0  # nothing written before the flush
     assert clicks.flush() == 3
     assert clicks.flush() == 0
+    store.compact_visits()
     stats = store.link_stats("abc")
     assert stats.total == 3
     assert stats.per_day == {"2026-01-01": 3}

@@ -68,12 +68,15 @@ def test_clicks_aggregate_into_stats(store: SqlStore, clock: FakeClock) -> None:
     store.insert_link(make("s", clock))
     store.insert_link(make("lim", clock, max_visits=10))
     day = date(2026, 1, 1)
-    clicks = [Click("s", day, "news.example", "Firefox", False)] * 3 + [
-        Click("s", day + timedelta(days=1), "", "Googlebot", True),
-        Click("lim", day, "", "curl", False),
+    clicks = [Click("s", day.isoformat(), "news.example", "Firefox", False)] * 3 + [
+        Click("s", (day + timedelta(days=1)).isoformat(), "", "Googlebot", True),
+        Click("lim", day.isoformat(), "", "curl", False),
     ]
     store.add_clicks(clicks)
-    store.add_clicks([Click("s", day, "news.example", "Firefox", False)])
+    store.add_clicks([Click("s", day.isoformat(), "news.example", "Firefox", False)])
+    assert store.link_stats("s").total == 0  # logged, not folded yet
+    assert store.compact_visits() == 6
+    assert store.compact_visits() == 0
     stats = store.link_stats("s")
     assert stats.total == 5
     assert stats.per_day == {"2026-01-01": 4, "2026-01-02": 1}
@@ -82,6 +85,46 @@ def test_clicks_aggregate_into_stats(store: SqlStore, clock: FakeClock) -> None:
     limited = store.get_link("lim")
     assert limited is not None and limited.visits == 0  # counted only by take_limited_visit
     store.add_clicks([])
+
+
+def test_compaction_goes_in_batches_and_adds_up(store: SqlStore, clock: FakeClock) -> None:
+    store.insert_link(make("s", clock))
+    day = date(2026, 1, 1)
+    store.add_clicks([Click("s", day.isoformat(), f"h{i % 3}.example", "Firefox", False) for i in range(7)])
+    store.compact_visits()
+    store.add_clicks([Click("s", day.isoformat(), "h0.example", "curl", False)] * 5)
+    assert store.compact_visits(batch=2) == 5
+    stats = store.link_stats("s")
+    assert stats.total == 12 and stats.per_day == {"2026-01-01": 12}
+    assert stats.referrers == {"h0.example": 8, "h1.example": 2, "h2.example": 2}
+    assert stats.agents == {"Firefox": 7, "curl": 5}
+
+
+def test_visits_of_a_deleted_link_leave_no_stats_behind(store: SqlStore, clock: FakeClock) -> None:
+    store.insert_link(make("gone", clock))
+    day = date(2026, 1, 1)
+    store.add_clicks([Click("gone", day.isoformat(), "", "curl", False)])
+    store.delete_link("gone")
+    store.add_clicks([Click("gone", day.isoformat(), "", "curl", False)])  # a worker flushed late
+    store.compact_visits()
+    store.insert_link(make("gone", clock))  # the code is reused
+    assert store.link_stats("gone").total == 0 and store.link_stats("gone").per_day == {}
+
+
+def test_compactors_running_at_once_count_each_visit_once(store: SqlStore, clock: FakeClock) -> None:
+    store.insert_link(make("busy", clock))
+    day = date(2026, 1, 1)
+    for _ in range(20):
+        store.add_clicks([Click("busy", day.isoformat(), "", "curl", False)] * 50)
+    stores = [open_store(store.url) for _ in range(4)]
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            folded = sum(pool.map(lambda s: s.compact_visits(batch=100), stores))
+    finally:
+        for other in stores:
+            other.close()
+    assert folded == 1000
+    assert store.link_stats("busy").total == 1000
 
 
 def test_limited_visits_are_exact_under_concurrency(store: SqlStore, clock: FakeClock) -> None:

@@ -53,6 +53,7 @@ async def test_shutdown_flushes_pending_clicks(settings: Settings, clock: FakeCl
         for _ in range(4):
             assert (await client.get(f"/{code}")).status_code == 302
     reopened = open_store(settings.database_url)
+    assert reopened.compact_visits() == 4
     assert reopened.link_stats(code).total == 4
     reopened.close()
 
@@ -81,6 +82,9 @@ async def test_a_change_in_one_worker_reaches_the_other_at_its_poll(
 
 class _BrokenCache:
     """A seam: a cache whose lookup fails the way a bug would."""
+
+    def location(self, code: str) -> str | None:
+        return None
 
     def lookup(self, code: str) -> Link | None:
         raise KeyError("secret internals")

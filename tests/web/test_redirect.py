@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import httpx
 import pytest
+from tests.web.rsgi_client import RsgiTransport
 
 from steadylink.clock import FakeClock
 from steadylink.links import service
@@ -23,13 +24,28 @@ pytestmark = pytest.mark.anyio
 
 
 
+_interface = ["asgi"]
+
+
+@pytest.fixture(autouse=True, params=["asgi", "rsgi"])
+def interface(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every test runs through both entry points: ASGI and granian's RSGI."""
+    _interface[0] = request.param
+    yield request.param
+    _interface[0] = "asgi"
+
+
 @asynccontextmanager
 async def serving(
     settings: Settings, clock: FakeClock
 ) -> AsyncIterator[tuple[httpx.AsyncClient, AppContext]]:
     ctx = build_context(settings, clock=clock)
     app = create_app(settings, ctx=ctx, log_stream=io.StringIO())
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    transport: httpx.AsyncBaseTransport = (
+        RsgiTransport(app)
+        if _interface[0] == "rsgi"
+        else httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    )
     async with run_lifespan(app), httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         yield client, ctx
 
@@ -49,6 +65,23 @@ async def test_redirect_answers_302_with_the_exact_location(settings: Settings, 
         assert response.headers["location"] == "https://example.com/a?b=1#c"
         assert response.headers["cache-control"] == "private, max-age=0"
         assert response.headers["x-request-id"]
+
+
+async def test_a_link_held_in_memory_answers_the_same_and_counts_each_visit(
+    settings: Settings, clock: FakeClock
+) -> None:
+    async with serving(settings, clock) as (client, ctx):
+        code = _create(ctx, url="https://example.com/ä?x=1")
+        answers = [await client.get(f"/{code}", headers={"X-Request-ID": f"r{i}"}) for i in range(3)]
+        assert ctx.cache.location(code) is not None  # the 2nd and 3rd answers came from memory
+        for i, answer in enumerate(answers):
+            assert answer.status_code == 302 and answer.text == "Found\n"
+            assert answer.headers["location"] == "https://example.com/%C3%A4?x=1"
+            assert answer.headers["x-request-id"] == f"r{i}"
+            assert answer.headers["cache-control"] == "private, max-age=0"
+        head = await client.head(f"/{code}")
+        assert head.status_code == 302 and head.content == b""
+        assert ctx.clicks.flush() == 3  # HEAD only looks
 
 
 @pytest.mark.parametrize("status", [301, 302, 307, 308])
@@ -147,6 +180,7 @@ async def test_visits_are_counted_with_referrer_host_and_agent(settings: Setting
         for _ in range(3):
             await client.get(f"/{code}", headers=headers)
         ctx.clicks.flush()
+        ctx.store.compact_visits()
         stats = ctx.store.link_stats(code)
         assert stats.total == 3
         assert stats.referrers == {"chat.example.net": 3}

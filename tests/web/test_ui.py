@@ -288,6 +288,7 @@ async def test_visits_show_on_the_stats_page(client: httpx.AsyncClient, ctx: App
             "/counted", headers={"referer": "https://news.example/x", "user-agent": "curl/8.0"}
         )
     ctx.clicks.flush()
+    ctx.store.compact_visits()
     html = (await client.get("/s/counted", headers=BROWSER)).text
     assert 'id="total-visits">3<' in html
     assert "news.example" in html

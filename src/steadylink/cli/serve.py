@@ -1,17 +1,22 @@
-"""``steadylink serve``: migrate the database, then hand the process over to granian.
+"""``steadylink serve``: migrate the database, then hand the process over to granian;
+``steadylink compact``: the visit compactor ``serve`` starts beside it.
 
 The granian command is built as plain data (``ServePlan``: argv and the
 environment it adds) so tests compare it without starting anything; then the
 process is replaced by granian (``os.execvpe``). So the PID a supervisor
 started is granian's own: SIGTERM and Ctrl-C reach it directly and it stops
-its workers, with no wrapper in between to forward or lose a signal.
+its workers, with no wrapper in between to forward or lose a signal. Just
+before, ``serve`` starts the visit compactor (``links/compactor.py``) as a
+child that follows that PID.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import signal
 import socket
+import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -20,9 +25,10 @@ from typing import NoReturn
 
 import typer
 
-from steadylink.cli.output import print_note
+from steadylink.cli.output import print_done, print_note
 from steadylink.cli.state import state_of
 from steadylink.errors import Conflict, InvalidInput
+from steadylink.links.compactor import Compactor
 from steadylink.links.migrate import upgrade_to_head
 from steadylink.links.sql_store import open_store
 from steadylink.settings import Settings
@@ -38,6 +44,7 @@ class ServePlan:
 
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve_command)
+    app.command("compact")(compact_command)
 
 
 def serve_command(
@@ -70,7 +77,44 @@ def serve_command(
     )
     where = f"unix:{uds}" if uds else f"http://{host}:{port}"
     print_note(f"schema at {revision}; serving {where} with {workers} worker(s)")
+    start_compactor(plan)
     exec_plan(plan)
+
+
+def compact_command(
+    ctx: typer.Context,
+    every: float | None = typer.Option(
+        None, "--every", min=0.01, help="Seconds between passes [default: links.compact_seconds]."
+    ),
+    follow: int | None = typer.Option(
+        None, "--follow", min=1, help="Stop (after a last pass) when this process is gone."
+    ),
+    once: bool = typer.Option(False, "--once", help="Fold what is logged now, then exit."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="As the root option."),
+    database: str | None = typer.Option(None, "--database", help="As the root option."),
+) -> None:
+    """Fold logged visits into totals and stats (`serve` runs one; SIGTERM stops it)."""
+    settings = state_of(ctx).settings(data_dir=data_dir, database=database)
+    store = open_store(settings.database_url)
+    try:
+        if once:
+            folded = store.compact_visits()
+        else:
+            compactor = Compactor(
+                store, every=every or settings.links.compact_seconds, follow_pid=follow, warn=print_note
+            )
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: compactor.stop())
+            folded = compactor.run()
+    finally:
+        store.close()
+    print_done(f"folded {folded} visits into totals and stats")
+
+
+def start_compactor(plan: ServePlan, python: str = sys.executable) -> subprocess.Popen[bytes]:
+    """The compactor for the granian this process is about to become (same PID, same settings)."""
+    argv = [python, "-m", "steadylink", "compact", "--follow", str(os.getpid())]
+    return subprocess.Popen(argv, env={**os.environ, **plan.env}, stdin=subprocess.DEVNULL)
 
 
 def build_serve_plan(
@@ -88,7 +132,7 @@ def build_serve_plan(
     bind = ["--uds", str(uds.absolute())] if uds else ["--host", host, "--port", str(port)]
     argv = [
         *granian_executable(python),
-        "--interface", "asgi",
+        "--interface", "rsgi",
         "--loop", "uvloop",
         "--workers", str(workers),
         *bind,

@@ -3,8 +3,11 @@
 ``record`` is on the redirect's hot path: it appends one tuple to a deque and
 does nothing else. ``flush`` (called by the app every
 ``links.click_flush_seconds``, default 1 s, and once more at shutdown) turns
-the batch into ``Click`` records — referrer *host* only, user-agent family and
-bot flag — and writes them in one store transaction.
+the batch into ``Click`` rows — referrer *host* only, user-agent family and
+bot flag — and appends them to the store's visit log, in transactions of a
+few thousand visits, so the thread doing it never holds the interpreter for
+long. The compactor (``links/compactor.py``) folds the log into totals and
+stats within another ``links.compact_seconds``.
 
 What can be lost: a worker killed with ``kill -9`` (or losing power) loses the
 visits it recorded since its last flush — at most one flush interval of clicks
@@ -55,16 +58,17 @@ class BatchClickRecorder:
     def pending(self) -> int:
         return len(self._pending) + len(self._retry)
 
-    def flush(self) -> int:
-        """Write what is pending in one transaction; return how many visits were written."""
-        day = self._clock.now().date()
+    def flush(self, limit: int | None = None) -> int:
+        """Write what is pending (at most ``limit`` visits) in one transaction; return how many."""
+        day = self._clock.now().date().isoformat()
         batch = self._retry
         self._retry = []
         pending = self._pending
-        for _ in range(len(pending)):
-            code, referrer, user_agent = pending.popleft()
+        popleft, append = pending.popleft, batch.append
+        for _ in range(len(pending) if limit is None else min(len(pending), limit)):
+            code, referrer, user_agent = popleft()
             family, is_bot = classify_agent(user_agent)
-            batch.append(Click(code, day, referrer_host(referrer), family, is_bot))
+            append(Click(code, day, referrer_host(referrer), family, is_bot))
         if not batch:
             return 0
         try:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class LinkKind(StrEnum):
@@ -80,12 +81,15 @@ class LinkChanges:
     password: str | _Unset | None = UNSET
 
 
-@dataclass(frozen=True, slots=True)
-class Click:
-    """One visit, as the redirect path saw it; aggregated before it is stored."""
+class Click(NamedTuple):
+    """One visit, as the redirect path saw it; a row of the visit log.
+
+    A tuple, so a batch goes to the database driver as it is (the click flush
+    is on the core that serves redirects). ``day`` is the ISO date (UTC).
+    """
 
     code: str
-    day: date
+    day: str
     referrer_host: str
     agent_family: str
     is_bot: bool

@@ -66,6 +66,20 @@ click_agents = Table(
     Column("count", BigInteger, nullable=False),
 )
 
+# Visits as the workers flush them: appended (no index but the row id, so an
+# append writes sequential pages) and folded into the tables above by
+# ``SqlStore.compact_visits`` — off the workers, in the compactor process.
+visit_log = Table(
+    "visit_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("code", String(64), nullable=False),
+    Column("day", String(10), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("family", String(64), nullable=False),
+    Column("is_bot", Boolean, nullable=False),
+)
+
 link_changes = Table(
     "link_changes",
     metadata,

@@ -27,6 +27,11 @@ class Store(Protocol):
         """The link with exactly this code, or None."""
         ...
 
+    def plain_links(self, limit: int) -> Iterator[tuple[str, str]]:
+        """``(code, url)`` of up to ``limit`` plain links (URL, no password, not
+        disabled, no expiry, no visit limit), newest first: the cache's warm-up."""
+        ...
+
     def list_links(
         self,
         *,
@@ -59,7 +64,12 @@ class Store(Protocol):
         ...
 
     def add_clicks(self, clicks: Iterable[Click]) -> None:
-        """Add a batch of visits: totals (for links without max_visits) and aggregates."""
+        """Append a batch of visits to the visit log; no total or aggregate changes yet."""
+        ...
+
+    def compact_visits(self, batch: int = 50_000) -> int:
+        """Fold the visit log into totals (links without max_visits) and aggregates,
+        oldest first, ``batch`` visits per transaction; return how many were folded."""
         ...
 
     def link_stats(self, code: str) -> LinkStats: ...

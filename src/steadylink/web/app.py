@@ -16,11 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any, TextIO
 
 from fastapi import FastAPI
-from starlette.types import ASGIApp
 
 from steadylink.clock import Clock, SystemClock
 from steadylink.links.cache import MemoryLinkCache
@@ -35,12 +35,18 @@ from steadylink.settings import Settings, load_settings
 # Plain module imports on purpose: the release import gate imports this
 # module, so a release whose API or UI cannot load fails that gate.
 from steadylink.web import api, errors, health, ui
+from steadylink.web.bridge import run_lifespan
 from steadylink.web.context import AppContext
 from steadylink.web.logs import RequestLog
 from steadylink.web.metrics import AppMetrics
 from steadylink.web.pages import render_error_html
 from steadylink.web.ratelimit import build_rate_limiter
 from steadylink.web.redirect import RedirectDispatcher
+
+__all__ = ["build_context", "create_app", "run_lifespan"]
+
+# Visits written per thread hop of the click flush (a few ms of work each).
+_FLUSH_CHUNK = 2_000
 
 _log = logging.getLogger(__name__)
 
@@ -95,35 +101,6 @@ def create_app(
     return RedirectDispatcher(ctx=ctx, inner=inner, metrics=metrics, log=log)
 
 
-@contextlib.asynccontextmanager
-async def run_lifespan(app: ASGIApp) -> AsyncIterator[None]:
-    """Run ``app``'s ASGI lifespan around a block (tests, in-process clients)."""
-    to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-
-    async def receive() -> dict[str, Any]:
-        return await to_app.get()
-
-    async def send(message: Any) -> None:
-        await from_app.put(message)
-
-    scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
-    async def run() -> None:
-        await app(scope, receive, send)
-
-    task = asyncio.create_task(run())
-    await to_app.put({"type": "lifespan.startup"})
-    started = await from_app.get()
-    if started["type"] != "lifespan.startup.complete":
-        raise RuntimeError(f"app start-up failed: {started.get('message', started)}")
-    try:
-        yield
-    finally:
-        await to_app.put({"type": "lifespan.shutdown"})
-        await from_app.get()
-        await task
-
-
 def _include_routers(inner: FastAPI) -> None:
     inner.include_router(health.router)
     inner.include_router(api.router, prefix="/api/v1")
@@ -134,6 +111,10 @@ def _include_routers(inner: FastAPI) -> None:
 def _lifespan(ctx: AppContext, metrics: AppMetrics, log: RequestLog) -> Any:
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if ctx.settings.links.cache_warm and isinstance(ctx.cache, MemoryLinkCache):
+            started = time.monotonic()
+            warmed = ctx.cache.warm()
+            log.event("cache_warmed", links=warmed, seconds=round(time.monotonic() - started, 3))
         task = asyncio.create_task(_run_background(ctx, metrics, log))
         log.event("started")
         try:
@@ -168,17 +149,20 @@ async def _run_background(ctx: AppContext, metrics: AppMetrics, log: RequestLog)
                 log.event("cache_poll_failed", exception=type(exc).__name__, message=str(exc))
         if now >= next_flush:
             next_flush = now + links.click_flush_seconds
-            # the store write runs in a thread so the redirects keep flowing meanwhile
-            await asyncio.to_thread(_flush_clicks, ctx, log)
+            # The store write runs in a thread so the redirects keep flowing
+            # meanwhile, in chunks, so the thread never holds the GIL for long.
+            while await asyncio.to_thread(_flush_clicks, ctx, log, _FLUSH_CHUNK) == _FLUSH_CHUNK:
+                pass
             _flush_counters(ctx, metrics, log)
         await asyncio.sleep(max(min(next_poll, next_flush) - loop.time(), 0.01))
 
 
-def _flush_clicks(ctx: AppContext, log: RequestLog) -> None:
+def _flush_clicks(ctx: AppContext, log: RequestLog, limit: int | None = None) -> int:
     try:
-        ctx.clicks.flush()
+        return ctx.clicks.flush(limit)
     except Exception as exc:
         log.event("click_flush_failed", exception=type(exc).__name__, message=str(exc))
+        return 0
 
 
 def _flush_counters(ctx: AppContext, metrics: AppMetrics, log: RequestLog) -> None:

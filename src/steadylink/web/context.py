@@ -23,6 +23,10 @@ from steadylink.settings import Settings
 class LinkCache(Protocol):
     """Hot codes in memory; kept correct across workers through the store's change log."""
 
+    def location(self, code: str) -> str | None:
+        """The ``Location`` of a plain link held in memory, else None (then ``lookup``)."""
+        ...
+
     def lookup(self, code: str) -> Link | None:
         """The link for ``code`` from memory, else from the store (then remembered)."""
         ...
@@ -37,8 +41,8 @@ class ClickRecorder(Protocol):
         """Count one visit in memory; flushed to the store in batches."""
         ...
 
-    def flush(self) -> int:
-        """Write what is pending; return how many visits were written."""
+    def flush(self, limit: int | None = None) -> int:
+        """Write what is pending (at most ``limit``); return how many visits were written."""
         ...
 
 
