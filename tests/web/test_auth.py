@@ -9,6 +9,8 @@ from starlette.requests import Request
 from tests.web.api_harness import ApiHarness, running_api
 
 from steadylink.clock import FakeClock
+from steadylink.links import service
+from steadylink.links.service import KEY_CACHE_SECONDS
 from steadylink.links.sql_store import SqlStore
 from steadylink.settings import Settings
 from steadylink.web.auth import client_ip
@@ -171,3 +173,19 @@ async def test_anonymous_creation_is_rate_limited_per_client(
         for _ in range(3):
             response = await api.client.post("/links", json={"url": URL}, headers=api.auth("editor"))
             assert response.status_code == 201
+
+
+async def test_a_key_revoked_through_this_worker_is_refused_at_once(api: ApiHarness) -> None:
+    viewer = api.auth("viewer")
+    assert (await api.client.get("/whoami", headers=viewer)).status_code == 200  # now cached
+    await api.client.delete(f"/keys/{api.key_ids['viewer']}", headers=api.auth("admin"))
+    assert (await api.client.get("/whoami", headers=viewer)).status_code == 401
+
+
+async def test_a_key_revoked_elsewhere_is_refused_within_a_second(api: ApiHarness) -> None:
+    editor = api.auth("editor")
+    assert (await api.client.get("/whoami", headers=editor)).status_code == 200  # now cached
+    # as `steadylink keys revoke` or another worker would: straight in the store
+    service.revoke_key(store=api.ctx.store, clock=api.clock, key_id=api.key_ids["editor"])
+    api.clock.advance(KEY_CACHE_SECONDS)
+    assert (await api.client.get("/whoami", headers=editor)).status_code == 401

@@ -1,6 +1,8 @@
 """Who is calling the API, and what their key lets them do.
 
-``Authorization: Bearer <key>`` names an API key (``links.service.authenticate``).
+``Authorization: Bearer <key>`` names an API key, looked up through the
+worker's ``links.service.KeyCache``: a revoked key is refused at once by the
+worker that revoked it, and within one second by every other worker and host.
 Roles, each including the ones below it (``types.Role``):
 
 - viewer: list and show every link with its stats; ``/whoami``.
@@ -21,6 +23,7 @@ hop is the client. Anyone else's ``X-Forwarded-For`` is ignored.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 from typing import Any
@@ -29,10 +32,9 @@ from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from steadylink.errors import Forbidden, Unauthorized
-from steadylink.links import service
 from steadylink.links.model import ApiKey, Link
 from steadylink.types import Role
-from steadylink.web.context import AppContext, provide_context
+from steadylink.web.context import get_context
 
 CREATE_BUCKET = "create"
 _MAX_SECRET_LENGTH = 512
@@ -89,22 +91,25 @@ def client_ip(request: Request) -> str:
     return peer or "unknown"
 
 
-async def identify(
-    request: Request,
-    credentials: HTTPAuthorizationCredentials | None = Security(bearer),
-    ctx: AppContext = Depends(provide_context),
-) -> Caller:
+# The dependencies below are flat on purpose: each takes the request and the
+# bearer credentials itself rather than depending on an ``identify`` and a
+# context dependency. FastAPI solves every node of a dependency tree anew on
+# each request (~5 µs a node here): a create solved seven, now three.
+# ``Security(bearer)`` stays so the OpenAPI document names the security scheme.
+Credentials = HTTPAuthorizationCredentials | None
+
+
+def identify(request: Request, credentials: Credentials) -> Caller:
     """The caller: a key, or anonymous if no Authorization header was sent."""
     ip = client_ip(request)
-    header = request.headers.get("authorization")
-    if header is None:
+    if "authorization" not in request.headers:
         return Caller(None, ip)
     if credentials is None or not credentials.credentials:
         raise Unauthorized("Use `Authorization: Bearer <api key>`.", field="authorization")
     secret = credentials.credentials
     key = None
     if len(secret) <= _MAX_SECRET_LENGTH:
-        key = service.authenticate(store=ctx.store, secret=secret)
+        key = get_context(request).keys.authenticate(secret)
     if key is None:
         raise Unauthorized(
             "This API key is unknown or revoked; ask an admin for a new one.",
@@ -116,7 +121,8 @@ async def identify(
 def require(role: Role) -> Any:
     """A dependency that lets through keys of ``role`` or above."""
 
-    async def check_role(caller: Caller = Depends(identify)) -> Caller:
+    async def check_role(request: Request, credentials: Credentials = Security(bearer)) -> Caller:
+        caller = identify(request, credentials)
         if caller.key is None:
             raise Unauthorized(
                 "This needs an API key: send `Authorization: Bearer <key>`.",
@@ -132,8 +138,9 @@ def require(role: Role) -> Any:
     return Depends(check_role)
 
 
-async def creator(caller: Caller = Depends(identify), ctx: AppContext = Depends(provide_context)) -> Caller:
+async def creator(request: Request, credentials: Credentials = Security(bearer)) -> Caller:
     """A caller allowed to create: an editor key, or anonymous (rate-limited) if enabled."""
+    caller = identify(request, credentials)
     if caller.key is not None:
         if not caller.has_role(Role.EDITOR):
             raise Forbidden(
@@ -141,6 +148,7 @@ async def creator(caller: Caller = Depends(identify), ctx: AppContext = Depends(
                 field="authorization",
             )
         return caller
+    ctx = get_context(request)
     if not ctx.settings.links.anonymous_create:
         raise Unauthorized(
             "Anonymous creation is off here: send `Authorization: Bearer <key>`.",
@@ -158,6 +166,9 @@ def ensure_can_change(caller: Caller, link: Link) -> None:
         )
 
 
+# Cached: parsing an address costs microseconds, and the same few peers
+# (HAProxy's loopback above all) and clients call again and again.
+@functools.lru_cache(maxsize=4096)
 def _is_local_peer(peer: str) -> bool:
     if not peer:
         return True  # a unix socket has no peer address
@@ -167,6 +178,7 @@ def _is_local_peer(peer: str) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=4096)
 def _is_ip(value: str) -> bool:
     try:
         ipaddress.ip_address(value)

@@ -1,13 +1,14 @@
 """What every part of the web app shares: settings, store, files, clock, and the
-hot-path services (cache, click recorder, rate limiter, metrics).
+hot-path services (cache, click recorder, rate limiter, API keys).
 
 Built once per worker process by ``steadylink.web.app.build_context``; handlers
-get it from ``request.app.state.ctx`` (``get_context`` below).
+get it from ``request.app.state.ctx`` (``get_context`` below). The API-key
+cache is made here from the store and clock, so every context has its own.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from starlette.requests import Request
@@ -16,6 +17,7 @@ from steadylink.clock import Clock
 from steadylink.links.codes import RandomSource
 from steadylink.links.files import FileStore
 from steadylink.links.model import Link
+from steadylink.links.service import KeyCache
 from steadylink.links.store import Store
 from steadylink.settings import Settings
 
@@ -62,6 +64,10 @@ class AppContext:
     cache: LinkCache
     clicks: ClickRecorder
     limiter: RateLimiter
+    keys: KeyCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.keys = KeyCache(self.store, self.clock)
 
 
 def get_context(request: Request) -> AppContext:
