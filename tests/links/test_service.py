@@ -1,10 +1,12 @@
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from steadylink.clock import FakeClock
 from steadylink.errors import Conflict, Gone, InvalidInput, NotFound
 from steadylink.links import service
+from steadylink.links.codes import SystemRandom
 from steadylink.links.model import LinkChanges, LinkKind, NewLink, StoredFile
 from steadylink.links.passwords import verify_password
 from steadylink.links.sql_store import SqlStore
@@ -193,3 +195,27 @@ def test_key_cache_does_not_remember_unknown_secrets(sqlite_store: SqlStore, clo
     assert keys.authenticate("slk_nope") is None
     issued = service.create_key(store=sqlite_store, clock=clock, name="new", role=Role.VIEWER)
     assert keys.authenticate(issued.secret) == issued.key  # no waiting for a cached "unknown"
+
+
+def test_a_refused_duplicate_writes_no_change_note(
+    store: SqlStore, settings: Settings, clock: FakeClock
+) -> None:
+    create(store, settings, clock, url="https://x.example/", code="Taken")
+    seq, _ = store.invalidations_since(0)
+    with pytest.raises(Conflict):
+        create(store, settings, clock, url="https://y.example/", code="taken")
+    assert store.invalidations_since(seq) == (seq, [])
+    assert store.count_links() == 1
+
+
+def test_creations_alone_keep_the_sqlite_wal_bounded(
+    sqlite_store: SqlStore, settings: Settings, clock: FakeClock
+) -> None:
+    # ~6 WAL pages a creation: never checkpointed, 1,500 of them would pass 30 MB
+    for i in range(1_500):
+        service.create_link(
+            store=sqlite_store, settings=settings, clock=clock, rng=SystemRandom(),
+            new=NewLink(url=f"https://example.com/{i}"),
+        )
+    wal = Path(f"{sqlite_store.url.removeprefix('sqlite:///')}-wal")
+    assert wal.stat().st_size < 16 * 2**20
