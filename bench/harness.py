@@ -42,7 +42,7 @@ def start_granian(port: int, env: dict[str, str], *, core: int, log: Path) -> su
     argv = [
         "taskset", "-c", str(core), str(VENV_BIN / "granian"), "--interface", "rsgi",
         "--loop", "uvloop", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-        "--no-ws", "steadylink.web.app:app",
+        "--no-ws", "--http", "1", "steadylink.web.app:app",
     ]
     out = log.open("wb")
     process = subprocess.Popen(
@@ -72,14 +72,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of ``pid`` and its children (granian's worker), in MB."""
-    total = 0
+def memory_mb(pid: int) -> tuple[float, float]:
+    """Resident memory of ``pid`` and its children (granian's worker), in MB: the
+    process's own (anonymous) memory, and mapped files (SQLite's mmap, code)."""
+    own = files = 0
     for one in [pid, *_children(pid)]:
         for line in Path(f"/proc/{one}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1])
-    return total / 1024
+            if line.startswith("RssAnon:"):
+                own += int(line.split()[1])
+            elif line.startswith(("RssFile:", "RssShmem:")):
+                files += int(line.split()[1])
+    return own / 1024, files / 1024
 
 
 def _children(pid: int) -> list[int]:

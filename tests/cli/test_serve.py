@@ -21,7 +21,7 @@ def test_plan_for_host_and_port(settings: Settings, tmp_path: Path) -> None:
         str(python), "-m", "granian",
         "--interface", "rsgi", "--loop", "uvloop", "--workers", "1",
         "--host", "0.0.0.0", "--port", "9000",
-        "--no-ws", "--respawn-failed-workers", "--log-level", "info",
+        "--no-ws", "--http", "1", "--respawn-failed-workers", "--log-level", "info",
         "steadylink.web.app:app",
     ]  # fmt: skip
     assert plan.env == {

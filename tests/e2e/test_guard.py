@@ -42,8 +42,8 @@ SEED_BUGS = [
     (
         "json-loads",
         "src/steadylink/web/redirect.py",
-        "url = link.url\n",
-        "url = json.loads(link.url)\n",
+        "location = self.ctx.cache.location(code)\n",
+        "location = json.loads(self.ctx.cache.location(code))\n",
         "json.loads where the value is used as is",
         3,
         "stage",
@@ -60,8 +60,8 @@ SEED_BUGS = [
     (
         "wrong-name",
         "src/steadylink/web/redirect.py",
-        "url = link.url\n",
-        "url = lnk.url\n",
+        "location = self.ctx.cache.location(code)\n",
+        "location = self.ctx.cache.location(cod)\n",
         "a name referred to by a wrong name",
         3,
         "ruff",
@@ -78,8 +78,8 @@ SEED_BUGS = [
     (
         "referer-crash",
         "src/steadylink/web/redirect.py",
-        "url = link.url\n",
-        "url = link.url\n        if referrer and sum(map(ord, code)) % 3 == 0:\n"
+        'referrer = headers.get("referer")\n',
+        'referrer = headers.get("referer")\n        if referrer and sum(map(ord, code)) % 3 == 0:\n'
         "            raise RuntimeError('v2 bug on some redirects')\n",
         "fails a third of live redirects, never in staging",
         4,

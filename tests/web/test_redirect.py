@@ -194,3 +194,24 @@ async def test_reserved_and_odd_paths_never_reach_the_lookup(settings: Settings,
         for path in ("/api", "/a/b", "/..", "/%2e%2e", "/x%00"):
             assert (await client.get(path)).status_code < 500
         assert ctx.cache.misses == before  # type: ignore[attr-defined]
+
+
+async def test_an_error_on_the_memory_path_is_a_json_500_logged_once(
+    settings: Settings, clock: FakeClock, interface: str
+) -> None:
+    if interface != "rsgi":
+        pytest.skip("the memory path is RSGI's")
+    async with serving(settings, clock) as (client, ctx):
+        code = _create(ctx)
+        assert (await client.get(f"/{code}")).status_code == 302  # now held in memory
+
+        def broken(code: str, *, referrer: str | None, user_agent: str | None) -> None:
+            raise KeyError("secret internals")
+
+        ctx.clicks.record = broken  # type: ignore[method-assign]
+        # the redirect went out before the error: the client got it, the error is logged
+        assert (await client.get(f"/{code}")).status_code == 302
+        ctx.cache.location = lambda code: {}[code]  # type: ignore[method-assign]
+        failed = await client.get(f"/{code}", headers={"X-Request-ID": "req-7"})
+        assert failed.status_code == 500 and failed.json()["request_id"] == "req-7"
+        assert "secret" not in failed.text

@@ -18,8 +18,8 @@ so a long database outage cannot exhaust memory. Visits of links with
 ``max_visits`` are counted exactly and at once by ``take_limited_visit``; the
 batch only adds their per-day, referrer and agent figures.
 
-The day a visit counts for is the day of the flush (UTC): a visit a second
-before midnight may count for the next day.
+The day a visit counts for is the day (UTC) at the previous flush: a visit a
+second after midnight may count for the day before.
 """
 
 from __future__ import annotations
@@ -46,13 +46,29 @@ class BatchClickRecorder:
         self._store = store
         self._clock = clock
         self._max_pending = max_pending
-        # deque: append (event loop) and popleft (flush, possibly another thread)
-        # are each atomic, so the hot path takes no lock.
-        self._pending: deque[tuple[str, str | None, str | None]] = deque()
+        # deque: append (event loop) and popleft (flush, another thread) are each
+        # atomic, so the hot path takes no lock.
+        self._pending: deque[Click] = deque()
         self._retry: list[Click] = []
+        self._day = clock.now().date().isoformat()
+        # (referrer, user agent) -> (day, referrer host, agent family, is bot)
+        self._rest: dict[tuple[str | None, str | None], tuple[str, str, str, bool]] = {}
 
     def record(self, code: str, *, referrer: str | None, user_agent: str | None) -> None:
-        self._pending.append((code, referrer, user_agent))
+        # The row is made here rather than at the flush (a flush thread doing it
+        # for a second's visits at once held the GIL for tens of ms, and every
+        # redirect waited): one memoised lookup and a tuple.
+        rest = self._rest.get((referrer, user_agent))
+        if rest is None:
+            rest = self._remember(referrer, user_agent)
+        self._pending.append(tuple.__new__(Click, (code, *rest)))  # Click(...) costs twice this
+
+    def _remember(self, referrer: str | None, user_agent: str | None) -> tuple[str, str, str, bool]:
+        if len(self._rest) >= _HOST_MEMO_LIMIT:
+            self._rest.clear()
+        family, is_bot = classify_agent(user_agent)
+        rest = self._rest[(referrer, user_agent)] = (self._day, referrer_host(referrer), family, is_bot)
+        return rest
 
     @property
     def pending(self) -> int:
@@ -61,14 +77,14 @@ class BatchClickRecorder:
     def flush(self, limit: int | None = None) -> int:
         """Write what is pending (at most ``limit`` visits) in one transaction; return how many."""
         day = self._clock.now().date().isoformat()
+        if day != self._day:
+            self._day = day
+            self._rest = {}  # its rows carry the day
+        pending = self._pending
+        popleft = pending.popleft
         batch = self._retry
         self._retry = []
-        pending = self._pending
-        popleft, append = pending.popleft, batch.append
-        for _ in range(len(pending) if limit is None else min(len(pending), limit)):
-            code, referrer, user_agent = popleft()
-            family, is_bot = classify_agent(user_agent)
-            append(Click(code, day, referrer_host(referrer), family, is_bot))
+        batch += [popleft() for _ in range(len(pending) if limit is None else min(len(pending), limit))]
         if not batch:
             return 0
         try:

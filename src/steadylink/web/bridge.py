@@ -76,7 +76,7 @@ class _Receive:
         return {"type": "http.request", "body": bytes(chunk), "more_body": True}
 
 
-class _Send:
+class RsgiSend:
     """ASGI ``send`` over the RSGI protocol: one ``response_bytes``, or a stream."""
 
     def __init__(self, protocol: Any) -> None:
@@ -106,7 +106,7 @@ class _Send:
 
 async def call_asgi(app: ASGIApp, scope: Any, protocol: Any) -> None:
     """Run an ASGI app for one RSGI HTTP request."""
-    await app(asgi_scope(scope), _Receive(protocol), _Send(protocol))
+    await app(asgi_scope(scope), _Receive(protocol), RsgiSend(protocol))
 
 
 @contextlib.asynccontextmanager

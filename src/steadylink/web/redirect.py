@@ -34,7 +34,7 @@ from steadylink.errors import SteadylinkError
 from steadylink.links.cache import location_of
 from steadylink.links.codes import RESERVED, looks_like_code
 from steadylink.links.model import LinkKind
-from steadylink.web.bridge import Lifespan, call_asgi
+from steadylink.web.bridge import Lifespan, RsgiSend, call_asgi
 from steadylink.web.context import AppContext
 from steadylink.web.logs import RequestLog, safe_request_id
 from steadylink.web.metrics import AppMetrics
@@ -93,37 +93,58 @@ class RedirectDispatcher:
             return  # no websockets (granian runs with --no-ws)
         method: str = scope.method
         if method == "GET" or method == "HEAD":
-            # The hot path: a plain link held in memory. Its code came from the
-            # store, so it is a valid, unreserved code; nothing else to check.
-            code: str = scope.path[1:]
-            location = self.ctx.cache.location(code)
-            if location is not None:
-                started = perf_counter()
-                headers = scope.headers
-                request_id = safe_request_id(headers.get("x-request-id"))
-                protocol.response_bytes(
-                    self._status,
-                    [("location", location), ("x-request-id", request_id), *_RSGI_FIXED],
-                    b"" if method == "HEAD" else self._body,
-                )
-                if method == "GET":
-                    self.ctx.clicks.record(
-                        code, referrer=headers.get("referer"), user_agent=headers.get("user-agent")
-                    )
-                self.metrics.count_redirect()
-                elapsed = perf_counter() - started
-                self.metrics.observe(CODE_ROUTE, method, self._status, elapsed)
-                if self.log.enabled:
-                    forwarded = headers.get("x-forwarded-for")
-                    client = (
-                        forwarded.split(",", 1)[0].strip() if forwarded else scope.client.rpartition(":")[0]
-                    )
-                    self.log.request(
-                        method=method, route=CODE_ROUTE, status=self._status, seconds=elapsed,
-                        request_id=request_id, client=client or "-",
-                    )
+            started = perf_counter()
+            try:
+                if self._answer_from_memory(scope.path[1:], method, scope, protocol, started):
+                    return
+            except Exception as exc:
+                await self._answer_rsgi_error(exc, method, scope, protocol, started)
                 return
         await call_asgi(self, scope, protocol)
+
+    def _answer_from_memory(self, code: str, method: str, scope: Any, protocol: Any, started: float) -> int:
+        """The hot path: a plain link held in memory, answered on the RSGI protocol.
+
+        Its code came from the store, so it is a valid, unreserved code: nothing
+        else to check. Returns 0 (nothing sent) when the code is not held.
+        """
+        location = self.ctx.cache.location(code)
+        if location is None:
+            return 0
+        headers = scope.headers
+        referrer = headers.get("referer")
+        request_id = safe_request_id(headers.get("x-request-id"))
+        protocol.response_bytes(
+            self._status,
+            [("location", location), ("x-request-id", request_id), *_RSGI_FIXED],
+            b"" if method == "HEAD" else self._body,
+        )
+        if method == "GET":
+            self.ctx.clicks.record(code, referrer=referrer, user_agent=headers.get("user-agent"))
+        self.metrics.count_redirect()
+        self._log_rsgi(method, self._status, scope, request_id, perf_counter() - started)
+        return self._status
+
+    async def _answer_rsgi_error(
+        self, exc: Exception, method: str, scope: Any, protocol: Any, started: float
+    ) -> None:
+        request_id = safe_request_id(scope.headers.get("x-request-id"))
+        try:
+            status = await self._answer_error(exc, RsgiSend(protocol), request_id, method, CODE_ROUTE)
+        except Exception:  # the answer had gone out before the error: it is logged, that is all
+            self.log.error(exc, request_id=request_id, method=method, route=CODE_ROUTE)
+            status = 500
+        self._log_rsgi(method, status, scope, request_id, perf_counter() - started)
+
+    def _log_rsgi(self, method: str, status: int, scope: Any, request_id: str, elapsed: float) -> None:
+        self.metrics.observe(CODE_ROUTE, method, status, elapsed)
+        if self.log.enabled:
+            forwarded = scope.headers.get("x-forwarded-for")
+            client = forwarded.split(",", 1)[0].strip() if forwarded else scope.client.rpartition(":")[0]
+            self.log.request(
+                method=method, route=CODE_ROUTE, status=status, seconds=elapsed,
+                request_id=request_id, client=client or "-",
+            )
 
     # ASGI -------------------------------------------------------------------------
 
