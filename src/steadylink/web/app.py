@@ -3,12 +3,14 @@
 granian runs ``steadylink.web.app:app`` (built on first access from
 ``load_settings()``, i.e. ``steadylink.toml`` and ``STEADYLINK_*``), e.g.::
 
-    granian --interface asgi --loop uvloop steadylink.web.app:app --uds /run/s.sock
+    granian --interface rsgi --http 1 --loop uvloop steadylink.web.app:app --uds /run/s.sock
 
-``create_app`` returns a raw ASGI callable: ``GET``/``HEAD /{code}`` is answered
-by ``web/redirect.py``; everything else (and ASGI lifespan) goes to the inner
-FastAPI app. The lifespan runs the background task that flushes clicks and
-logs and polls the store's change log to keep the cache correct.
+``create_app`` returns the redirect front, callable as RSGI (what ``serve``
+runs) and as raw ASGI (tests, any ASGI server): ``GET``/``HEAD /{code}`` is
+answered by ``web/redirect.py``; everything else (and the lifespan) goes to
+the inner FastAPI app. The lifespan warms the link cache and runs the
+background task that flushes clicks and logs and polls the store's change
+log to keep the cache correct.
 """
 
 from __future__ import annotations
