@@ -201,7 +201,10 @@ async def test_an_error_on_the_memory_path_is_a_json_500_logged_once(
 ) -> None:
     if interface != "rsgi":
         pytest.skip("the memory path is RSGI's")
-    async with serving(settings, clock) as (client, ctx):
+    ctx = build_context(settings, clock=clock)
+    log = io.StringIO()
+    app = create_app(settings, ctx=ctx, log_stream=log)
+    async with run_lifespan(app), httpx.AsyncClient(transport=RsgiTransport(app), base_url="http://t") as client:
         code = _create(ctx)
         assert (await client.get(f"/{code}")).status_code == 302  # now held in memory
 
@@ -209,8 +212,10 @@ async def test_an_error_on_the_memory_path_is_a_json_500_logged_once(
             raise KeyError("secret internals")
 
         ctx.clicks.record = broken  # type: ignore[method-assign]
-        # the redirect went out before the error: the client got it, the error is logged
+        # the redirect went out before the error: the client got it, the error is logged once
         assert (await client.get(f"/{code}")).status_code == 302
+        errors = [line for line in log.getvalue().splitlines() if '"level": "error"' in line]
+        assert len(errors) == 1 and "KeyError" in errors[0]
         ctx.cache.location = lambda code: {}[code]  # type: ignore[method-assign]
         failed = await client.get(f"/{code}", headers={"X-Request-ID": "req-7"})
         assert failed.status_code == 500 and failed.json()["request_id"] == "req-7"

@@ -131,9 +131,8 @@ class RedirectDispatcher:
         request_id = safe_request_id(scope.headers.get("x-request-id"))
         try:
             status = await self._answer_error(exc, RsgiSend(protocol), request_id, method, CODE_ROUTE)
-        except Exception:  # the answer had gone out before the error: it is logged, that is all
-            self.log.error(exc, request_id=request_id, method=method, route=CODE_ROUTE)
-            status = 500
+        except Exception:  # the redirect had gone out before the error; _answer_error logged it
+            status = self._status
         self._log_rsgi(method, status, scope, request_id, perf_counter() - started)
 
     def _log_rsgi(self, method: str, status: int, scope: Any, request_id: str, elapsed: float) -> None:
