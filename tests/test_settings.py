@@ -16,7 +16,7 @@ def test_defaults_file_env_and_overrides_in_that_order(tmp_path: Path) -> None:
     assert settings.links.code_length == 10
     assert settings.links.redirect_status == 301
     assert settings.port == 9000
-    assert settings.links.cache_size == 100_000
+    assert settings.links.cache_size == 1_000_000
 
 
 def test_environment_lists_and_booleans() -> None:

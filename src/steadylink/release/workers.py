@@ -172,6 +172,10 @@ def stop_workers(
             return
         sleep(0.05)
     _signal_group(pid, signal.SIGKILL)
+    # SIGKILL is delivered asynchronously: wait (briefly) until the leader is gone
+    deadline = clock.monotonic() + 5
+    while is_alive(pid) and clock.monotonic() < deadline:
+        sleep(0.05)
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
