@@ -35,8 +35,8 @@ from steadylink.links.store import Store
 
 _log = logging.getLogger(__name__)
 
-_HOST_MEMO_LIMIT = 10_000
-_hosts: dict[str, str] = {}
+# Distinct (referrer, user agent) pairs remembered per worker.
+_MEMO_LIMIT = 10_000
 
 
 class BatchClickRecorder:
@@ -64,7 +64,7 @@ class BatchClickRecorder:
         self._pending.append(tuple.__new__(Click, (code, *rest)))  # Click(...) costs twice this
 
     def _remember(self, referrer: str | None, user_agent: str | None) -> tuple[str, str, str, bool]:
-        if len(self._rest) >= _HOST_MEMO_LIMIT:
+        if len(self._rest) >= _MEMO_LIMIT:
             self._rest.clear()
         family, is_bot = classify_agent(user_agent)
         rest = self._rest[(referrer, user_agent)] = (self._day, referrer_host(referrer), family, is_bot)
@@ -97,16 +97,13 @@ class BatchClickRecorder:
 
 
 def referrer_host(referrer: str | None) -> str:
-    """The host of a Referer header, lower-case; ``""`` when absent or unreadable."""
+    """The host of a Referer header, lower-case; ``""`` when absent or unreadable.
+
+    Not memoised here: the recorder remembers it with the user agent's class.
+    """
     if not referrer:
         return ""
-    host = _hosts.get(referrer)
-    if host is None:
-        try:
-            host = (urlsplit(referrer).hostname or "")[:255]
-        except ValueError:
-            host = ""
-        if len(_hosts) >= _HOST_MEMO_LIMIT:
-            _hosts.clear()
-        _hosts[referrer] = host
-    return host
+    try:
+        return (urlsplit(referrer).hostname or "")[:255]
+    except ValueError:
+        return ""
