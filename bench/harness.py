@@ -113,24 +113,27 @@ def wait_until_answering(url: str, process: subprocess.Popen[bytes], timeout: fl
     raise RuntimeError(f"{url} did not answer within {timeout} s")
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
+def stop(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
     """SIGTERM the process group we started, then SIGKILL if it lingers."""
     if process.poll() is not None:
         return
     os.killpg(process.pid, signal.SIGTERM)
     try:
-        process.wait(timeout=10)
+        process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
 
 
-def run_wrk(url: str, *, script: Path, seconds: int, core: int, connections: int = 64) -> WrkFigures:
+def run_wrk(
+    url: str, *, script: Path, seconds: int, core: int | None, connections: int = 64
+) -> WrkFigures:
+    """One wrk run; pinned to ``core`` unless it is None."""
+    pin = ["taskset", "-c", str(core)] if core is not None else []
     argv = [
-        "taskset", "-c", str(core), "wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
-        "--latency", "-s", str(script), url,
-    ]
-    output = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+        *pin, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url,
+    ]  # fmt: skip
+    output = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=seconds + 30).stdout
     return parse_wrk(output)
 
 

@@ -40,7 +40,6 @@ import bisect
 import json
 import os
 import random
-import re
 import signal
 import statistics
 import subprocess
@@ -58,7 +57,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
+from harness import run_wrk, stop  # noqa: E402
 from tests.e2e.guard_harness import (  # noqa: E402
     STEADYLINK,
     GuardStack,
@@ -534,18 +535,8 @@ end
 
 
 def wrk(url: str, script: Path, seconds: int) -> tuple[float, str]:
-    argv = ["wrk", "-t1", "-c64", f"-d{seconds}s", "--latency", "-s", str(script), url]
-    output = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=seconds + 30).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    lat = re.search(r"^\s+99%\s+(\S+)\s*$", output, re.MULTILINE)
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    errors = re.search(r"Socket errors:[^\n]+", output)
-    extra = [
-        f"p99 {lat.group(1)}" if lat else "",
-        f"{bad.group(1)} non-3xx" if bad else "",
-        errors.group(0) if errors else "",
-    ]
-    return rps, ", ".join(x for x in extra if x)
+    figures = run_wrk(url, script=script, seconds=seconds, core=None)
+    return figures.requests_per_second, f"p99 {figures.p99_ms:.2f} ms, {figures.errors}"
 
 
 def front_door_cost(stack: GuardStack, links: dict[str, str], seconds: int) -> list[tuple[str, float, str]]:
@@ -594,13 +585,7 @@ def front_door_cost(stack: GuardStack, links: dict[str, str], seconds: int) -> l
                 rps, extra = wrk(url + "/", script, seconds)
                 results.append((f"{name}, round {round_}", rps, extra))
     finally:
-        if direct.poll() is None:
-            os.killpg(direct.pid, signal.SIGTERM)
-            try:
-                direct.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(direct.pid, signal.SIGKILL)
-                direct.wait()
+        stop(direct, timeout=15)
     return results
 
 
