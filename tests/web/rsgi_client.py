@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+
+from steadylink.web.app import run_lifespan
 
 
 class Headers:
@@ -108,3 +111,10 @@ class RsgiTransport(httpx.AsyncBaseTransport):
         await self._app.__rsgi__(Scope(request), protocol)
         assert protocol.status, "the app returned without answering"
         return httpx.Response(protocol.status, headers=protocol.headers, content=bytes(protocol.content))
+
+
+@asynccontextmanager
+async def rsgi_client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client on ``app``'s RSGI entry point, with the app's lifespan around it."""
+    async with run_lifespan(app), httpx.AsyncClient(transport=RsgiTransport(app), base_url="http://t") as client:
+        yield client

@@ -5,13 +5,12 @@ from __future__ import annotations
 import io
 from types import SimpleNamespace
 
-import httpx
 import pytest
-from tests.web.rsgi_client import Headers, RsgiTransport
+from tests.web.rsgi_client import Headers, rsgi_client
 
 from steadylink.clock import FakeClock
 from steadylink.settings import Settings
-from steadylink.web.app import build_context, create_app, run_lifespan
+from steadylink.web.app import build_context, create_app
 from steadylink.web.bridge import asgi_scope
 
 pytestmark = pytest.mark.anyio
@@ -34,7 +33,7 @@ def test_the_asgi_scope_carries_what_starlette_reads() -> None:
 async def test_api_uploads_and_downloads_go_through_the_bridge(settings: Settings, clock: FakeClock) -> None:
     ctx = build_context(settings, clock=clock)
     app = create_app(settings, ctx=ctx, log_stream=io.StringIO())
-    async with run_lifespan(app), httpx.AsyncClient(transport=RsgiTransport(app), base_url="http://t") as client:
+    async with rsgi_client(app) as client:
         created = await client.post("/api/v1/links", json={"url": "https://example.com/x", "code": "via-rsgi"})
         assert created.status_code == 201 and created.json()["code"] == "via-rsgi"
         payload = bytes(range(256)) * 1000  # several body chunks

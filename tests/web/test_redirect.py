@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from tests.web.rsgi_client import RsgiTransport
+from tests.web.rsgi_client import rsgi_client
 
 from steadylink.clock import FakeClock
 from steadylink.links import service
@@ -41,11 +41,11 @@ async def serving(
 ) -> AsyncIterator[tuple[httpx.AsyncClient, AppContext]]:
     ctx = build_context(settings, clock=clock)
     app = create_app(settings, ctx=ctx, log_stream=io.StringIO())
-    transport: httpx.AsyncBaseTransport = (
-        RsgiTransport(app)
-        if _interface[0] == "rsgi"
-        else httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    )
+    if _interface[0] == "rsgi":
+        async with rsgi_client(app) as client:
+            yield client, ctx
+        return
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with run_lifespan(app), httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         yield client, ctx
 
@@ -204,7 +204,7 @@ async def test_an_error_on_the_memory_path_is_a_json_500_logged_once(
     ctx = build_context(settings, clock=clock)
     log = io.StringIO()
     app = create_app(settings, ctx=ctx, log_stream=log)
-    async with run_lifespan(app), httpx.AsyncClient(transport=RsgiTransport(app), base_url="http://t") as client:
+    async with rsgi_client(app) as client:
         code = _create(ctx)
         assert (await client.get(f"/{code}")).status_code == 302  # now held in memory
 
