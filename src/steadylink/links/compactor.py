@@ -22,11 +22,10 @@ visit is folded exactly once.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
-from pathlib import Path
 
+from steadylink.edge.process import is_process_running
 from steadylink.links.store import Store
 
 Warn = Callable[[str], None]
@@ -61,21 +60,4 @@ class Compactor:
             self._warn(f"visit compaction failed: {type(exc).__name__}: {exc}")
 
     def _followed_alive(self) -> bool:
-        if self._follow_pid is None:
-            return True
-        try:
-            os.kill(self._follow_pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return not _is_zombie(self._follow_pid)
-
-
-def _is_zombie(pid: int) -> bool:
-    """An exited process its parent has not reaped yet (Linux ``/proc``; elsewhere: no)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+        return self._follow_pid is None or is_process_running(self._follow_pid)
