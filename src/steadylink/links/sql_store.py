@@ -242,7 +242,7 @@ class SqlStore:
             # Plain sqlite3 executemany appending to a table with no index but its
             # row id: ~1 µs a visit (through SQLAlchemy ~75 µs; updating the
             # aggregates here was ~20 µs, paid by the worker serving redirects).
-            conn = self._sqlite()
+            conn = self._sqlite(appends_visits=True)
             with conn:
                 conn.executemany(_LOG_VISITS, rows)
             return
@@ -408,24 +408,31 @@ class SqlStore:
             conn.execute(text("SELECT 1"))
 
     def close(self) -> None:
-        conn = getattr(self._local, "sqlite", None)
-        if conn is not None:
-            conn.close()
-            self._local.sqlite = None
+        for name in ("sqlite", "appender"):
+            conn = getattr(self._local, name, None)
+            if conn is not None:
+                conn.close()
+                setattr(self._local, name, None)
         self.engine.dispose()
 
     # internals -------------------------------------------------------------
 
-    def _sqlite(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "sqlite", None)
+    def _sqlite(self, *, appends_visits: bool = False) -> sqlite3.Connection:
+        """This thread's plain sqlite3 connection; a second one appends the visit log.
+
+        The appender never checkpoints the WAL by itself: the compactor, which
+        dirtied most of the pages, does it after folding, so a worker's click
+        flush never copies pages on the core that serves redirects. Every other
+        connection keeps SQLite's automatic checkpoints.
+        """
+        name = "appender" if appends_visits else "sqlite"
+        conn: sqlite3.Connection | None = getattr(self._local, name, None)
         if conn is None:
             conn = sqlite3.connect(self._sqlite_path, check_same_thread=False, timeout=10)
             _tune_sqlite(conn, None)
-            # This connection serves lookups and appends the click log in the
-            # workers; copying the WAL back into the database (a checkpoint) is
-            # left to the compactor, which dirtied most of those pages.
-            conn.execute("PRAGMA wal_autocheckpoint=0")
-            self._local.sqlite = conn
+            if appends_visits:
+                conn.execute("PRAGMA wal_autocheckpoint=0")
+            setattr(self._local, name, conn)
         return conn
 
     def _connect(self) -> Any:
@@ -519,11 +526,6 @@ def _link_row(link: Link) -> dict[str, Any]:
     }
 
 
-# Link changes between checkpoints of the WAL by ``_insert_link_sqlite``: about
-# 1,500 pages, near SQLite's own default of 1,000.
-_CHECKPOINT_EVERY = 250
-
-
 def _insert_link_sqlite(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
     """``insert_link`` on SQLite: the row and its change note in one transaction.
 
@@ -544,11 +546,6 @@ def _insert_link_sqlite(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
         seq = noted.lastrowid
         if seq is not None and seq % 1000 == 0:
             conn.execute("DELETE FROM link_changes WHERE seq < ?", (seq - _KEEP_CHANGES,))
-    if seq is not None and seq % _CHECKPOINT_EVERY == 0:
-        # This connection never checkpoints by itself (wal_autocheckpoint=0, see
-        # ``_sqlite``) and the compactor checkpoints only after folding visits:
-        # without this, creations alone would grow the WAL without bound.
-        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 def _sqlite_time(value: datetime) -> str:
