@@ -9,6 +9,7 @@ from steadylink.release.workers import (
     build_worker_command,
     build_worker_env,
     is_alive,
+    migrate_with_release,
     probe_socket,
     start_workers,
     stop_workers,
@@ -65,3 +66,15 @@ def test_a_release_that_exits_while_starting_is_reported_with_its_log(tmp_path: 
         wait_until_healthy(s, pid, timeout=30)
     assert "ImportError" in info.value.message
     assert not is_alive(pid)
+
+
+def test_a_release_migrates_a_database_with_its_own_command(tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'copy.db'}"
+    ok, output = migrate_with_release(Path(sys.executable), database=database, data_dir=tmp_path)
+    assert ok and "head" in output
+    failing = tmp_path / "python"
+    failing.write_text("#!/bin/sh\necho 'alembic: no such revision' >&2\nexit 1\n")
+    failing.chmod(0o755)
+    assert migrate_with_release(failing, database=database, data_dir=tmp_path) == (
+        False, "alembic: no such revision\n"
+    )

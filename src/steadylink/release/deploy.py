@@ -11,7 +11,6 @@ users, 2 refused.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from steadylink.release.history import ReleaseRecord, StepRecord, StepVerdict, V
 from steadylink.release.lock import acquire_lock
 from steadylink.release.observe import run_bake, run_canary
 from steadylink.release.staging import stage_release
+from steadylink.release.workers import migrate_with_release
 from steadylink.types import Role
 
 APPROVAL_TIMEOUT = 3600.0
@@ -160,26 +160,9 @@ class Deployment:
 
     def _migrate_production(self, python: Path) -> None:
         started = time.monotonic()
-        done = subprocess.run(
-            [
-                str(python),
-                "-m",
-                "steadylink",
-                "--database",
-                self.settings.database_url,
-                "--data-dir",
-                str(self.data_dir),
-                "db",
-                "upgrade",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=300,
-        )
-        verdict: StepVerdict = "passed" if done.returncode == 0 else "failed"
-        self._step("migrate", verdict, time.monotonic() - started, (done.stdout + done.stderr)[-2000:])
-        if done.returncode != 0:
+        ok, output = migrate_with_release(python, database=self.settings.database_url, data_dir=self.data_dir)
+        self._step("migrate", "passed" if ok else "failed", time.monotonic() - started, output)
+        if not ok:
             raise ReleaseError("The production migration failed and was rolled back.")
 
     def _roll_out(self, request: DeployRequest) -> ReleaseRecord:

@@ -12,7 +12,6 @@ here), and a sample of real codes must resolve the same on both.
 from __future__ import annotations
 
 import contextlib
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,9 +24,15 @@ from steadylink.links.backup import create_backup
 from steadylink.links.service import create_key
 from steadylink.links.sql_store import open_store
 from steadylink.release.guard import Guard
-from steadylink.release.history import StepRecord
+from steadylink.release.history import StepRecord, StepVerdict
 from steadylink.release.stage import StageReport, run_stage
-from steadylink.release.workers import WorkerSpec, start_workers, stop_workers, wait_until_healthy
+from steadylink.release.workers import (
+    WorkerSpec,
+    migrate_with_release,
+    start_workers,
+    stop_workers,
+    wait_until_healthy,
+)
 from steadylink.types import Role
 
 Progress = Callable[[str], None]
@@ -69,32 +74,12 @@ def stage_release(*, guard: Guard, release_id: str, python: Path, progress: Prog
         files.symlink_to(guard.settings.files_dir.resolve())
 
     started = time.monotonic()
-    migrated = subprocess.run(
-        [
-            str(python),
-            "-m",
-            "steadylink",
-            "--database",
-            database,
-            "--data-dir",
-            str(stage_dir),
-            "db",
-            "upgrade",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    output = (migrated.stdout + migrated.stderr)[-2000:]
-    if migrated.returncode != 0:
-        outcome.steps.append(
-            StepRecord("stage-migrate", "failed", clock.now(), time.monotonic() - started, output)
-        )
+    ok, output = migrate_with_release(python, database=database, data_dir=stage_dir)
+    verdict: StepVerdict = "passed" if ok else "failed"
+    elapsed = time.monotonic() - started
+    outcome.steps.append(StepRecord("stage-migrate", verdict, clock.now(), elapsed, output))
+    if not ok:
         return outcome
-    outcome.steps.append(
-        StepRecord("stage-migrate", "passed", clock.now(), time.monotonic() - started, output)
-    )
 
     store = open_store(database)
     try:

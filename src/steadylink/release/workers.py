@@ -46,6 +46,27 @@ class WorkerSpec:
         return self.socket.with_suffix(".log")
 
 
+def migrate_with_release(
+    python: Path, *, database: str, data_dir: Path, timeout: float = 300
+) -> tuple[bool, str]:
+    """Run a release's own migrations (its ``steadylink db upgrade``) on ``database``.
+
+    Returns whether they succeeded and the last 2,000 characters of their output.
+    """
+    argv = [
+        str(python), "-m", "steadylink", "--database", database, "--data-dir", str(data_dir),
+        "db", "upgrade",
+    ]  # fmt: skip
+    done = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
+    return done.returncode == 0, (done.stdout + done.stderr)[-2000:]
+
+
 def build_worker_command(spec: WorkerSpec) -> list[str]:
     return [
         str(spec.python),
