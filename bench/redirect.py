@@ -45,6 +45,7 @@ from harness import (
 )
 
 from steadylink.links.migrate import upgrade_to_head
+from steadylink.links.spool import VisitSpool
 from steadylink.links.sql_store import open_store
 
 SERVER_CORE, WRK_CORE = 0, 1
@@ -134,7 +135,7 @@ def main() -> None:
             apps.append(run_wrk(app_url, script=script, seconds=args.seconds, core=WRK_CORE))
             compactor.send_signal(signal.SIGCONT)
             before = cpu_seconds(compactor.pid)
-            wait_until_folded(work / "links.db")
+            wait_until_folded(VisitSpool(work / "visits"))
             compactor_cpu += cpu_seconds(compactor.pid) - before
             ceilings.append(run_wrk(ceiling_url, script=script, seconds=args.seconds, core=WRK_CORE))
         own_mb, mapped_mb = memory_mb(server.pid)
@@ -169,20 +170,19 @@ def main() -> None:
     print(f"server memory (granian + worker): {own_mb:,.0f} MB own, {mapped_mb:,.0f} MB mapped files")
 
 
-def wait_until_folded(db: Path, timeout: float = 120) -> None:
-    """Until the visit log has been empty for a second (the workers flush every second)."""
+def wait_until_folded(spool: VisitSpool, timeout: float = 120) -> None:
+    """Until the visit spool has been empty for a second (the workers write every second)."""
     deadline = time.monotonic() + timeout
     empty_since = None
-    with sqlite3.connect(db) as conn:
-        while time.monotonic() < deadline:
-            if conn.execute("SELECT count(*) FROM visit_log").fetchone()[0]:
-                empty_since = None
-            elif empty_since is None:
-                empty_since = time.monotonic()
-            elif time.monotonic() - empty_since > 1.2:
-                return
-            time.sleep(0.1)
-    raise RuntimeError(f"the compactor did not fold the visit log within {timeout} s")
+    while time.monotonic() < deadline:
+        if spool.waiting():
+            empty_since = None
+        elif empty_since is None:
+            empty_since = time.monotonic()
+        elif time.monotonic() - empty_since > 1.2:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"the compactor did not fold the visit spool within {timeout} s")
 
 
 def count_visits(db: Path) -> int:

@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from steadylink.clock import FakeClock
+from steadylink.links import schema
 from steadylink.links.migrate import upgrade_to_head
 from steadylink.links.sql_store import SqlStore, open_store
 from steadylink.settings import Settings, load_settings
@@ -23,7 +24,7 @@ from steadylink.settings import Settings, load_settings
 POSTGRES_ADMIN_URL = os.environ.get(
     "STEADYLINK_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-_TABLES = ("links", "clicks_daily", "click_referrers", "click_agents", "link_changes", "api_keys")
+_TABLES = tuple(table.name for table in schema.metadata.sorted_tables)
 
 
 class SeqRandom:

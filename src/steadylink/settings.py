@@ -93,6 +93,11 @@ class Settings:
     def files_dir(self) -> Path:
         return self.data_dir / "files"
 
+    @property
+    def visits_dir(self) -> Path:
+        """The visit spool: the workers' visit files, until the compactor folds them."""
+        return self.data_dir / "visits"
+
     def with_overrides(self, **overrides: Any) -> Settings:
         clean = {k: v for k, v in overrides.items() if v is not None}
         if "data_dir" in clean:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from steadylink.cli.serve import build_serve_plan, check_port_free, check_socket_path, granian_executable
 from steadylink.errors import Conflict
+from steadylink.links.spool import VisitSpool, visit_line_tail
 from steadylink.settings import Settings
 
 from .conftest import Invoke
@@ -86,3 +88,25 @@ def test_a_file_in_the_way_of_the_socket_is_refused(tmp_path: Path) -> None:
     with pytest.raises(Conflict, match="not a socket"):
         check_socket_path(path)
     assert path.read_text() == "mine"
+
+
+def test_compact_once_folds_the_waiting_visits(cli: Invoke, data_dir: Path) -> None:
+    created = cli("links", "create", "https://example.com/", "--code", "counted")
+    assert created.exit_code == 0, created.output
+    VisitSpool(data_dir / "visits").write(("counted" + visit_line_tail("2026-01-01", "", "curl", False)) * 3)
+    result = cli("compact", "--once")
+    assert result.exit_code == 0, result.output
+    assert "folded 3 visits" in result.output
+    shown = cli("links", "show", "counted", "--json")
+    assert json.loads(shown.stdout)["visits"] == 3
+    assert VisitSpool(data_dir / "visits").waiting() == []
+
+
+def test_compact_once_with_the_database_down_fails_and_keeps_the_visits(cli: Invoke, data_dir: Path) -> None:
+    spool = VisitSpool(data_dir / "visits")
+    spool.write("counted" + visit_line_tail("2026-01-01", "", "curl", False))
+    result = cli("compact", "--once", database="postgresql://nobody@127.0.0.1:1/none")
+    assert result.exit_code != 0
+    assert "visit compaction failed" in result.output and "nothing is lost" in result.output
+    assert "Traceback" not in result.output
+    assert len(spool.waiting()) == 1

@@ -13,7 +13,7 @@ from steadylink.errors import StoreError
 from steadylink.links import service
 from steadylink.links.backup import create_backup, restore_backup, verify_backup
 from steadylink.links.codes import SystemRandom
-from steadylink.links.model import Click, NewLink
+from steadylink.links.model import NewLink, VisitRow
 from steadylink.links.sql_store import SqlStore
 from steadylink.settings import Settings
 from steadylink.types import Role
@@ -35,7 +35,8 @@ def _fill(store: SqlStore, settings: Settings, clock: FakeClock, n: int = 3) -> 
         )
         clock.advance(1)
     service.create_key(store=store, clock=clock, name="ci", role=Role.EDITOR)
-    store.add_clicks([Click("code-0", clock.now().date().isoformat(), "ref.example", "Firefox", False)])
+    day = clock.now().date().isoformat()
+    store.fold_visits(["f1"], [VisitRow("code-0", day, "ref.example", "Firefox", False)], at=clock.now())
 
 
 def scribble_over_pages(data: bytes, page_size: int = 4096) -> bytes:

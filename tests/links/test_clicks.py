@@ -1,13 +1,16 @@
-"""Batched clicks on a real store (SQLite and PostgreSQL)."""
+"""Batched clicks: recorded in memory, written to the visit spool, folded into a real store."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from steadylink.clock import FakeClock
 from steadylink.links.clicks import BatchClickRecorder, referrer_host
 from steadylink.links.model import Link, LinkKind
-from steadylink.links.sql_store import SqlStore, open_store
+from steadylink.links.spool import VisitSpool
+from steadylink.links.sql_store import SqlStore
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 
@@ -17,16 +20,22 @@ def _insert(store: SqlStore, clock: FakeClock, code: str) -> None:
     store.insert_link(Link(code, LinkKind.URL, "https://example.com/", None, now, now))
 
 
-def test_flush_writes_one_batch_with_hosts_agents_and_bots(store: SqlStore, clock: FakeClock) -> None:
+def test_a_flush_writes_one_file_that_folds_into_hosts_agents_and_bots(
+    store: SqlStore, clock: FakeClock, tmp_path: Path
+) -> None:
     _insert(store, clock, "abc")
-    clicks = BatchClickRecorder(store, clock)
+    spool = VisitSpool(tmp_path / "visits")
+    clicks = BatchClickRecorder(spool, clock)
     clicks.record("abc", referrer="https://News.example.org/a?secret=1", user_agent=FIREFOX)
     clicks.record("abc", referrer="https://news.example.org/b", user_agent=FIREFOX)
     clicks.record("abc", referrer=None, user_agent="Twitterbot/1.0")
-    assert store.link_stats("abc").total == 0  # nothing written before the flush
+    assert spool.waiting() == []  # nothing written before the flush
     assert clicks.flush() == 3
     assert clicks.flush() == 0
-    store.compact_visits()
+    assert len(spool.waiting()) == 1
+    assert "secret" not in spool.waiting()[0].read_text()  # the referrer's host only
+    assert store.link_stats("abc").total == 0  # written, not folded yet
+    assert spool.fold(store, clock.now()).visits == 3
     stats = store.link_stats("abc")
     assert stats.total == 3
     assert stats.per_day == {"2026-01-01": 3}
@@ -35,14 +44,34 @@ def test_flush_writes_one_batch_with_hosts_agents_and_bots(store: SqlStore, cloc
     assert (stats.humans, stats.bots) == (2, 1)
 
 
-def test_a_failed_flush_keeps_the_batch(tmp_path: object, clock: FakeClock) -> None:
-    unreachable = open_store("postgresql://nobody@127.0.0.1:1/none")
-    clicks = BatchClickRecorder(unreachable, clock)
+def test_visits_count_for_the_day_of_the_flush_before_them(
+    store: SqlStore, clock: FakeClock, tmp_path: Path
+) -> None:
+    _insert(store, clock, "abc")
+    spool = VisitSpool(tmp_path / "visits")
+    clicks = BatchClickRecorder(spool, clock)
     clicks.record("abc", referrer=None, user_agent=None)
-    with pytest.raises(Exception):  # noqa: B017 - whichever error the driver raises
+    clock.advance(86_400)
+    clicks.flush()  # the day changes at this flush
+    clicks.record("abc", referrer=None, user_agent=None)
+    clicks.flush()
+    spool.fold(store, clock.now())
+    assert store.link_stats("abc").per_day == {"2026-01-01": 1, "2026-01-02": 1}
+
+
+def test_a_failed_write_keeps_the_batch_for_the_next_flush(clock: FakeClock, tmp_path: Path) -> None:
+    blocked = tmp_path / "visits"
+    blocked.write_text("a file where the spool directory should be")
+    clicks = BatchClickRecorder(VisitSpool(blocked), clock, max_pending=2)
+    for code in ("a", "b", "c"):
+        clicks.record(code, referrer=None, user_agent=None)
+    with pytest.raises(OSError):
         clicks.flush()
-    assert clicks.pending == 1
-    unreachable.close()
+    assert clicks.pending == 2  # the newest, up to max_pending
+    blocked.unlink()
+    assert clicks.flush() == 2
+    lines = VisitSpool(blocked).waiting()[0].read_text().splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["b", "c"]
 
 
 def test_only_the_referrer_host_is_kept() -> None:

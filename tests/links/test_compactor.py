@@ -5,26 +5,36 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from datetime import datetime
+from pathlib import Path
+
+import pytest
 
 from steadylink.clock import FakeClock
 from steadylink.links.compactor import Compactor
-from steadylink.links.model import Click, Link, LinkKind
+from steadylink.links.model import Link, LinkKind, VisitRow
+from steadylink.links.spool import VisitSpool, visit_line_tail
 from steadylink.links.sql_store import SqlStore
 
 
-def _visits(store: SqlStore, clock: FakeClock, n: int) -> None:
+@pytest.fixture
+def spool(tmp_path: Path) -> VisitSpool:
+    return VisitSpool(tmp_path / "visits")
+
+
+def _visits(store: SqlStore, spool: VisitSpool, clock: FakeClock, n: int) -> None:
     now = clock.now()
     if store.get_link("c") is None:
         store.insert_link(Link("c", LinkKind.URL, "https://example.com/", None, now, now))
-    store.add_clicks([Click("c", now.date().isoformat(), "", "curl", False)] * n)
+    spool.write(("c" + visit_line_tail(now.date().isoformat(), "", "curl", False)) * n)
 
 
 def test_it_stops_when_the_followed_process_is_gone_and_folds_what_is_left(
-    store: SqlStore, clock: FakeClock
+    store: SqlStore, spool: VisitSpool, clock: FakeClock
 ) -> None:
-    _visits(store, clock, 7)
+    _visits(store, spool, clock, 7)
     followed = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
-    compactor = Compactor(store, every=0.01, follow_pid=followed.pid)
+    compactor = Compactor(store, spool, every=0.01, follow_pid=followed.pid, clock=clock)
     runner = threading.Thread(target=compactor.run)
     runner.start()
     try:
@@ -40,29 +50,44 @@ def test_it_stops_when_the_followed_process_is_gone_and_folds_what_is_left(
     assert store.link_stats("c").total == 7
 
 
-def test_stop_folds_once_more(store: SqlStore, clock: FakeClock) -> None:
-    _visits(store, clock, 3)
-    compactor = Compactor(store, every=3600)
+def test_stop_folds_everything_waiting_once_more(
+    store: SqlStore, spool: VisitSpool, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("steadylink.links.spool._FOLD_BYTES", 1)  # one file per transaction
+    for _ in range(3):
+        _visits(store, spool, clock, 3)
+    compactor = Compactor(store, spool, every=3600, clock=clock)
     compactor.stop()
-    assert compactor.run() == 3
-    assert store.link_stats("c").total == 3
+    assert compactor.run() == 9
+    assert store.link_stats("c").total == 9 and spool.waiting() == []
 
 
-def test_a_failing_store_is_reported_and_retried(store: SqlStore, clock: FakeClock) -> None:
+def test_a_failing_store_is_reported_and_retried_and_loses_nothing(
+    store: SqlStore, spool: VisitSpool, clock: FakeClock
+) -> None:
     warnings: list[str] = []
 
     class Flaky:
         calls = 0
 
-        def compact_visits(self) -> int:
+        def __getattr__(self, name: str) -> object:
+            return getattr(store, name)
+
+        def fold_visits(
+            self, names: list[str], visits: list[VisitRow], *, at: datetime, forget: list[str]
+        ) -> set[str]:
             self.calls += 1
             if self.calls == 1:
                 raise OSError("database is locked")
-            return store.compact_visits()
+            return store.fold_visits(names, visits, at=at, forget=forget)
 
-    _visits(store, clock, 2)
-    compactor = Compactor(Flaky(), every=3600, warn=warnings.append)  # type: ignore[arg-type]
+    _visits(store, spool, clock, 2)
+    compactor = Compactor(Flaky(), spool, every=3600, warn=warnings.append, clock=clock)  # type: ignore[arg-type]
     compactor.stop()
     compactor.run()  # the last pass fails ...
     assert warnings == ["visit compaction failed: OSError: database is locked"]
-    assert compactor.run() == 2  # ... and the next one folds it all
+    assert compactor.last_error == warnings[0]
+    assert len(spool.waiting()) == 1  # ... the file waits ...
+    assert compactor.run() == 2  # ... and the next pass folds it all
+    assert compactor.last_error is None
+    assert store.link_stats("c").total == 2

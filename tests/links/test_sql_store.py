@@ -4,11 +4,13 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 
 import pytest
+from sqlalchemy import insert
 
 from steadylink.clock import FakeClock
 from steadylink.errors import Conflict, NotFound, StoreError
+from steadylink.links import schema
 from steadylink.links.codes import SystemRandom
-from steadylink.links.model import Click, Link, LinkKind, NewLink
+from steadylink.links.model import Link, LinkKind, NewLink, VisitRow
 from steadylink.links.service import create_link
 from steadylink.links.sql_store import SqlStore, open_store
 from steadylink.settings import Settings
@@ -64,62 +66,113 @@ def test_replace_and_delete_note_changes(store: SqlStore, clock: FakeClock) -> N
     assert store.invalidations_since(seq1)[1] == ["x"]
 
 
-def test_clicks_aggregate_into_stats(store: SqlStore, clock: FakeClock) -> None:
+def _visit(code: str, day: date, host: str = "", family: str = "curl", bot: bool = False, n: int = 1) -> VisitRow:
+    return VisitRow(code, day.isoformat(), host, family, bot, n)
+
+
+def _logged_by_an_older_release(store: SqlStore, rows: list[VisitRow]) -> None:
+    """Visit log rows as releases before the spool appended them: no ``n``, one visit each."""
+    with store.engine.begin() as conn:
+        conn.execute(
+            insert(schema.visit_log),
+            [{"code": r.code, "day": r.day, "host": r.referrer_host, "family": r.agent_family,
+              "is_bot": r.is_bot} for r in rows],
+        )  # fmt: skip
+
+
+def test_folded_visits_add_up_into_stats(store: SqlStore, clock: FakeClock) -> None:
     store.insert_link(make("s", clock))
     store.insert_link(make("lim", clock, max_visits=10))
     day = date(2026, 1, 1)
-    clicks = [Click("s", day.isoformat(), "news.example", "Firefox", False)] * 3 + [
-        Click("s", (day + timedelta(days=1)).isoformat(), "", "Googlebot", True),
-        Click("lim", day.isoformat(), "", "curl", False),
+    rows = [
+        _visit("s", day, "news.example", "Firefox", n=3),
+        _visit("s", day + timedelta(days=1), "", "Googlebot", bot=True),
+        _visit("lim", day),
     ]
-    store.add_clicks(clicks)
-    store.add_clicks([Click("s", day.isoformat(), "news.example", "Firefox", False)])
-    assert store.link_stats("s").total == 0  # logged, not folded yet
-    assert store.compact_visits() == 6
-    assert store.compact_visits() == 0
+    assert store.fold_visits(["f1"], rows, at=clock.now()) == set()
+    assert store.fold_visits(["f2"], [_visit("s", day, "news.example", "Firefox")], at=clock.now()) == set()
     stats = store.link_stats("s")
     assert stats.total == 5
     assert stats.per_day == {"2026-01-01": 4, "2026-01-02": 1}
     assert stats.referrers == {"news.example": 4, "": 1}
+    assert stats.agents == {"Firefox": 4, "Googlebot": 1}
     assert (stats.bots, stats.humans) == (1, 4)
     limited = store.get_link("lim")
     assert limited is not None and limited.visits == 0  # counted only by take_limited_visit
-    store.add_clicks([])
+    assert store.link_stats("lim").per_day == {"2026-01-01": 1}
 
 
-def test_compaction_goes_in_batches_and_adds_up(store: SqlStore, clock: FakeClock) -> None:
+def test_a_file_is_folded_once_until_it_is_forgotten(store: SqlStore, clock: FakeClock) -> None:
     store.insert_link(make("s", clock))
     day = date(2026, 1, 1)
-    store.add_clicks([Click("s", day.isoformat(), f"h{i % 3}.example", "Firefox", False) for i in range(7)])
-    store.compact_visits()
-    store.add_clicks([Click("s", day.isoformat(), "h0.example", "curl", False)] * 5)
+    assert store.fold_visits(["f1"], [_visit("s", day, n=2)], at=clock.now()) == set()
+    # a compactor that died before deleting f1 reads it again, with a new file
+    assert store.fold_visits(["f1", "f2"], [_visit("s", day, n=7)], at=clock.now()) == {"f1"}
+    assert store.link_stats("s").total == 2  # nothing of that batch was folded
+    assert store.fold_visits(["f2"], [_visit("s", day, n=5)], forget=["f1"], at=clock.now()) == set()
+    assert store.fold_visits(["f1"], [_visit("s", day)], at=clock.now()) == set()  # f1 was forgotten
+    assert store.link_stats("s").total == 8
+
+
+def test_names_left_unforgotten_expire_after_thirty_days(store: SqlStore, clock: FakeClock) -> None:
+    store.insert_link(make("s", clock))
+    day = date(2026, 1, 1)
+    store.fold_visits(["old"], [_visit("s", day)], at=clock.now())
+    store.fold_visits([], [], at=clock.now() + timedelta(days=29))
+    assert store.fold_visits(["old"], [_visit("s", day)], at=clock.now()) == {"old"}
+    store.fold_visits([], [], at=clock.now() + timedelta(days=31))
+    assert store.fold_visits(["old"], [_visit("s", day)], at=clock.now()) == set()
+
+
+def test_rows_an_older_release_logged_are_folded_in_batches(store: SqlStore, clock: FakeClock) -> None:
+    store.insert_link(make("s", clock))
+    day = date(2026, 1, 1)
+    _logged_by_an_older_release(store, [_visit("s", day, f"h{i % 3}.example", "Firefox") for i in range(7)])
+    assert store.link_stats("s").total == 0  # logged, not folded yet
+    assert store.compact_visits() == 7
+    assert store.compact_visits() == 0
+    _logged_by_an_older_release(store, [_visit("s", day, "h0.example")] * 5)
     assert store.compact_visits(batch=2) == 5
     stats = store.link_stats("s")
     assert stats.total == 12 and stats.per_day == {"2026-01-01": 12}
     assert stats.referrers == {"h0.example": 8, "h1.example": 2, "h2.example": 2}
     assert stats.agents == {"Firefox": 7, "curl": 5}
+    # a fold of spool files takes any logged rows with it
+    _logged_by_an_older_release(store, [_visit("s", day)])
+    store.fold_visits(["f1"], [_visit("s", day, n=2)], at=clock.now())
+    assert store.link_stats("s").total == 15
 
 
 def test_visits_of_a_deleted_link_leave_no_stats_behind(store: SqlStore, clock: FakeClock) -> None:
     store.insert_link(make("gone", clock))
     day = date(2026, 1, 1)
-    store.add_clicks([Click("gone", day.isoformat(), "", "curl", False)])
+    _logged_by_an_older_release(store, [_visit("gone", day)])
     store.delete_link("gone")
-    store.add_clicks([Click("gone", day.isoformat(), "", "curl", False)])  # a worker flushed late
+    _logged_by_an_older_release(store, [_visit("gone", day)])  # a worker flushed late
+    store.fold_visits(["late"], [_visit("gone", day, n=4)], at=clock.now())
     store.compact_visits()
     store.insert_link(make("gone", clock))  # the code is reused
     assert store.link_stats("gone").total == 0 and store.link_stats("gone").per_day == {}
 
 
-def test_compactors_running_at_once_count_each_visit_once(store: SqlStore, clock: FakeClock) -> None:
+def test_compactors_folding_the_same_files_at_once_count_each_visit_once(
+    store: SqlStore, clock: FakeClock
+) -> None:
     store.insert_link(make("busy", clock))
     day = date(2026, 1, 1)
-    for _ in range(20):
-        store.add_clicks([Click("busy", day.isoformat(), "", "curl", False)] * 50)
+    names = [f"f{i:02d}" for i in range(20)]
     stores = [open_store(store.url) for _ in range(4)]
+
+    def fold_all(other: SqlStore) -> int:
+        folded = 0
+        for name in names:  # every compactor tries every file, one at a time
+            if not other.fold_visits([name], [_visit("busy", day, n=50)], at=clock.now()):
+                folded += 50
+        return folded
+
     try:
         with ThreadPoolExecutor(4) as pool:
-            folded = sum(pool.map(lambda s: s.compact_visits(batch=100), stores))
+            folded = sum(pool.map(fold_all, stores))
     finally:
         for other in stores:
             other.close()

@@ -16,6 +16,7 @@ from tests.web.rsgi_client import rsgi_client
 from steadylink.clock import FakeClock
 from steadylink.links import service
 from steadylink.links.model import LinkChanges, NewLink
+from steadylink.links.spool import VisitSpool
 from steadylink.settings import Settings
 from steadylink.web.app import build_context, create_app, run_lifespan
 from steadylink.web.context import AppContext
@@ -180,7 +181,7 @@ async def test_visits_are_counted_with_referrer_host_and_agent(settings: Setting
         for _ in range(3):
             await client.get(f"/{code}", headers=headers)
         ctx.clicks.flush()
-        ctx.store.compact_visits()
+        VisitSpool(settings.visits_dir).fold(ctx.store, clock.now())
         stats = ctx.store.link_stats(code)
         assert stats.total == 3
         assert stats.referrers == {"chat.example.net": 3}

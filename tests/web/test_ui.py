@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from steadylink.clock import FakeClock
+from steadylink.links.spool import VisitSpool
 from steadylink.links.sql_store import SqlStore
 from steadylink.settings import Settings
 from steadylink.web.app import build_context, create_app
@@ -288,7 +289,7 @@ async def test_visits_show_on_the_stats_page(client: httpx.AsyncClient, ctx: App
             "/counted", headers={"referer": "https://news.example/x", "user-agent": "curl/8.0"}
         )
     ctx.clicks.flush()
-    ctx.store.compact_visits()
+    VisitSpool(ctx.settings.visits_dir).fold(ctx.store, ctx.clock.now())
     html = (await client.get("/s/counted", headers=BROWSER)).text
     assert 'id="total-visits">3<' in html
     assert "news.example" in html

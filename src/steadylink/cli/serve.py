@@ -27,9 +27,10 @@ import typer
 
 from steadylink.cli.output import print_done, print_note
 from steadylink.cli.state import state_of
-from steadylink.errors import Conflict, InvalidInput
+from steadylink.errors import Conflict, InvalidInput, StoreError
 from steadylink.links.compactor import Compactor
 from steadylink.links.migrate import upgrade_to_head
+from steadylink.links.spool import VisitSpool
 from steadylink.links.sql_store import open_store
 from steadylink.settings import Settings
 
@@ -89,23 +90,26 @@ def compact_command(
     follow: int | None = typer.Option(
         None, "--follow", min=1, help="Stop (after a last pass) when this process is gone."
     ),
-    once: bool = typer.Option(False, "--once", help="Fold what is logged now, then exit."),
+    once: bool = typer.Option(False, "--once", help="Fold what is waiting now, then exit."),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="As the root option."),
     database: str | None = typer.Option(None, "--database", help="As the root option."),
 ) -> None:
-    """Fold logged visits into totals and stats (`serve` runs one; SIGTERM stops it)."""
+    """Fold the workers' visits into totals and stats (`serve` runs one; SIGTERM stops it)."""
     settings = state_of(ctx).settings(data_dir=data_dir, database=database)
     store = open_store(settings.database_url)
     try:
+        compactor = Compactor(
+            store, VisitSpool(settings.visits_dir), every=every or settings.links.compact_seconds,
+            follow_pid=follow, warn=print_note,
+        )  # fmt: skip
         if once:
-            folded = store.compact_visits()
+            compactor.stop()
         else:
-            compactor = Compactor(
-                store, every=every or settings.links.compact_seconds, follow_pid=follow, warn=print_note
-            )
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: compactor.stop())
-            folded = compactor.run()
+        folded = compactor.run()
+        if once and compactor.last_error:
+            raise StoreError(f"{compactor.last_error} (nothing is lost: the visits wait in the spool)")
     finally:
         store.close()
     print_done(f"folded {folded} visits into totals and stats")

@@ -1,23 +1,24 @@
-"""The visit compactor: folds the visit log into totals and stats, off the workers.
+"""The visit compactor: folds the workers' visits into totals and stats, off the workers.
 
-A worker's click flush only *appends* its visits to ``visit_log`` (~1 µs a
-visit). Folding them into ``links.visits`` and the per-day, referrer and
-agent tables costs more — ~20 µs a visit when the worker did it itself, on
-the core that serves redirects — so it is done here, in a process of its own
-that ``steadylink serve`` starts beside granian: every
-``links.compact_seconds`` (default 1 s) it folds what was logged, up to
-50,000 visits per transaction.
+A worker only writes its visits to the visit spool (``links/spool.py``), one
+file a second. Folding them into ``links.visits`` and the per-day, referrer
+and agent tables costs far more — ~20 µs a visit on SQLite — so it is done
+here, in a process of its own that ``steadylink serve`` starts beside
+granian: every ``links.compact_seconds`` (default 1 s) it folds the waiting
+files, about 100,000 visits per transaction, and any rows a release older
+than the spool left in the store's visit log (which keeps working while such
+a release still serves, during a canary).
 
 So a visit shows in the stats within about two seconds: the worker's flush
-(≤ 1 s) plus the next compaction (≤ 1 s). Visits of links with
-``max_visits`` are counted in the store before the redirect, as before.
+(≤ 1 s) plus the next fold (≤ 1 s). Visits of links with ``max_visits`` are
+counted in the store before the redirect, as before.
 
 The compactor follows the PID it was started for (``serve`` passes its own,
 which granian keeps when it replaces the process): when that process is gone,
 or on SIGTERM, it folds what is left and exits. Several compactors on one
-database (a canary and the stable release, several hosts) are safe — SQLite's
-write lock, or a PostgreSQL advisory lock, lets one fold at a time, and each
-visit is folded exactly once.
+spool or one database (a canary and the stable release, several hosts) are
+safe: one folds a spool at a time, and every file is folded exactly once
+(see ``Store.fold_visits``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from steadylink.clock import Clock, SystemClock
 from steadylink.edge.process import is_process_running
+from steadylink.links.spool import VisitSpool
 from steadylink.links.store import Store
 
 Warn = Callable[[str], None]
@@ -33,31 +36,48 @@ Warn = Callable[[str], None]
 
 class Compactor:
     def __init__(
-        self, store: Store, *, every: float, follow_pid: int | None = None, warn: Warn | None = None
-    ) -> None:
+        self, store: Store, spool: VisitSpool, *, every: float, follow_pid: int | None = None,
+        warn: Warn | None = None, clock: Clock | None = None,
+    ) -> None:  # fmt: skip
         self._store = store
+        self._spool = spool
         self._every = every
         self._follow_pid = follow_pid
         self._warn = warn or (lambda _message: None)
+        self._clock = clock or SystemClock()
         self._stop = threading.Event()
         self.folded = 0
+        self.last_error: str | None = None  # of the last pass, None when it went through
 
     def stop(self) -> None:
         self._stop.set()
 
     def run(self) -> int:
-        """Fold until stopped or the followed process is gone; then fold once more. Return the total."""
+        """Fold until stopped or the followed process is gone; then fold what is left. Return the total."""
         while not self._stop.is_set() and self._followed_alive():
-            self._fold()
+            self.fold_once()
             self._stop.wait(self._every)
-        self._fold()
+        while self.fold_once() and self._spool.waiting():
+            pass
         return self.folded
 
-    def _fold(self) -> None:
+    def fold_once(self) -> int:
+        """One pass: the store's visit log, then a batch of spool files. Never raises."""
+        folded = 0
         try:
-            self.folded += self._store.compact_visits()
+            folded += self._store.compact_visits()
+            fold = self._spool.fold(self._store, self._clock.now())
+            folded += fold.visits
+            if fold.dropped:
+                self._warn(f"dropped {fold.dropped} damaged visit lines in {self._spool.directory}")
+            if folded:
+                self._store.checkpoint()
+            self.last_error = None
         except Exception as exc:  # the store may be down for a while: keep trying
-            self._warn(f"visit compaction failed: {type(exc).__name__}: {exc}")
+            self.last_error = f"visit compaction failed: {type(exc).__name__}: {exc}"
+            self._warn(self.last_error)
+        self.folded += folded
+        return folded
 
     def _followed_alive(self) -> bool:
         return self._follow_pid is None or is_process_running(self._follow_pid)

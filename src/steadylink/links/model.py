@@ -81,11 +81,11 @@ class LinkChanges:
     password: str | _Unset | None = UNSET
 
 
-class Click(NamedTuple):
-    """One visit, as the redirect path saw it; a row of the visit log.
+class VisitRow(NamedTuple):
+    """``n`` identical visits, as the redirect path saw them; a row of the visit log.
 
-    A tuple, so a batch goes to the database driver as it is (the click flush
-    is on the core that serves redirects). ``day`` is the ISO date (UTC).
+    A tuple, so a batch goes to the database driver as it is. ``day`` is the
+    ISO date (UTC); ``referrer_host`` is ``""`` when there was no referrer.
     """
 
     code: str
@@ -93,6 +93,7 @@ class Click(NamedTuple):
     referrer_host: str
     agent_family: str
     is_bot: bool
+    n: int = 1
 
 
 @dataclass(frozen=True, slots=True)

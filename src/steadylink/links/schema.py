@@ -66,9 +66,11 @@ click_agents = Table(
     Column("count", BigInteger, nullable=False),
 )
 
-# Visits as the workers flush them: appended (no index but the row id, so an
-# append writes sequential pages) and folded into the tables above by
-# ``SqlStore.compact_visits`` — off the workers, in the compactor process.
+# Visits on their way into the tables above. Workers write them to spool files
+# (``links/spool.py``); the compactor appends a batch of files here (no index
+# but the row id, so an append writes sequential pages), one row per distinct
+# visit with its count ``n``, and folds them in the same transaction
+# (``SqlStore.fold_visits``). Releases before 0003 appended here themselves.
 visit_log = Table(
     "visit_log",
     metadata,
@@ -78,6 +80,15 @@ visit_log = Table(
     Column("host", String(255), nullable=False),
     Column("family", String(64), nullable=False),
     Column("is_bot", Boolean, nullable=False),
+    Column("n", Integer, nullable=False, server_default="1"),
+)
+
+# Spool files already folded, recorded in the transaction that folded them.
+visit_spools = Table(
+    "visit_spools",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("folded_at", DateTime(timezone=True), nullable=False),
 )
 
 link_changes = Table(

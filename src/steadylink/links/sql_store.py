@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +35,12 @@ from steadylink.links import schema
 from steadylink.links.codes import fold
 from steadylink.links.model import (
     ApiKey,
-    Click,
     Link,
     LinkKind,
     LinkPage,
     LinkStats,
     StoredFile,
+    VisitRow,
 )
 
 _LINK_COLUMNS = (
@@ -48,25 +48,35 @@ _LINK_COLUMNS = (
     "updated_at, expires_at, max_visits, visits, is_disabled, password_hash, owner"
 )
 _KEEP_CHANGES = 10_000
-# The visit log and its compaction; "?" placeholders (SQLite), "%s" for psycopg.
-_LOG_VISITS = "INSERT INTO visit_log (code, day, host, family, is_bot) VALUES (?, ?, ?, ?, ?)"
-_LOG_BOUND = "SELECT max(id), count(*) FROM (SELECT id FROM visit_log ORDER BY id LIMIT ?) AS batch"
+# The visit log and its folding; "?" placeholders (SQLite), "%s" for psycopg.
+_LOG_VISITS = "INSERT INTO visit_log (code, day, host, family, is_bot, n) VALUES (?, ?, ?, ?, ?, ?)"
+_LOG_BOUND = (
+    "SELECT max(id), count(*), coalesce(sum(n), 0) "
+    "FROM (SELECT id, n FROM visit_log ORDER BY id LIMIT ?) AS batch"
+)
+_SPOOLS_FOLDED = "SELECT name FROM visit_spools WHERE name IN ({})"
+_SPOOL_FOLDED = "INSERT INTO visit_spools (name, folded_at) VALUES (?, ?)"
+_SPOOLS_FORGET = "DELETE FROM visit_spools WHERE name = ?"
+_SPOOLS_EXPIRE = "DELETE FROM visit_spools WHERE folded_at < ?"
+# How long a folded file's name is kept when its compactor could not forget it
+# (it stopped between deleting the file and its next fold).
+_SPOOL_MEMORY = timedelta(days=30)
 # Each statement folds the log rows up to a bound. Rows of deleted links go first,
 # in one pass (joining links in each of the three inserts cost ~25 % more);
 # visit-limited links are counted by take_limited_visit instead.
 _COMPACT = (
     "DELETE FROM visit_log WHERE id <= ? AND code NOT IN (SELECT code FROM links)",
     "UPDATE links SET visits = links.visits + batch.n FROM "
-    "(SELECT code, count(*) AS n FROM visit_log WHERE id <= ? GROUP BY code) AS batch "
+    "(SELECT code, sum(n) AS n FROM visit_log WHERE id <= ? GROUP BY code) AS batch "
     "WHERE links.code = batch.code AND links.max_visits IS NULL",
     "INSERT INTO clicks_daily (code, day, count) "
-    "SELECT code, day, count(*) FROM visit_log WHERE id <= ? GROUP BY code, day "
+    "SELECT code, day, sum(n) FROM visit_log WHERE id <= ? GROUP BY code, day "
     "ON CONFLICT (code, day) DO UPDATE SET count = clicks_daily.count + excluded.count",
     "INSERT INTO click_referrers (code, host, count) "
-    "SELECT code, host, count(*) FROM visit_log WHERE id <= ? GROUP BY code, host "
+    "SELECT code, host, sum(n) FROM visit_log WHERE id <= ? GROUP BY code, host "
     "ON CONFLICT (code, host) DO UPDATE SET count = click_referrers.count + excluded.count",
     "INSERT INTO click_agents (code, family, is_bot, count) "
-    "SELECT code, family, is_bot, count(*) FROM visit_log WHERE id <= ? GROUP BY code, family, is_bot "
+    "SELECT code, family, is_bot, sum(n) FROM visit_log WHERE id <= ? GROUP BY code, family, is_bot "
     "ON CONFLICT (code, family, is_bot) DO UPDATE SET count = click_agents.count + excluded.count",
     "DELETE FROM visit_log WHERE id <= ?",
 )
@@ -234,54 +244,45 @@ class SqlStore:
                 _note_change(conn, code)
             return bool(result.rowcount == 1)
 
-    def add_clicks(self, clicks: Iterable[Click]) -> None:
-        rows = clicks if isinstance(clicks, list) else list(clicks)
-        if not rows:
-            return
-        if self.is_sqlite:
-            # Plain sqlite3 executemany appending to a table with no index but its
-            # row id: ~1 µs a visit (through SQLAlchemy ~75 µs; updating the
-            # aggregates here was ~20 µs, paid by the worker serving redirects).
-            conn = self._sqlite(appends_visits=True)
-            with conn:
-                conn.executemany(_LOG_VISITS, rows)
-            return
-        with self._begin() as sa_conn:
-            raw = sa_conn.connection.driver_connection
-            with raw.cursor() as cursor:
-                cursor.executemany(_LOG_VISITS.replace("?", "%s"), rows)
-
-    def compact_visits(self, batch: int = 50_000) -> int:
-        compacted = 0
-        while True:
-            done = self._compact_batch(batch)
-            compacted += done
-            if done < batch:
-                break
-        if compacted and self.is_sqlite:
-            self._sqlite().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        return compacted
-
-    def _compact_batch(self, batch: int) -> int:
+    def fold_visits(
+        self, names: Sequence[str], visits: Sequence[VisitRow], *, at: datetime, forget: Sequence[str] = ()
+    ) -> set[str]:
         if self.is_sqlite:
             conn = self._sqlite()
             with conn:
-                conn.execute("BEGIN IMMEDIATE")  # take the write lock before reading the bound
-                bound, count = conn.execute(_LOG_BOUND, (batch,)).fetchone()
-                if count:
-                    for sql in _COMPACT:
-                        conn.execute(sql, (bound,))
-            return int(count)
+                conn.execute("BEGIN IMMEDIATE")  # the write lock: one fold at a time
+                now, oldest = _sqlite_time(_to_db(at)), _sqlite_time(_to_db(at - _SPOOL_MEMORY))
+                return _fold_visits(conn.cursor(), "?", names, visits, now, forget, oldest)
         with self._begin() as sa_conn:
             raw = sa_conn.connection.driver_connection
             with raw.cursor() as cursor:
                 cursor.execute(_COMPACT_LOCK)
-                cursor.execute(_LOG_BOUND.replace("?", "%s"), (batch,))
-                bound, count = cursor.fetchone()
-                if count:
-                    for sql in _COMPACT:
-                        cursor.execute(sql.replace("?", "%s"), (bound,))
-            return int(count)
+                return _fold_visits(cursor, "%s", names, visits, at, forget, at - _SPOOL_MEMORY)
+
+    def compact_visits(self, batch: int = 50_000) -> int:
+        compacted = 0
+        while True:
+            rows, visits = self._compact_batch(batch)
+            compacted += visits
+            if rows < batch:
+                return compacted
+
+    def checkpoint(self) -> None:
+        """Copy the WAL back into the database file (SQLite; PASSIVE: never waits for readers)."""
+        if self.is_sqlite:
+            self._sqlite().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def _compact_batch(self, batch: int) -> tuple[int, int]:
+        if self.is_sqlite:
+            conn = self._sqlite()
+            with conn:
+                conn.execute("BEGIN IMMEDIATE")  # take the write lock before reading the bound
+                return _fold_log(conn.cursor(), "?", batch)
+        with self._begin() as sa_conn:
+            raw = sa_conn.connection.driver_connection
+            with raw.cursor() as cursor:
+                cursor.execute(_COMPACT_LOCK)
+                return _fold_log(cursor, "%s", batch)
 
     def link_stats(self, code: str) -> LinkStats:
         link = self.get_link(code)
@@ -417,22 +418,13 @@ class SqlStore:
 
     # internals -------------------------------------------------------------
 
-    def _sqlite(self, *, appends_visits: bool = False) -> sqlite3.Connection:
-        """This thread's plain sqlite3 connection; a second one appends the visit log.
-
-        The appender never checkpoints the WAL by itself: the compactor, which
-        dirtied most of the pages, does it after folding, so a worker's click
-        flush never copies pages on the core that serves redirects. Every other
-        connection keeps SQLite's automatic checkpoints.
-        """
-        name = "appender" if appends_visits else "sqlite"
-        conn: sqlite3.Connection | None = getattr(self._local, name, None)
+    def _sqlite(self) -> sqlite3.Connection:
+        """This thread's plain sqlite3 connection."""
+        conn: sqlite3.Connection | None = getattr(self._local, "sqlite", None)
         if conn is None:
             conn = sqlite3.connect(self._sqlite_path, check_same_thread=False, timeout=10)
             _tune_sqlite(conn, None)
-            if appends_visits:
-                conn.execute("PRAGMA wal_autocheckpoint=0")
-            setattr(self._local, name, conn)
+            self._local.sqlite = conn
         return conn
 
     def _connect(self) -> Any:
@@ -446,6 +438,36 @@ class SqlStore:
             return self.engine.begin()
         except SQLAlchemyError as exc:
             raise _store_error(exc) from exc
+
+
+def _fold_visits(
+    cursor: Any, mark: str, names: Sequence[str], visits: Sequence[VisitRow],
+    folded_at: Any, forget: Sequence[str], oldest: Any,
+) -> set[str]:  # fmt: skip
+    """Inside the fold's locked transaction: log the files' visits and fold the whole log,
+    unless one of the files was folded already (then nothing but the forgetting happens)."""
+    cursor.execute(_SPOOLS_EXPIRE.replace("?", mark), (oldest,))
+    cursor.executemany(_SPOOLS_FORGET.replace("?", mark), [(name,) for name in forget])
+    if not names:
+        return set()
+    cursor.execute(_SPOOLS_FOLDED.format(", ".join([mark] * len(names))), list(names))
+    already = {str(row[0]) for row in cursor.fetchall()}
+    if already:
+        return already
+    cursor.executemany(_LOG_VISITS.replace("?", mark), visits)
+    cursor.executemany(_SPOOL_FOLDED.replace("?", mark), [(name, folded_at) for name in names])
+    _fold_log(cursor, mark, None)
+    return set()
+
+
+def _fold_log(cursor: Any, mark: str, batch: int | None) -> tuple[int, int]:
+    """Fold the oldest ``batch`` rows of the visit log (all when None): (rows, visits)."""
+    cursor.execute(_LOG_BOUND.replace("?", mark), (batch if batch is not None else 2**62,))
+    bound, rows, visits = cursor.fetchone()
+    if rows:
+        for sql in _COMPACT:
+            cursor.execute(sql.replace("?", mark), (bound,))
+    return int(rows), int(visits)
 
 
 def _tune_sqlite(dbapi_conn: Any, _record: Any) -> None:

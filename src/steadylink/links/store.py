@@ -8,11 +8,11 @@ redirect path keeps a cache in front.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from steadylink.links.model import ApiKey, Click, Link, LinkPage, LinkStats
+from steadylink.links.model import ApiKey, Link, LinkPage, LinkStats, VisitRow
 
 
 class Store(Protocol):
@@ -63,13 +63,27 @@ class Store(Protocol):
         True if the visit is allowed (and counted), False if used up."""
         ...
 
-    def add_clicks(self, clicks: Iterable[Click]) -> None:
-        """Append a batch of visits to the visit log; no total or aggregate changes yet."""
+    def fold_visits(
+        self, names: Sequence[str], visits: Sequence[VisitRow], *, at: datetime, forget: Sequence[str] = ()
+    ) -> set[str]:
+        """Fold the visits read from the spool files ``names`` into totals and stats, in one
+        transaction that also records the names, so no file is ever folded twice.
+
+        Returns the names that were folded already (by another compactor, or before
+        a crash); then nothing is folded. ``forget`` names files deleted since an
+        earlier fold: their record is no longer needed. Rows an older release
+        left in the visit log are folded too.
+        """
         ...
 
     def compact_visits(self, batch: int = 50_000) -> int:
-        """Fold the visit log into totals (links without max_visits) and aggregates,
-        oldest first, ``batch`` visits per transaction; return how many were folded."""
+        """Fold the rows older releases appended to the visit log into totals (links
+        without max_visits) and aggregates, oldest first, ``batch`` rows per
+        transaction; return how many visits were folded."""
+        ...
+
+    def checkpoint(self) -> None:
+        """Let the database reclaim its write-ahead log after a fold (SQLite; no-op elsewhere)."""
         ...
 
     def link_stats(self, code: str) -> LinkStats: ...

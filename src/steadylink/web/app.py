@@ -30,6 +30,7 @@ from steadylink.links.clicks import BatchClickRecorder
 from steadylink.links.codes import RandomSource, SystemRandom
 from steadylink.links.files import FileStore
 from steadylink.links.migrate import is_at_head, upgrade_to_head
+from steadylink.links.spool import VisitSpool
 from steadylink.links.sql_store import open_store
 from steadylink.links.store import Store
 from steadylink.settings import Settings, load_settings
@@ -46,9 +47,6 @@ from steadylink.web.ratelimit import build_rate_limiter
 from steadylink.web.redirect import RedirectDispatcher
 
 __all__ = ["build_context", "create_app", "run_lifespan"]
-
-# Visits written per thread hop of the click flush (a few ms of work each).
-_FLUSH_CHUNK = 2_000
 
 _log = logging.getLogger(__name__)
 
@@ -77,7 +75,7 @@ def build_context(
             store, clock, size=settings.links.cache_size,
             negative_seconds=settings.links.invalidation_poll_seconds,
         ),
-        clicks=BatchClickRecorder(store, clock),
+        clicks=BatchClickRecorder(VisitSpool(settings.visits_dir), clock),
         limiter=build_rate_limiter(settings, clock=clock),
     )
 
@@ -125,7 +123,7 @@ def _lifespan(ctx: AppContext, metrics: AppMetrics, log: RequestLog) -> Any:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            _flush_clicks(ctx, log)
+            _write_clicks(ctx, log, ctx.clicks.take())
             _flush_counters(ctx, metrics, log)
             log.event("stopped")
             log.flush()
@@ -151,17 +149,16 @@ async def _run_background(ctx: AppContext, metrics: AppMetrics, log: RequestLog)
                 log.event("cache_poll_failed", exception=type(exc).__name__, message=str(exc))
         if now >= next_flush:
             next_flush = now + links.click_flush_seconds
-            # The store write runs in a thread so the redirects keep flowing
-            # meanwhile, in chunks, so the thread never holds the GIL for long.
-            while await asyncio.to_thread(_flush_clicks, ctx, log, _FLUSH_CHUNK) == _FLUSH_CHUNK:
-                pass
+            # The batch is taken here, on the loop that records visits; the file
+            # write runs in a thread, so a slow disk never stalls the redirects.
+            await asyncio.to_thread(_write_clicks, ctx, log, ctx.clicks.take())
             _flush_counters(ctx, metrics, log)
         await asyncio.sleep(max(min(next_poll, next_flush) - loop.time(), 0.01))
 
 
-def _flush_clicks(ctx: AppContext, log: RequestLog, limit: int | None = None) -> int:
+def _write_clicks(ctx: AppContext, log: RequestLog, batch: list[str]) -> int:
     try:
-        return ctx.clicks.flush(limit)
+        return ctx.clicks.write(batch)
     except Exception as exc:
         log.event("click_flush_failed", exception=type(exc).__name__, message=str(exc))
         return 0

@@ -40,11 +40,19 @@ class LinkCache(Protocol):
 
 class ClickRecorder(Protocol):
     def record(self, code: str, *, referrer: str | None, user_agent: str | None) -> None:
-        """Count one visit in memory; flushed to the store in batches."""
+        """Count one visit in memory; written to the visit spool in batches."""
         ...
 
-    def flush(self, limit: int | None = None) -> int:
-        """Write what is pending (at most ``limit``); return how many visits were written."""
+    def take(self) -> list[str]:
+        """The batch recorded since the last take (on the event loop)."""
+        ...
+
+    def write(self, batch: list[str]) -> int:
+        """Write a batch from ``take`` (may run in a thread); return how many visits."""
+        ...
+
+    def flush(self) -> int:
+        """``take`` and ``write`` at once; return how many visits were written."""
         ...
 
 

@@ -1,0 +1,137 @@
+"""The visit spool on a real store (SQLite and PostgreSQL): whole files, each folded once."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from steadylink.clock import FakeClock
+from steadylink.links import schema, spool
+from steadylink.links.model import Link, LinkKind
+from steadylink.links.spool import VisitSpool, visit_line_tail
+from steadylink.links.sql_store import SqlStore
+
+DAY = "2026-01-01"
+
+
+def _line(code: str, host: str = "", family: str = "curl", bot: bool = False) -> str:
+    return code + visit_line_tail(DAY, host, family, bot)
+
+
+@pytest.fixture
+def visits(tmp_path: Path) -> VisitSpool:
+    return VisitSpool(tmp_path / "visits")
+
+
+@pytest.fixture
+def linked(store: SqlStore, clock: FakeClock) -> SqlStore:
+    for code in ("a", "b"):
+        store.insert_link(Link(code, LinkKind.URL, "https://example.com/", None, clock.now(), clock.now()))
+    return store
+
+
+def _remembered(store: SqlStore) -> int:
+    with store.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(schema.visit_spools)).scalar_one())
+
+
+def test_files_are_whole_and_waiting_oldest_first(visits: VisitSpool) -> None:
+    first = visits.write(_line("a"))
+    second = visits.write(_line("b") * 2)
+    assert visits.waiting() == [first, second]
+    assert not [p for p in visits.directory.iterdir() if p.name.startswith(".") and p.name != ".lock"]
+    assert second.read_text() == _line("b") * 2
+
+
+def test_a_fold_counts_identical_lines_and_deletes_the_files(
+    linked: SqlStore, visits: VisitSpool, clock: FakeClock
+) -> None:
+    visits.write(_line("a", "news.example", "Firefox") * 3 + _line("b", bot=True, family="Googlebot"))
+    visits.write(_line("a", "news.example", "Firefox"))
+    fold = visits.fold(linked, clock.now())
+    assert (fold.visits, fold.files, fold.dropped) == (5, 2, 0)
+    assert visits.waiting() == []
+    a, b = linked.link_stats("a"), linked.link_stats("b")
+    assert a.total == 4 and a.referrers == {"news.example": 4} and a.per_day == {DAY: 4}
+    assert b.total == 1 and b.bots == 1
+    assert visits.fold(linked, clock.now()).visits == 0
+
+
+def test_names_are_kept_only_until_the_next_fold(
+    linked: SqlStore, visits: VisitSpool, clock: FakeClock
+) -> None:
+    visits.write(_line("a"))
+    visits.fold(linked, clock.now())
+    assert _remembered(linked) == 1  # the file is gone, its name still guards against a refold
+    visits.fold(linked, clock.now())
+    assert _remembered(linked) == 0
+
+
+def test_a_file_folded_before_a_crash_is_deleted_not_counted_again(
+    linked: SqlStore, visits: VisitSpool, clock: FakeClock
+) -> None:
+    folded = visits.write(_line("a") * 2)
+    linked.fold_visits([folded.name], [], at=clock.now())  # folded; the compactor died before deleting it
+    visits.write(_line("a") * 3)
+    assert visits.fold(linked, clock.now()).files == 1
+    assert visits.fold(linked, clock.now()).visits == 3
+    assert linked.link_stats("a").total == 3
+    assert visits.waiting() == []
+
+
+def test_damaged_lines_are_dropped_and_reported(
+    linked: SqlStore, visits: VisitSpool, clock: FakeClock
+) -> None:
+    visits.write(_line("a") + "garbage\n" + "a\tnot-a-day\t\tcurl\t0\n" + "a\t2026-01-01\t\tcurl\t2\n")
+    fold = visits.fold(linked, clock.now())
+    assert (fold.visits, fold.dropped) == (1, 3)
+    assert linked.link_stats("a").total == 1
+
+
+def test_separators_in_a_referrer_cannot_split_a_line(
+    linked: SqlStore, visits: VisitSpool, clock: FakeClock
+) -> None:
+    visits.write(_line("a", host="evil\texample\n.com"))
+    assert visits.fold(linked, clock.now()).visits == 1
+    assert linked.link_stats("a").referrers == {"evil example .com": 1}
+
+
+def test_only_one_compactor_folds_a_spool_at_a_time(
+    linked: SqlStore, visits: VisitSpool, clock: FakeClock
+) -> None:
+    visits.write(_line("a"))
+    with open(visits.directory / ".lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # another compactor is folding
+        assert visits.fold(linked, clock.now()).files == 0
+        assert len(visits.waiting()) == 1
+    assert visits.fold(linked, clock.now()).visits == 1
+
+
+def test_a_big_backlog_is_folded_in_several_transactions(
+    linked: SqlStore, visits: VisitSpool, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spool, "_FOLD_BYTES", 3 * len(_line("a")))
+    for _ in range(7):
+        visits.write(_line("a"))
+    assert [visits.fold(linked, clock.now()).files for _ in range(4)] == [3, 3, 1, 0]
+    assert linked.link_stats("a").total == 7
+
+
+def test_a_half_written_file_of_a_killed_worker_is_removed_later(
+    linked: SqlStore, visits: VisitSpool, clock: FakeClock
+) -> None:
+    visits.directory.mkdir(parents=True)
+    fresh = visits.directory / ".123-host-1-1.visits"
+    stale = visits.directory / ".100-host-1-1.visits"
+    for path in (fresh, stale):
+        path.write_text("a\t2026")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    visits.fold(linked, clock.now())
+    assert fresh.exists() and not stale.exists()
+    assert linked.link_stats("a").total == 0
