@@ -135,3 +135,9 @@ def test_a_half_written_file_of_a_killed_worker_is_removed_later(
     visits.fold(linked, clock.now())
     assert fresh.exists() and not stale.exists()
     assert linked.link_stats("a").total == 0
+
+
+def test_a_removed_spool_directory_is_made_again(visits: VisitSpool) -> None:
+    visits.write(_line("a")).unlink()
+    visits.directory.rmdir()
+    assert visits.write(_line("b")).read_text() == _line("b")

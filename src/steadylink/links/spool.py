@@ -69,20 +69,21 @@ class VisitSpool:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._seq = itertools.count(1)
-        self._made = False
         self._forget: list[str] = []  # files deleted since the last fold
 
     # the worker's side ------------------------------------------------------------
 
     def write(self, text: str) -> Path:
         """Add one file holding ``text`` (whole visit lines); return its path."""
-        if not self._made:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            self._made = True
         name = f"{time.time_ns():020d}-{_HOST}-{os.getpid()}-{next(self._seq)}{SUFFIX}"
         hidden = self.directory / f".{name}"
         try:
-            with open(hidden, "x", encoding="utf-8") as out:
+            try:
+                out = open(hidden, "x", encoding="utf-8")  # noqa: SIM115 - closed below
+            except FileNotFoundError:  # the first write, or someone removed the directory
+                self.directory.mkdir(parents=True, exist_ok=True)
+                out = open(hidden, "x", encoding="utf-8")  # noqa: SIM115 - closed below
+            with out:
                 out.write(text)
             os.rename(hidden, self.directory / name)
         except BaseException:
