@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import random
 import socket
 import socketserver
 import threading
@@ -83,10 +84,34 @@ class Upstream:
         return self.server.behaviour
 
 
+def ephemeral_ports() -> range:
+    """The ports the kernel hands out to outgoing connections (and to bind port 0)."""
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except OSError:
+        low, high = 49152, 65535  # IANA's dynamic range: macOS and the BSDs use it
+    return range(low, high + 1)
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A loopback port free now, outside the ephemeral range.
+
+    A port from binding port 0 is an ephemeral one: any process's next outgoing
+    connection may take it before HAProxy binds it, and the start fails with a
+    Conflict. Outside that range only a deliberate bind takes a port.
+    """
+    ephemeral = ephemeral_ports()
+    # From 10000: clear of the usual service ports (5432, 8080...).
+    candidates = [port for port in range(10_000, 65_536) if port not in ephemeral]
+    # SystemRandom: a test that seeds the random module must not pick for everyone.
+    for port in random.SystemRandom().sample(candidates, 50):
+        with socket.socket() as probe:  # no SO_REUSEADDR: a port in TIME_WAIT is skipped too
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free loopback port outside the ephemeral range after 50 tries")
 
 
 def wait_for(is_done: Callable[[], bool], timeout: float = 5.0) -> None:

@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from tests.edge.edge_harness import FrontDoor, Upstream, running_edge
+from tests.edge.edge_harness import FrontDoor, Upstream, ephemeral_ports, free_port, running_edge
 
 from steadylink.edge import (
     EdgeConfig,
@@ -57,6 +57,11 @@ def test_other_start_failures_quote_haproxys_alerts() -> None:
     assert "something broke" in str(error)
 
 
+def test_edge_tests_get_ports_no_outgoing_connection_can_take() -> None:
+    ports = {free_port() for _ in range(20)}
+    assert not ports & set(ephemeral_ports())
+
+
 def test_starting_without_haproxy_says_how_to_install_it(edge_config: EdgeConfig) -> None:
     with pytest.raises(ConfigError, match="run scripts/setup"):
         start_edge(edge_config, binary="no-such-haproxy-binary")
@@ -69,6 +74,20 @@ def test_busy_port_is_named_and_nothing_is_started(edge_config: EdgeConfig) -> N
         squatter.listen()
         with pytest.raises(Conflict, match=f"Port {edge_config.port} "):
             start_edge(edge_config)
+    assert not edge_config.pid_file.exists()
+
+
+@pytest.mark.e2e
+def test_a_port_an_outgoing_connection_holds_is_a_conflict(edge_config: EdgeConfig) -> None:
+    # What a test's port picked by binding port 0 risks: another process's
+    # connect() takes it as its source port before HAProxy binds it.
+    with (
+        socket.create_server(("127.0.0.1", 0)) as listener,
+        socket.create_connection(listener.getsockname()) as outgoing,
+    ):
+        taken = replace(edge_config, port=outgoing.getsockname()[1])
+        with pytest.raises(Conflict, match=f"Port {taken.port} "):
+            start_edge(taken)
     assert not edge_config.pid_file.exists()
 
 
