@@ -2,7 +2,9 @@
 
 HAProxy runs daemonised (``-W -D``): the start command returns once the
 config is loaded and the ports are bound, and its exit status says whether
-that worked. The master's PID goes to ``<run_dir>/haproxy.pid`` so a guard
+that worked. A worker that fails after that (its own start comes later) takes
+the master with it; ``start_edge`` notices and quotes what the worker said.
+The master's PID goes to ``<run_dir>/haproxy.pid`` so a guard
 that restarts finds it again (``adopt_edge``) instead of starting a second one.
 Commands are argv lists built by pure functions; the functions below run them.
 """
@@ -103,17 +105,24 @@ def start_edge(
     _write_checked_config(config, exe, install=True)
     if not keep_state or not config.state_file.exists():
         config.state_file.write_text(_EMPTY_STATE)
+    # run() returns once every holder of its stderr pipe has let go: the
+    # launcher, the master (when it has forked the worker) and the worker (when
+    # it has finished starting, or failed to). So what the worker printed while
+    # it started is in done.stderr, even when the launcher exited with 0.
     done = subprocess.run(build_start_command(exe, config), capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise explain_start_failure(done.stderr, config)
     try:
-        # The launcher may exit before the daemonised master has written its pid.
-        _wait_until(lambda: read_pid(config) is not None, timeout, clock, f"a pid in {config.pid_file}")
-        pid = read_pid(config)
-        if pid is None:
-            raise EdgeError(f"HAProxy exited right after it started; run {exe} -db -f {config.config_file}.")
+        pid = _wait_for_pid(config.pid_file, timeout, clock)
         edge = EdgeProcess(pid, config, exe, RuntimeClient(config.stats_socket))
-        _wait_until(lambda: _is_ready(edge), timeout, clock, "HAProxy's runtime sockets to answer")
+
+        def is_ready() -> bool:
+            # A worker that fails to start makes the master exit too.
+            if not is_process_running(edge.pid):
+                raise EdgeError(explain_early_exit(done.stderr, exe, config))
+            return _is_ready(edge)
+
+        _wait_until(is_ready, timeout, clock, "HAProxy's runtime sockets to answer")
     except EdgeError:
         leftover = read_pid(config)
         if leftover is not None:  # started but not answering: leave nothing behind
@@ -197,16 +206,48 @@ def is_process_running(pid: int) -> bool:
 
 def read_pid(config: EdgeConfig) -> int | None:
     """The live HAProxy master PID recorded in the run dir, if any."""
-    try:
-        pid = int(config.pid_file.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
+    pid = _read_pid_file(config.pid_file)
+    if pid is None or not is_process_running(pid) or not _runs_haproxy(pid):
         return None
-    if not is_process_running(pid):
-        return None
-    with contextlib.suppress(OSError):
-        if b"haproxy" not in Path(f"/proc/{pid}/cmdline").read_bytes():
-            return None  # the PID was reused by something else
     return pid
+
+
+def _read_pid_file(path: Path) -> int | None:
+    """The PID HAProxy wrote to ``path``; None until a whole line is there."""
+    try:
+        first, newline, _ = path.read_text().partition("\n")
+    except OSError:
+        return None
+    return int(first) if newline and first.strip().isdigit() else None
+
+
+def _wait_for_pid(path: Path, timeout: float, clock: Clock | None) -> int:
+    """The master's PID: the launcher may exit before the master has written it."""
+    found: list[int] = []
+
+    def has_pid() -> bool:
+        pid = _read_pid_file(path)
+        found[:] = [] if pid is None else [pid]
+        return bool(found)
+
+    _wait_until(has_pid, timeout, clock, f"a pid in {path}")
+    return found[0]
+
+
+def _runs_haproxy(pid: int) -> bool:
+    """False when ``pid`` runs another program: the PID was reused.
+
+    /proc/<pid>/exe first: right after writing its pid file the master
+    re-executes itself (to wait on its worker, and again on each reload), and
+    while execve() runs its /proc/<pid>/cmdline reads as empty. The exe link
+    stays on the binary throughout.
+    """
+    with contextlib.suppress(OSError):
+        return "haproxy" in Path(os.readlink(f"/proc/{pid}/exe")).name
+    try:  # not ours to look at: the command line is readable by all
+        return b"haproxy" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True  # no /proc (macOS): signal 0 is all we know
 
 
 @dataclass(frozen=True)
@@ -257,6 +298,17 @@ def explain_start_failure(stderr: str, config: EdgeConfig) -> Exception:
             "it is in use. Stop what listens there or choose another port."
         )
     return ConfigError(f"HAProxy did not start: {_alerts(stderr)}")
+
+
+def explain_early_exit(output: str, binary: str, config: EdgeConfig) -> str:
+    """Why the master is gone although the launcher said it started.
+
+    ``output`` is what the launcher's run captured: a worker that fails while
+    starting prints its ALERT there before the master follows it out.
+    """
+    why = _alerts(output) if "ALERT" in output else "it printed no alert"
+    see_more = f"run {binary} -db -f {config.config_file} to see more"
+    return f"HAProxy exited right after it started ({why}); {see_more}."
 
 
 def _alerts(output: str) -> str:
