@@ -1,4 +1,5 @@
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from steadylink.release.workers import (
     is_alive,
     migrate_with_release,
     probe_socket,
+    read_log_tail,
     start_workers,
     stop_workers,
     wait_until_healthy,
@@ -54,6 +56,27 @@ def test_a_release_starts_answers_and_stops_leaving_nothing(tmp_path: Path) -> N
         stop_workers(pid)
     assert not is_alive(pid)
     assert probe_socket(s.socket) is None
+
+
+@pytest.mark.e2e
+def test_a_release_stopped_while_its_workers_start_stops_gracefully_at_once(tmp_path: Path) -> None:
+    # granian forks its workers after installing its own SIGTERM handler; until
+    # a worker's loop installs its handler, a SIGTERM runs that inherited one
+    # and is lost, and the worker goes on to serve. Stop right after the fork.
+    s = spec(tmp_path)
+    pid = start_workers(s)
+    try:
+        deadline = time.monotonic() + 60
+        while "Spawning worker-2" not in s.log_file.read_text():
+            assert time.monotonic() < deadline, read_log_tail(s)
+            time.sleep(0.01)
+    finally:
+        started = time.monotonic()
+        stop_workers(pid)
+    took = time.monotonic() - started
+    assert not is_alive(pid)
+    assert took < 5, f"stopped only after {took:.1f}s (by SIGKILL)"
+    assert "Granian shutdown completed" in s.log_file.read_text()
 
 
 def test_a_release_that_exits_while_starting_is_reported_with_its_log(tmp_path: Path) -> None:

@@ -29,6 +29,8 @@ from steadylink.edge import is_process_running
 from steadylink.errors import ReleaseError
 
 WORKER_CONTRACT = 1
+# stop_workers repeats SIGTERM this often while it waits (see there why).
+TERM_AGAIN_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,15 @@ def stop_workers(
     clock: Clock | None = None,
     sleep: Callable[[float], None] | None = None,
 ) -> None:
-    """SIGTERM the group's session, wait, then SIGKILL what is left."""
+    """SIGTERM the group's session (again every second), wait, then SIGKILL what is left.
+
+    Again, because granian forks its workers after installing its own SIGTERM
+    handler: until a worker's event loop installs the worker's handler, a
+    SIGTERM runs the inherited one, which only flags granian's main process
+    in the worker's copy. The worker goes on to serve and the main process
+    waits on it for good, so a group stopped while it starts needs a second
+    SIGTERM. Once the loop's handler is in place, more are harmless.
+    """
     import time
 
     clock = clock or SystemClock()
@@ -187,10 +197,14 @@ def stop_workers(
         return
     _signal_group(pid, signal.SIGTERM)
     deadline = clock.monotonic() + timeout
+    next_term = clock.monotonic() + TERM_AGAIN_SECONDS
     while clock.monotonic() < deadline:
         if not is_alive(pid):
             _signal_group(pid, signal.SIGKILL)  # stragglers in the session
             return
+        if clock.monotonic() >= next_term:
+            _signal_group(pid, signal.SIGTERM)
+            next_term += TERM_AGAIN_SECONDS
         sleep(0.05)
     _signal_group(pid, signal.SIGKILL)
     # SIGKILL is delivered asynchronously: wait (briefly) until the leader is gone
