@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,18 +22,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.edge.edge_harness import free_port  # outside the ephemeral range: no race
 
 STEADYLINK = Path(sys.executable).with_name("steadylink")
 START_TIMEOUT = 90.0  # a loaded 2-core CI box has taken 45 s to import and migrate
 STOP_TIMEOUT = 10.0
-
-
-def free_port() -> int:
-    """A port nobody listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def serve_command(*, port: int, data_dir: Path) -> list[str]:

@@ -8,7 +8,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,15 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from tests.edge.edge_harness import free_port  # outside the ephemeral range: no race
 
 ROOT = Path(__file__).resolve().parents[2]
 STEADYLINK = [sys.executable, "-m", "steadylink"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
