@@ -93,6 +93,20 @@ def test_damaged_lines_are_dropped_and_reported(
     assert linked.link_stats("a").total == 1
 
 
+def test_a_line_the_database_would_refuse_is_dropped_and_the_rest_folded(
+    linked: SqlStore, visits: VisitSpool, clock: FakeClock
+) -> None:
+    # zeros where a block was lost (a power cut): the line still looks like a visit,
+    # but PostgreSQL refuses NUL in text, and the oldest file is retried every pass
+    visits.write(_line("a", host="\x00\x00") + _line("\x00a") + _line("a", host="ok.example"))
+    visits.write(_line("b"))
+    fold = visits.fold(linked, clock.now())
+    assert (fold.visits, fold.files, fold.dropped) == (2, 2, 2)
+    assert visits.waiting() == []
+    assert linked.link_stats("a").referrers == {"ok.example": 1}
+    assert linked.link_stats("b").total == 1
+
+
 def test_separators_in_a_referrer_cannot_split_a_line(
     linked: SqlStore, visits: VisitSpool, clock: FakeClock
 ) -> None:

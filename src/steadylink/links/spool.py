@@ -175,6 +175,7 @@ def parse_lines(counts: Counter[str]) -> tuple[list[VisitRow], int]:
         parts = line.split("\t")
         if (
             len(parts) == 5
+            and "\x00" not in line  # no request holds one, and PostgreSQL refuses it in text
             and 0 < len(parts[0]) <= 64
             and _DAY.fullmatch(parts[1])
             and len(parts[2]) <= 255
