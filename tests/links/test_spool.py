@@ -115,6 +115,18 @@ def test_separators_in_a_referrer_cannot_split_a_line(
     assert linked.link_stats("a").referrers == {"evil example .com": 1}
 
 
+def test_a_referrer_host_with_a_byte_85_is_one_visit(
+    linked: SqlStore, visits: VisitSpool, clock: FakeClock
+) -> None:
+    # a raw UTF-8 host read as latin-1, as headers are: "\u0445" is d1 85, and U+0085
+    # (like \x0c or U+2028) is a line break to str.splitlines, not to the writer
+    host = "\u0445.example".encode().decode("latin-1")
+    visits.write(_line("a", host=host) + _line("a", host="a\x0cb"))
+    fold = visits.fold(linked, clock.now())
+    assert (fold.visits, fold.dropped) == (2, 0)
+    assert linked.link_stats("a").referrers == {host: 1, "a\x0cb": 1}
+
+
 def test_only_one_compactor_folds_a_spool_at_a_time(
     linked: SqlStore, visits: VisitSpool, clock: FakeClock
 ) -> None:

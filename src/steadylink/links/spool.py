@@ -114,7 +114,7 @@ class VisitSpool:
                 return Fold()
             counts: Counter[str] = Counter()
             for text in batch.values():
-                counts.update(text.splitlines())
+                counts.update(text.split("\n"))  # not splitlines: a host may hold U+0085
             rows, dropped = parse_lines(counts)
             names = list(batch)
             already = store.fold_visits(names, rows, at=now, forget=self._forget)
