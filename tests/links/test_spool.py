@@ -148,6 +148,20 @@ def test_a_big_backlog_is_folded_in_several_transactions(
     assert linked.link_stats("a").total == 7
 
 
+def test_a_backlog_of_small_files_is_folded_in_batches_a_statement_can_name(
+    linked: SqlStore, visits: VisitSpool, clock: FakeClock
+) -> None:
+    # one visit a second per worker while the compactor was down: 4 MB is ~100,000
+    # files, but one statement takes 65,535 parameters (PostgreSQL), 999 on older SQLite
+    for _ in range(1_000):
+        visits.write(_line("a"))
+    first = visits.fold(linked, clock.now())
+    assert 0 < first.files <= 999
+    while visits.fold(linked, clock.now()).files:
+        pass
+    assert linked.link_stats("a").total == 1_000 and visits.waiting() == []
+
+
 def test_a_half_written_file_of_a_killed_worker_is_removed_later(
     linked: SqlStore, visits: VisitSpool, clock: FakeClock
 ) -> None:

@@ -37,8 +37,10 @@ from steadylink.links.model import VisitRow
 from steadylink.links.store import Store
 
 SUFFIX = ".visits"
-# A fold reads files until it holds this many bytes (~100,000 visits).
+# A fold reads files until it holds this many bytes (~100,000 visits) or this many
+# files (their names go in one statement: 999 parameters at most on older SQLite).
 _FOLD_BYTES = 4 << 20
+_FOLD_FILES = 500
 # A hidden file this old was left by a worker killed while writing it.
 _STALE_TMP_SECONDS = 600
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -104,7 +106,7 @@ class VisitSpool:
         return [self.directory / name for name in sorted(names)]
 
     def fold(self, store: Store, now: datetime) -> Fold:
-        """Fold the waiting files (up to ~4 MB of them) into ``store``; then delete them."""
+        """Fold the waiting files (up to ~4 MB or 500 of them) into ``store``; then delete them."""
         with self._locked() as mine:
             if not mine:
                 return Fold()  # another compactor is folding this spool
@@ -137,7 +139,7 @@ class VisitSpool:
                 continue  # folded and deleted by the compactor before us
             batch[path.name] = text
             size += len(text)
-            if size >= _FOLD_BYTES:
+            if size >= _FOLD_BYTES or len(batch) >= _FOLD_FILES:
                 break
         return batch
 
