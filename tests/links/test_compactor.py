@@ -62,6 +62,19 @@ def test_stop_folds_everything_waiting_once_more(
     assert store.link_stats("c").total == 9 and spool.waiting() == []
 
 
+def test_stop_folds_everything_waiting_behind_a_file_folded_before_a_crash(
+    store: SqlStore, spool: VisitSpool, clock: FakeClock
+) -> None:
+    _visits(store, spool, clock, 2)
+    crashed = spool.waiting()[0]
+    store.fold_visits([crashed.name], [], at=clock.now())  # its compactor died before deleting it
+    _visits(store, spool, clock, 3)
+    compactor = Compactor(store, spool, every=3600, clock=clock)  # as `compact --once`
+    compactor.stop()
+    assert compactor.run() == 3  # the first pass only deletes the folded file: 0 visits
+    assert store.link_stats("c").total == 3 and spool.waiting() == []
+
+
 def test_a_failing_store_is_reported_and_retried_and_loses_nothing(
     store: SqlStore, spool: VisitSpool, clock: FakeClock
 ) -> None:

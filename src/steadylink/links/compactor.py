@@ -57,13 +57,18 @@ class Compactor:
         while not self._stop.is_set() and self._followed_alive():
             self.fold_once()
             self._stop.wait(self._every)
-        while self.fold_once() and self._spool.waiting():
+        # until a pass consumes no file: one may fold no visit (files folded before a crash)
+        while self._pass()[1] and self._spool.waiting():
             pass
         return self.folded
 
     def fold_once(self) -> int:
         """One pass: the store's visit log, then a batch of spool files. Never raises."""
-        folded = 0
+        return self._pass()[0]
+
+    def _pass(self) -> tuple[int, int]:
+        """``fold_once``: (visits folded, spool files consumed; 0 when the pass failed)."""
+        folded = files = 0
         try:
             folded += self._store.compact_visits()
             fold = self._spool.fold(self._store, self._clock.now())
@@ -73,11 +78,12 @@ class Compactor:
             if folded:
                 self._store.checkpoint()
             self.last_error = None
+            files = fold.files
         except Exception as exc:  # the store may be down for a while: keep trying
             self.last_error = f"visit compaction failed: {type(exc).__name__}: {exc}"
             self._warn(self.last_error)
         self.folded += folded
-        return folded
+        return folded, files
 
     def _followed_alive(self) -> bool:
         return self._follow_pid is None or is_process_running(self._follow_pid)
