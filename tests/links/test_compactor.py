@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -48,6 +49,26 @@ def test_it_stops_when_the_followed_process_is_gone_and_folds_what_is_left(
         runner.join(timeout=10)
     assert compactor.folded == 7
     assert store.link_stats("c").total == 7
+
+
+def test_a_backlog_is_folded_batch_after_batch_without_waiting_between_them(
+    store: SqlStore, spool: VisitSpool, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compactor = Compactor(store, spool, every=3600, clock=clock)
+    runner = threading.Thread(target=compactor.run)
+    monkeypatch.setattr("steadylink.links.spool._FOLD_BYTES", 1)  # one file per transaction
+    for _ in range(3):
+        _visits(store, spool, clock, 2)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 10
+        while spool.waiting() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert spool.waiting() == []  # not one batch an hour
+        assert store.link_stats("c").total == 6
+    finally:
+        compactor.stop()
+        runner.join(timeout=10)
 
 
 def test_stop_folds_everything_waiting_once_more(

@@ -5,7 +5,8 @@ file a second. Folding them into ``links.visits`` and the per-day, referrer
 and agent tables costs far more — ~20 µs a visit on SQLite — so it is done
 here, in a process of its own that ``steadylink serve`` starts beside
 granian: every ``links.compact_seconds`` (default 1 s) it folds the waiting
-files, about 100,000 visits per transaction, and any rows a release older
+files, about 100,000 visits per transaction (a backlog batch after batch,
+without the pause), and any rows a release older
 than the spool left in the store's visit log (which keeps working while such
 a release still serves, during a canary).
 
@@ -55,8 +56,9 @@ class Compactor:
     def run(self) -> int:
         """Fold until stopped or the followed process is gone; then fold what is left. Return the total."""
         while not self._stop.is_set() and self._followed_alive():
-            self.fold_once()
-            self._stop.wait(self._every)
+            waiting = len(self._spool.waiting())
+            if not 0 < self._pass()[1] < waiting:  # files left from before the pass: no pause
+                self._stop.wait(self._every)
         # until a pass consumes no file: one may fold no visit (files folded before a crash)
         while self._pass()[1] and self._spool.waiting():
             pass
