@@ -5,7 +5,9 @@ agent family, bot flag, tab-separated — and every
 ``links.click_flush_seconds`` writes what it has as one new file in
 ``<data dir>/visits/``: one ``write`` a second whatever the traffic, no
 database on the core that serves redirects. A file is written under a
-hidden name and then renamed, so it is either whole or absent.
+hidden name and then renamed, so a crashed worker leaves no half file
+behind (nothing is synced to disk first: after a power loss a file may
+hold zeroed blocks, whose lines are dropped as damaged).
 
 The compactor (``links/compactor.py``) folds the files: it counts identical
 lines, hands the counts and the file names to ``Store.fold_visits`` — one
