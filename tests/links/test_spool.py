@@ -144,7 +144,9 @@ def test_a_big_backlog_is_folded_in_several_transactions(
     monkeypatch.setattr(spool, "_FOLD_BYTES", 3 * len(_line("a")))
     for _ in range(7):
         visits.write(_line("a"))
-    assert [visits.fold(linked, clock.now()).files for _ in range(4)] == [3, 3, 1, 0]
+    folds = [visits.fold(linked, clock.now()) for _ in range(4)]
+    assert [fold.files for fold in folds] == [3, 3, 1, 0]
+    assert [fold.more for fold in folds] == [True, True, False, False]  # a backlog says so
     assert linked.link_stats("a").total == 7
 
 

@@ -56,21 +56,18 @@ class Compactor:
     def run(self) -> int:
         """Fold until stopped or the followed process is gone; then fold what is left. Return the total."""
         while not self._stop.is_set() and self._followed_alive():
-            waiting = len(self._spool.waiting())
-            if not 0 < self._pass()[1] < waiting:  # files left from before the pass: no pause
+            if not self._pass():  # a backlog is folded batch after batch, without a pause
                 self._stop.wait(self._every)
-        # until a pass consumes no file: one may fold no visit (files folded before a crash)
-        while self._pass()[1] and self._spool.waiting():
+        # until nothing seen is left: a pass may fold no visit (files folded before a crash)
+        while self._pass():
             pass
         return self.folded
 
-    def fold_once(self) -> int:
-        """One pass: the store's visit log, then a batch of spool files. Never raises."""
-        return self._pass()[0]
-
-    def _pass(self) -> tuple[int, int]:
-        """``fold_once``: (visits folded, spool files consumed; 0 when the pass failed)."""
-        folded = files = 0
+    def _pass(self) -> bool:
+        """The store's visit log, then a batch of spool files. Never raises; True when
+        files it saw are still waiting (False too when the pass failed)."""
+        folded = 0
+        more = False
         try:
             folded += self._store.compact_visits()
             fold = self._spool.fold(self._store, self._clock.now())
@@ -80,12 +77,12 @@ class Compactor:
             if folded:
                 self._store.checkpoint()
             self.last_error = None
-            files = fold.files
+            more = fold.more
         except Exception as exc:  # the store may be down for a while: keep trying
             self.last_error = f"visit compaction failed: {type(exc).__name__}: {exc}"
             self._warn(self.last_error)
         self.folded += folded
-        return folded, files
+        return more
 
     def _followed_alive(self) -> bool:
         return self._follow_pid is None or is_process_running(self._follow_pid)

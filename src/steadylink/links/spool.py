@@ -60,11 +60,13 @@ _NO_SEPARATORS = str.maketrans("\t\n\r", "   ")
 
 @dataclass(frozen=True, slots=True)
 class Fold:
-    """What one fold did: visits folded, files consumed, lines dropped as damaged."""
+    """What one fold did: visits folded, files consumed, lines dropped as damaged, and
+    whether files it saw are still waiting (a backlog: fold again at once)."""
 
     visits: int = 0
     files: int = 0
     dropped: int = 0
+    more: bool = False
 
 
 class VisitSpool:
@@ -100,20 +102,34 @@ class VisitSpool:
 
     def waiting(self) -> list[Path]:
         """The files not folded yet, oldest first."""
+        return [self.directory / name for name in self._scan()]
+
+    def _scan(self, *, drop_stale: bool = False) -> list[str]:
+        """Names of the waiting files, oldest first; with ``drop_stale``, hidden files
+        this old were left by a worker killed while writing them, and are removed."""
+        names: list[str] = []
+        cutoff = time.time() - _STALE_TMP_SECONDS
         try:
             with os.scandir(self.directory) as entries:
-                names = [e.name for e in entries if e.name.endswith(SUFFIX) and not e.name.startswith(".")]
+                for entry in entries:
+                    if not entry.name.endswith(SUFFIX):
+                        continue
+                    if not entry.name.startswith("."):
+                        names.append(entry.name)
+                    elif drop_stale:
+                        with contextlib.suppress(OSError):
+                            if entry.stat().st_mtime < cutoff:
+                                os.unlink(entry.path)
         except FileNotFoundError:
             return []
-        return [self.directory / name for name in sorted(names)]
+        return sorted(names)
 
     def fold(self, store: Store, now: datetime) -> Fold:
         """Fold the waiting files (up to ~4 MB or 500 of them) into ``store``; then delete them."""
         with self._locked() as mine:
             if not mine:
                 return Fold()  # another compactor is folding this spool
-            self._drop_stale_hidden_files()
-            batch = self._take_batch()
+            batch, cut = self._take_batch()
             if not batch and not self._forget:
                 return Fold()
             counts: Counter[str] = Counter()
@@ -128,31 +144,24 @@ class VisitSpool:
                     (self.directory / name).unlink()
             self._forget = done
             if already:
-                return Fold(files=len(done))  # the rest is folded next time
-            return Fold(visits=sum(row.n for row in rows), files=len(done), dropped=dropped)
+                return Fold(files=len(done), more=True)  # the rest is folded next time
+            return Fold(visits=sum(row.n for row in rows), files=len(done), dropped=dropped, more=cut)
 
-    def _take_batch(self) -> dict[str, str]:
+    def _take_batch(self) -> tuple[dict[str, str], bool]:
+        """The oldest files' texts, up to the limits; and whether the limits left some out."""
         batch: dict[str, str] = {}
         size = 0
-        for path in self.waiting():
+        names = self._scan(drop_stale=True)
+        for i, name in enumerate(names):
             try:
-                text = path.read_text(encoding="utf-8", errors="replace")
+                text = (self.directory / name).read_text(encoding="utf-8", errors="replace")
             except FileNotFoundError:
                 continue  # folded and deleted by the compactor before us
-            batch[path.name] = text
+            batch[name] = text
             size += len(text)
             if size >= _FOLD_BYTES or len(batch) >= _FOLD_FILES:
-                break
-        return batch
-
-    def _drop_stale_hidden_files(self) -> None:
-        cutoff = time.time() - _STALE_TMP_SECONDS
-        with contextlib.suppress(FileNotFoundError), os.scandir(self.directory) as entries:
-            for entry in entries:
-                if entry.name.startswith(".") and entry.name.endswith(SUFFIX):
-                    with contextlib.suppress(OSError):
-                        if entry.stat().st_mtime < cutoff:
-                            os.unlink(entry.path)
+                return batch, i + 1 < len(names)
+        return batch, False
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[bool]:
