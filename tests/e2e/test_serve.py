@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -69,6 +70,38 @@ def test_serve_on_a_loopback_port(tmp_path: Path) -> None:
             create_and_follow(client)
         terminate_and_check(served.process)
         assert (served.data_dir / "links.db").is_file()  # migrated on a fresh data dir
+
+
+def test_redirects_go_on_while_a_create_waits_for_the_sqlite_write_lock(tmp_path: Path) -> None:
+    """The compactor's fold holds SQLite's write lock for up to a second. A create that
+    waits for it must not hold up the worker's redirects: the insert runs in the
+    worker's link-writer thread, not on the event loop that answers them."""
+    with run_steadylink(tmp_path) as served, httpx.Client(base_url=served.base_url, timeout=5) as client:
+        assert client.post("/api/v1/links", json={"url": "https://example.com/", "code": "ready"}).status_code == 201
+        holder = sqlite3.connect(served.data_dir / "links.db", isolation_level=None, timeout=30)
+        holder.execute("BEGIN IMMEDIATE")  # the write lock, as a fold takes it
+        body = b'{"url": "https://example.com/late", "code": "late"}'
+        host, port = served.base_url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=30) as waiting:
+            try:
+                waiting.sendall(
+                    b"POST /api/v1/links HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
+                )
+                for _ in range(20):  # one worker: the create is in it, waiting for the lock
+                    assert client.get("/ready").status_code == 302
+                waiting.settimeout(0.2)
+                with pytest.raises(TimeoutError):
+                    waiting.recv(1)  # no answer to the create while the lock is held
+            finally:
+                holder.execute("ROLLBACK")
+                holder.close()
+            waiting.settimeout(30)
+            answer = b""
+            while chunk := waiting.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 201"), answer[:200]
+        assert client.get("/late").status_code == 302
 
 
 def test_serve_on_a_unix_socket(tmp_path: Path) -> None:

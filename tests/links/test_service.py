@@ -1,3 +1,5 @@
+import asyncio
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,6 +12,7 @@ from steadylink.links.codes import SystemRandom
 from steadylink.links.model import LinkChanges, LinkKind, NewLink, StoredFile
 from steadylink.links.passwords import verify_password
 from steadylink.links.sql_store import SqlStore
+from steadylink.links.writer import LinkWriter
 from steadylink.settings import Settings
 from steadylink.types import Role
 
@@ -219,3 +222,59 @@ def test_creations_alone_keep_the_sqlite_wal_bounded(
         )
     wal = Path(f"{sqlite_store.url.removeprefix('sqlite:///')}-wal")
     assert wal.stat().st_size < 16 * 2**20
+
+
+# create_link_async: the web app's create, through a LinkWriter ------------------
+
+
+def create_async(store: SqlStore, settings: Settings, clock: FakeClock, rng: _Seq, **kw: object) -> service.Link:
+    writer = LinkWriter(store)
+
+    async def main() -> service.Link:
+        return await service.create_link_async(
+            insert=writer.insert, settings=settings, clock=clock, rng=rng, new=NewLink(**kw)  # type: ignore[arg-type]
+        )
+
+    try:
+        return asyncio.run(main())
+    finally:
+        writer.close()
+
+
+def test_async_create_follows_the_same_rules(store: SqlStore, settings: Settings, clock: FakeClock) -> None:
+    rng = _Seq("abcdefgabcdefghjkmnpq")
+    first = create_async(store, settings, clock, rng, url="https://a.example/")
+    second = create_async(store, settings, clock, rng, url="https://b.example/")  # "abcdefg" taken: retried
+    assert (first.code, second.code) == ("abcdefg", "hjkmnpq")
+    assert store.get_link("hjkmnpq") == second
+    create_async(store, settings, clock, rng, url="https://example.com/", code="Sale")
+    with pytest.raises(Conflict, match="taken"):
+        create_async(store, settings, clock, rng, url="https://example.com/", code="sALE")
+    with pytest.raises(InvalidInput):
+        create_async(store, settings, clock, rng, url="javascript:alert(1)")
+    assert store.count_links() == 3
+
+
+def test_async_create_gives_up_when_every_generated_code_is_taken(
+    store: SqlStore, settings: Settings, clock: FakeClock
+) -> None:
+    create_async(store, settings, clock, _Seq("abcdefg"), url="https://a.example/")
+    with pytest.raises(Conflict, match="free code"):
+        create_async(store, settings, clock, _Seq("abcdefg"), url="https://b.example/")
+
+
+def test_async_create_hashes_a_password_off_the_loop(
+    store: SqlStore, settings: Settings, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """argon2 takes tens of milliseconds: on the loop it would hold up the worker's redirects."""
+    hashed_on: list[str] = []
+    real = service._hash_optional_password
+
+    def spy(password: str | None) -> str | None:
+        hashed_on.append(threading.current_thread().name)
+        return real(password)
+
+    monkeypatch.setattr(service, "_hash_optional_password", spy)
+    link = create_async(store, settings, clock, _Seq("abcdefg"), url="https://x.example/", password="s3cret")
+    assert link.password_hash and verify_password(link.password_hash, "s3cret")
+    assert hashed_on and hashed_on[0] != threading.main_thread().name

@@ -41,6 +41,17 @@ def test_codes_differing_only_in_case_conflict(store: SqlStore, clock: FakeClock
         store.insert_link(make("aBC", clock))
 
 
+def test_insert_links_skips_taken_codes_and_notes_the_rest(store: SqlStore, clock: FakeClock) -> None:
+    store.insert_link(make("Abc", clock))
+    seq0, _ = store.invalidations_since(0)
+    batch = [make("x1", clock), make("aBC", clock), make("x2", clock), make("X2", clock)]
+    assert store.insert_links(batch) == [True, False, True, False]
+    assert store.insert_links([]) == []
+    _, changed = store.invalidations_since(seq0)
+    assert sorted(changed) == ["x1", "x2"]
+    assert store.get_link("Abc") == make("Abc", clock)  # the taken code's link is untouched
+
+
 def test_list_filters_and_pages_newest_first(store: SqlStore, clock: FakeClock) -> None:
     for i in range(5):
         store.insert_link(make(f"c{i}", clock, url=f"https://site{i}.example/"))
@@ -220,5 +231,7 @@ def test_unreachable_database_is_a_store_error() -> None:
     down = open_store("postgresql://nobody@127.0.0.1:1/none")
     with pytest.raises(StoreError, match="not answering"):
         down.ping()
+    with pytest.raises(StoreError, match="not answering"):
+        down.insert_links([make("x", FakeClock())])
     with pytest.raises(StoreError, match="not a database URL|Unsupported"):
         open_store("mysql://x")

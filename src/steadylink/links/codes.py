@@ -14,7 +14,7 @@ import secrets
 import threading
 from typing import Protocol
 
-from steadylink.errors import InvalidInput
+from steadylink.errors import Conflict, InvalidInput
 
 # No look-alikes: 0/O/o, 1/l/I/i are left out.
 ALPHABET = "23456789abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -137,3 +137,11 @@ def check_custom_code(code: str) -> str:
 def looks_like_code(path_segment: str) -> bool:
     """Fast check for the redirect path: could this be a stored code?"""
     return CODE_PATTERN.fullmatch(path_segment) is not None
+
+
+def code_taken(code: str) -> Conflict:
+    """The error for a code already in use (by the store and the service alike)."""
+    return Conflict(
+        f"The code {code!r} is taken (codes differ by more than letter case); choose another.",
+        field="code",
+    )

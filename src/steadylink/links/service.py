@@ -6,8 +6,10 @@ these, so a rule holds the same way everywhere.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -15,7 +17,7 @@ from urllib.parse import urlsplit
 
 from steadylink.clock import Clock, utc
 from steadylink.errors import Conflict, Gone, InvalidInput, NotFound
-from steadylink.links.codes import RandomSource, check_custom_code, generate_code
+from steadylink.links.codes import RandomSource, check_custom_code, code_taken, generate_code
 from steadylink.links.model import (
     UNSET,
     ApiKey,
@@ -46,10 +48,54 @@ def _host_of(base_url: str) -> str:
     return urlsplit(base_url).hostname or ""
 
 
+Draft = Callable[[str], Link]
+# Stores a new link off the event loop; False if its code was taken (``links.writer``).
+Insert = Callable[[Link], Awaitable[bool]]
+
+
 def create_link(
     *, store: Store, settings: Settings, clock: Clock, rng: RandomSource, new: NewLink
 ) -> Link:
     """Validate ``new`` and store it; a generated code is retried on collision."""
+    draft = _draft(settings, clock, new)
+    if new.code is not None:
+        link = draft(check_custom_code(new.code))
+        store.insert_link(link)
+        return link
+    for _ in range(_GENERATE_ATTEMPTS):
+        candidate = draft(generate_code(settings.links.code_length, rng))
+        if store.insert_links([candidate])[0]:
+            return candidate
+    raise _no_free_code()
+
+
+async def create_link_async(
+    *, insert: Insert, settings: Settings, clock: Clock, rng: RandomSource, new: NewLink
+) -> Link:
+    """``create_link`` for an event loop: nothing slow runs on the loop.
+
+    ``insert`` writes in a thread (``links.writer.LinkWriter``), and a
+    password is hashed in one too: argon2 takes tens of milliseconds, and a
+    worker's loop also answers its redirects.
+    """
+    if new.password is None:
+        draft = _draft(settings, clock, new)
+    else:
+        draft = await asyncio.to_thread(_draft, settings, clock, new)
+    if new.code is not None:
+        link = draft(check_custom_code(new.code))
+        if not await insert(link):
+            raise code_taken(link.code)
+        return link
+    for _ in range(_GENERATE_ATTEMPTS):
+        candidate = draft(generate_code(settings.links.code_length, rng))
+        if await insert(candidate):
+            return candidate
+    raise _no_free_code()
+
+
+def _draft(settings: Settings, clock: Clock, new: NewLink) -> Draft:
+    """Check everything but the code; return the link to store under a code."""
     now = clock.now()
     if (new.url is None) == (new.file is None):
         raise InvalidInput("Give either a URL or a file.", field="url")
@@ -64,12 +110,13 @@ def create_link(
     expires_at = _check_expiry(new.expires_at, now)
     max_visits = _check_max_visits(new.max_visits)
     password_hash = _hash_optional_password(new.password)
+    kind = LinkKind.URL if url is not None else LinkKind.FILE
 
     def link_with(code: str) -> Link:
         # built whole rather than by dataclasses.replace, which costs more than the Link
         return Link(
             code=code,
-            kind=LinkKind.URL if url is not None else LinkKind.FILE,
+            kind=kind,
             url=url,
             file=new.file,
             created_at=now,
@@ -80,18 +127,11 @@ def create_link(
             owner=new.owner,
         )
 
-    if new.code is not None:
-        link = link_with(check_custom_code(new.code))
-        store.insert_link(link)
-        return link
-    for _ in range(_GENERATE_ATTEMPTS):
-        candidate = link_with(generate_code(settings.links.code_length, rng))
-        try:
-            store.insert_link(candidate)
-        except Conflict:
-            continue
-        return candidate
-    raise Conflict("Could not find a free code; try again or raise links.code_length.")
+    return link_with
+
+
+def _no_free_code() -> Conflict:
+    return Conflict("Could not find a free code; try again or raise links.code_length.")
 
 
 def get_link(*, store: Store, code: str) -> Link:

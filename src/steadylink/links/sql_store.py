@@ -27,12 +27,13 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
-from steadylink.errors import Conflict, NotFound, StoreError
+from steadylink.errors import NotFound, StoreError
 from steadylink.links import schema
-from steadylink.links.codes import fold
+from steadylink.links.codes import code_taken, fold
 from steadylink.links.model import (
     ApiKey,
     Link,
@@ -122,23 +123,33 @@ class SqlStore:
     # links -------------------------------------------------------------
 
     def insert_link(self, link: Link) -> None:
-        row = _link_row(link)
+        if not self.insert_links([link])[0]:
+            raise code_taken(link.code)
+
+    def insert_links(self, links: Sequence[Link]) -> list[bool]:
+        """Store new links in one transaction; per link, False if its code was taken.
+
+        A taken code (case-folded, also by an earlier link of the same batch)
+        skips that link only: ``ON CONFLICT DO NOTHING``, on both databases.
+        """
+        rows = [_link_row(link) for link in links]
+        if not rows:
+            return []
         try:
             if self.is_sqlite:
-                # Plain sqlite3: through SQLAlchemy Core this insert and its change
+                # Plain sqlite3: through SQLAlchemy Core an insert and its change
                 # note cost ~270 µs (statement building), half of a whole API create.
-                _insert_link_sqlite(self._sqlite(), row)
-                return
+                return _insert_links_sqlite(self._sqlite(), rows)
             with self.engine.begin() as conn:
-                conn.execute(insert(schema.links).values(**row))
-                # other workers may hold a negative cache entry for this code
-                _note_change(conn, link.code)
-        except (IntegrityError, sqlite3.IntegrityError):
-            raise Conflict(
-                f"The code {link.code!r} is taken (codes differ by more than letter case); choose another.",
-                field="code",
-            ) from None
-        except (OperationalError, sqlite3.OperationalError) as exc:
+                add = pg_insert(schema.links).on_conflict_do_nothing().returning(schema.links.c.code)
+                # RETURNING tells whether the row went in: rowcount is -1 here
+                done = [conn.execute(add.values(**row)).first() is not None for row in rows]
+                for row, is_new in zip(rows, done, strict=True):
+                    if is_new:
+                        # other workers may hold a negative cache entry for this code
+                        _note_change(conn, row["code"])
+                return done
+        except (sqlite3.OperationalError, OperationalError) as exc:
             raise _store_error(exc) from exc
 
     def get_link(self, code: str) -> Link | None:
@@ -548,26 +559,32 @@ def _link_row(link: Link) -> dict[str, Any]:
     }
 
 
-def _insert_link_sqlite(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
-    """``insert_link`` on SQLite: the row and its change note in one transaction.
+def _insert_links_sqlite(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> list[bool]:
+    """``insert_links`` on SQLite: the rows and their change notes in one transaction.
 
     Same rows as the SQLAlchemy path: timestamps as SQLAlchemy's SQLite text
     (naive UTC, always six fraction digits, so text order is time order), and
     the change log trimmed as ``_note_change`` does.
     """
-    values = [_sqlite_time(v) if isinstance(v, datetime) else v for v in row.values()]
-    columns = ", ".join(row)
-    marks = ", ".join(["?"] * len(row))
+    columns = ", ".join(rows[0])
+    marks = ", ".join(["?"] * len(rows[0]))
+    add = f"INSERT INTO links ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+    at = _sqlite_time(_to_db(datetime.now(UTC)))
     with conn:
-        conn.execute(f"INSERT INTO links ({columns}) VALUES ({marks})", values)
-        # other workers may hold a negative cache entry for this code
-        noted = conn.execute(
-            "INSERT INTO link_changes (code, at) VALUES (?, ?)",
-            (row["code"], _sqlite_time(_to_db(datetime.now(UTC)))),
-        )
-        seq = noted.lastrowid
-        if seq is not None and seq % 1000 == 0:
-            conn.execute("DELETE FROM link_changes WHERE seq < ?", (seq - _KEEP_CHANGES,))
+        done = [conn.execute(add, _sqlite_values(row)).rowcount == 1 for row in rows]
+        for row, is_new in zip(rows, done, strict=True):
+            if not is_new:
+                continue
+            # other workers may hold a negative cache entry for this code
+            noted = conn.execute("INSERT INTO link_changes (code, at) VALUES (?, ?)", (row["code"], at))
+            seq = noted.lastrowid
+            if seq is not None and seq % 1000 == 0:
+                conn.execute("DELETE FROM link_changes WHERE seq < ?", (seq - _KEEP_CHANGES,))
+    return done
+
+
+def _sqlite_values(row: dict[str, Any]) -> list[Any]:
+    return [_sqlite_time(v) if isinstance(v, datetime) else v for v in row.values()]
 
 
 def _sqlite_time(value: datetime) -> str:

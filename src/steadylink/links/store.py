@@ -23,6 +23,10 @@ class Store(Protocol):
         """Store a new link; raise Conflict if its code (case-folded) is taken."""
         ...
 
+    def insert_links(self, links: Sequence[Link]) -> list[bool]:
+        """Store new links in one transaction; per link, False if its code (case-folded) was taken."""
+        ...
+
     def get_link(self, code: str) -> Link | None:
         """The link with exactly this code, or None."""
         ...

@@ -91,16 +91,12 @@ async def create_link(body: LinkCreate, caller: Creator, request: Request, respo
     # The context straight from the request, not through ``Ctx``: every
     # dependency is one more node FastAPI solves per request, on the API's
     # busiest route.
+    # (``web/create.py`` answers most creates before they get here, the same way.)
     ctx = get_context(request)
-    new = NewLink(
-        url=body.url,
-        code=body.code,
-        expires_at=body.expires_at,
-        max_visits=body.max_visits,
-        password=body.password,
-        owner=caller.owner,
+    link = await service.create_link_async(
+        insert=ctx.writer.insert, settings=ctx.settings, clock=ctx.clock, rng=ctx.rng,
+        new=body.to_new(caller.owner),
     )
-    link = service.create_link(store=ctx.store, settings=ctx.settings, clock=ctx.clock, rng=ctx.rng, new=new)
     ctx.cache.invalidate(link.code)  # in case a miss for this code was remembered
     response.headers["Location"] = f"/api/v1/links/{link.code}"
     return LinkOut.of(link, base_url=ctx.settings.base_url)

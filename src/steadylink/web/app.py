@@ -127,6 +127,7 @@ def _lifespan(ctx: AppContext, metrics: AppMetrics, log: RequestLog) -> Any:
             _flush_counters(ctx, metrics, log)
             log.event("stopped")
             log.flush()
+            ctx.writer.close()
             ctx.store.close()
 
     return lifespan

@@ -1,9 +1,10 @@
 """What every part of the web app shares: settings, store, files, clock, and the
-hot-path services (cache, click recorder, rate limiter, API keys).
+hot-path services (cache, click recorder, rate limiter, API keys, link writer).
 
 Built once per worker process by ``steadylink.web.app.build_context``; handlers
 get it from ``request.app.state.ctx`` (``get_context`` below). The API-key
-cache is made here from the store and clock, so every context has its own.
+cache and the link writer are made here from the store (and clock), so every
+context has its own.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from steadylink.links.files import FileStore
 from steadylink.links.model import Link
 from steadylink.links.service import KeyCache
 from steadylink.links.store import Store
+from steadylink.links.writer import LinkWriter
 from steadylink.settings import Settings
 
 
@@ -73,9 +75,11 @@ class AppContext:
     clicks: ClickRecorder
     limiter: RateLimiter
     keys: KeyCache = field(init=False)
+    writer: LinkWriter = field(init=False)
 
     def __post_init__(self) -> None:
         self.keys = KeyCache(self.store, self.clock)
+        self.writer = LinkWriter(self.store)
 
 
 def get_context(request: Request) -> AppContext:

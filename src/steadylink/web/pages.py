@@ -28,7 +28,7 @@ from starlette.types import Message, Receive
 from steadylink.errors import Conflict, InvalidInput, TooLarge
 from steadylink.links.codes import check_custom_code
 from steadylink.links.model import Link, NewLink, StoredFile
-from steadylink.links.service import create_link
+from steadylink.links.service import create_link_async
 from steadylink.web.context import AppContext
 
 HTML_CSP = (
@@ -242,8 +242,8 @@ async def create_from_form(ctx: AppContext, form: FormData) -> Link:
     else:
         new = replace(new, url=_text(form, "url"))
     try:
-        return create_link(
-            store=ctx.store, settings=ctx.settings, clock=ctx.clock, rng=ctx.rng, new=new
+        return await create_link_async(
+            insert=ctx.writer.insert, settings=ctx.settings, clock=ctx.clock, rng=ctx.rng, new=new
         )
     except Conflict as exc:
         raise Conflict(exc.message, field=exc.field or "code") from None

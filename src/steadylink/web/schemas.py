@@ -23,7 +23,7 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
-from steadylink.links.model import ApiKey, Link, LinkStats
+from steadylink.links.model import ApiKey, Link, LinkStats, NewLink
 from steadylink.links.service import MAX_PASSWORD_LENGTH, MAX_VISITS_LIMIT
 from steadylink.types import Role
 
@@ -68,6 +68,16 @@ class LinkCreate(_Request):
     expires_at: IsoDateTime | None = None
     max_visits: MaxVisits | None = None
     password: Password | None = None
+
+    def to_new(self, owner: str | None) -> NewLink:
+        return NewLink(
+            url=self.url,
+            code=self.code,
+            expires_at=self.expires_at,
+            max_visits=self.max_visits,
+            password=self.password,
+            owner=owner,
+        )
 
 
 class LinkUpdate(_Request):

@@ -1,0 +1,138 @@
+"""The link writer: inserts off the event loop, concurrent ones in one transaction (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Sequence
+
+import pytest
+
+from steadylink.clock import FakeClock
+from steadylink.errors import StoreError
+from steadylink.links.model import Link, LinkKind
+from steadylink.links.sql_store import SqlStore
+from steadylink.links.writer import LinkWriter
+
+
+def make(code: str, clock: FakeClock) -> Link:
+    return Link(code, LinkKind.URL, f"https://example.com/{code}", None, clock.now(), clock.now())
+
+
+class Refusing:
+    """The real store, but a batch holding the code ``bad`` fails as a whole."""
+
+    def __init__(self, inner: SqlStore) -> None:
+        self.inner = inner
+        self.batches: list[list[str]] = []
+
+    def insert_links(self, links: Sequence[Link]) -> list[bool]:
+        self.batches.append([link.code for link in links])
+        if any(link.code == "bad" for link in links):
+            raise StoreError("refused")
+        return self.inner.insert_links(links)
+
+
+def test_concurrent_inserts_share_one_transaction(store: SqlStore, clock: FakeClock) -> None:
+    writer = LinkWriter(store)
+
+    async def main() -> list[bool]:
+        return await asyncio.gather(*(writer.insert(make(f"c{i}", clock)) for i in range(50)))
+
+    assert asyncio.run(main()) == [True] * 50
+    assert writer.transactions == 1
+    assert all(store.get_link(f"c{i}") is not None for i in range(50))
+    _, changed = store.invalidations_since(0)
+    assert sorted(changed) == sorted(f"c{i}" for i in range(50))  # each noted for other workers
+    writer.close()
+
+
+def test_a_taken_code_is_refused_for_its_own_link_only(store: SqlStore, clock: FakeClock) -> None:
+    store.insert_link(make("old", clock))
+    writer = LinkWriter(store)
+
+    async def main() -> list[bool]:
+        codes = ["new", "old", "twin", "TWIN", "fresh"]
+        return await asyncio.gather(*(writer.insert(make(code, clock)) for code in codes))
+
+    # the second "twin" differs by letter case only: taken by the first of the same batch
+    assert asyncio.run(main()) == [True, False, True, False, True]
+    assert writer.transactions == 1
+    assert store.get_link("TWIN") is None and store.get_link("twin") is not None
+    writer.close()
+
+
+def test_a_failed_batch_is_retried_link_by_link(store: SqlStore, clock: FakeClock) -> None:
+    refusing = Refusing(store)
+    writer = LinkWriter(refusing)  # type: ignore[arg-type]
+
+    async def main() -> list[bool | BaseException]:
+        codes = ["a1", "bad", "a2"]
+        return await asyncio.gather(*(writer.insert(make(c, clock)) for c in codes), return_exceptions=True)
+
+    first, failed, last = asyncio.run(main())
+    assert first is True and last is True
+    assert isinstance(failed, StoreError)  # only the request it belongs to sees the error
+    assert refusing.batches == [["a1", "bad", "a2"], ["a1"], ["bad"], ["a2"]]
+    assert store.get_link("a1") and store.get_link("a2") and store.get_link("bad") is None
+    writer.close()
+
+
+def test_a_request_cancelled_before_its_turn_writes_nothing(store: SqlStore, clock: FakeClock) -> None:
+    writer = LinkWriter(store)
+
+    async def main() -> bool:
+        gone = asyncio.create_task(writer.insert(make("gone", clock)))
+        kept = asyncio.create_task(writer.insert(make("kept", clock)))
+        await asyncio.sleep(0)  # both are waiting for the writer, which has not run yet
+        gone.cancel()
+        return await kept
+
+    assert asyncio.run(main()) is True
+    assert store.get_link("gone") is None and store.get_link("kept") is not None
+    writer.close()
+
+
+def test_the_loop_goes_on_while_sqlite_is_locked(sqlite_store: SqlStore, clock: FakeClock) -> None:
+    """The compactor's fold holds SQLite's write lock for up to a second: a create waits
+    for it in the writer's thread, and the loop (the worker's redirects) keeps running."""
+    writer = LinkWriter(sqlite_store)
+    holder = sqlite3.connect(sqlite_store.engine.url.database or "", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the write lock, as a fold takes it
+
+    async def main() -> bool:
+        waiting = asyncio.create_task(writer.insert(make("late", clock)))
+        turns = 0
+        while turns < 200:  # the loop turns while the insert waits for the lock
+            await asyncio.sleep(0)
+            turns += 1
+        assert not waiting.done()
+        holder.execute("ROLLBACK")
+        return await waiting
+
+    try:
+        assert asyncio.run(main()) is True
+    finally:
+        holder.close()
+    assert sqlite_store.get_link("late") is not None
+    writer.close()
+
+
+def test_after_close_a_new_insert_starts_a_new_thread(store: SqlStore, clock: FakeClock) -> None:
+    writer = LinkWriter(store)
+    assert asyncio.run(writer.insert(make("one", clock))) is True
+    writer.close()
+    assert asyncio.run(writer.insert(make("two", clock))) is True  # a worker's second lifespan
+    writer.close()
+
+
+@pytest.mark.parametrize("size", [1, 3])
+def test_batches_are_capped(store: SqlStore, clock: FakeClock, size: int) -> None:
+    writer = LinkWriter(store, max_batch=size)
+
+    async def main() -> list[bool]:
+        return await asyncio.gather(*(writer.insert(make(f"k{i}", clock)) for i in range(7)))
+
+    assert asyncio.run(main()) == [True] * 7
+    assert writer.transactions == -(-7 // size)
+    writer.close()
