@@ -37,7 +37,7 @@ from steadylink.types import Role
 from steadylink.web.context import get_context
 
 CREATE_BUCKET = "create"
-_MAX_SECRET_LENGTH = 512
+MAX_SECRET_LENGTH = 512
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -83,12 +83,25 @@ class Caller:
 def client_ip(request: Request) -> str:
     """The calling client's address (see the module docstring for the proxy rule)."""
     peer = request.client.host if request.client else ""
-    if _is_local_peer(peer):
-        forwarded = request.headers.get("x-forwarded-for", "")
+    return client_address(peer, request.headers.get("x-forwarded-for"))
+
+
+def client_address(peer: str, forwarded: str | None) -> str:
+    """``client_ip`` from the peer's address and the ``X-Forwarded-For`` header."""
+    if forwarded and _is_local_peer(peer):
         first = forwarded.split(",", 1)[0].strip()
         if _is_ip(first):
             return first
     return peer or "unknown"
+
+
+def bearer_secret(authorization: str) -> str | None:
+    """The key in an ``Authorization`` header, split as ``HTTPBearer`` does; None if it names none."""
+    scheme, _, secret = authorization.partition(" ")
+    secret = secret.strip()
+    if scheme.lower() != "bearer" or not secret or len(secret) > MAX_SECRET_LENGTH:
+        return None
+    return secret
 
 
 # The dependencies below are flat on purpose: each takes the request and the
@@ -108,7 +121,7 @@ def identify(request: Request, credentials: Credentials) -> Caller:
         raise Unauthorized("Use `Authorization: Bearer <api key>`.", field="authorization")
     secret = credentials.credentials
     key = None
-    if len(secret) <= _MAX_SECRET_LENGTH:
+    if len(secret) <= MAX_SECRET_LENGTH:
         key = get_context(request).keys.authenticate(secret)
     if key is None:
         raise Unauthorized(

@@ -54,18 +54,31 @@ def _address(value: str) -> tuple[str, int | None] | None:
     return value, None
 
 
-class _Receive:
-    """ASGI ``receive`` over the RSGI body iterator: chunks, then one last empty message."""
+def peer_host(client: str) -> str:
+    """The peer's address in an RSGI ``scope.client``, as ASGI's ``client[0]`` ("" if none)."""
+    address = _address(client)
+    return address[0] if address else ""
 
-    def __init__(self, protocol: Any) -> None:
+
+class _Receive:
+    """ASGI ``receive`` over the RSGI body iterator: chunks, then one last empty message.
+
+    ``body``: the whole body, read from the protocol already (``web/create.py``).
+    """
+
+    def __init__(self, protocol: Any, body: bytes | None = None) -> None:
         self._protocol = protocol
         self._chunks: Any = None
         self._done = False
+        self._body = body
 
     async def __call__(self) -> Message:
         if self._done:
             await self._protocol.client_disconnect()
             return {"type": "http.disconnect"}
+        if self._body is not None:
+            self._done = True
+            return {"type": "http.request", "body": self._body, "more_body": False}
         if self._chunks is None:
             self._chunks = aiter(self._protocol)
         try:
@@ -104,9 +117,9 @@ class RsgiSend:
                 await self._stream.send_bytes(body)
 
 
-async def call_asgi(app: ASGIApp, scope: Any, protocol: Any) -> None:
-    """Run an ASGI app for one RSGI HTTP request."""
-    await app(asgi_scope(scope), _Receive(protocol), RsgiSend(protocol))
+async def call_asgi(app: ASGIApp, scope: Any, protocol: Any, *, body: bytes | None = None) -> None:
+    """Run an ASGI app for one RSGI HTTP request (whose ``body`` may have been read already)."""
+    await app(asgi_scope(scope), _Receive(protocol, body), RsgiSend(protocol))
 
 
 @contextlib.asynccontextmanager

@@ -68,12 +68,7 @@ def install_error_handlers(app: FastAPI, *, render_html: HtmlRenderer | None = N
 
     async def on_steadylink_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, SteadylinkError)
-        headers: dict[str, str] = {}
-        if isinstance(exc, Unauthorized):
-            headers["WWW-Authenticate"] = 'Bearer realm="steadylink"'
-        if isinstance(exc, RateLimited):
-            headers["Retry-After"] = str(max(math.ceil(exc.retry_after), 1))
-        return await respond(request, exc.status, exc.to_json(), headers)
+        return await respond(request, exc.status, exc.to_json(), error_headers(exc))
 
     async def on_validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
@@ -106,6 +101,21 @@ def install_error_handlers(app: FastAPI, *, render_html: HtmlRenderer | None = N
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected)
     app.add_middleware(BodyLimit)
+
+
+def error_headers(exc: SteadylinkError) -> dict[str, str]:
+    """The headers an error's answer carries besides the JSON body's."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, Unauthorized):
+        headers["WWW-Authenticate"] = 'Bearer realm="steadylink"'
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(max(math.ceil(exc.retry_after), 1))
+    return headers
+
+
+def error_response(exc: SteadylinkError) -> JSONResponse:
+    """An API error's answer, as the handlers above give it outside the framework (``web/create.py``)."""
+    return JSONResponse(exc.to_json(), status_code=exc.status, headers=error_headers(exc))
 
 
 def validation_body(errors: Any) -> dict[str, object]:

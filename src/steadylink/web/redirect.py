@@ -34,8 +34,9 @@ from steadylink.errors import SteadylinkError
 from steadylink.links.cache import location_of
 from steadylink.links.codes import RESERVED, looks_like_code
 from steadylink.links.model import LinkKind
-from steadylink.web.bridge import Lifespan, RsgiSend, call_asgi
+from steadylink.web.bridge import Lifespan, RsgiSend, call_asgi, peer_host
 from steadylink.web.context import AppContext
+from steadylink.web.create import CREATE_PATH, QuickCreate, read_body, takes
 from steadylink.web.logs import RequestLog, safe_request_id
 from steadylink.web.metrics import AppMetrics
 
@@ -74,6 +75,7 @@ class RedirectDispatcher:
             (b"content-length", str(len(self._body)).encode()),
         ]
         self._lifespan: Lifespan | None = None
+        self.quick = QuickCreate(ctx)
 
     # RSGI (granian --interface rsgi) -------------------------------------------
 
@@ -100,7 +102,42 @@ class RedirectDispatcher:
             except Exception as exc:
                 await self._answer_rsgi_error(exc, method, scope, protocol, started)
                 return
+        elif method == "POST" and scope.path == CREATE_PATH:
+            headers = scope.headers
+            if takes(headers.get("content-type"), headers.get("content-length")):
+                await self._create_rsgi(scope, protocol)
+                return
         await call_asgi(self, scope, protocol)
+
+    async def _create_rsgi(self, scope: Any, protocol: Any) -> None:
+        """A create with a JSON body: ``web/create.py`` answers it, or the inner app does."""
+        started = perf_counter()
+        headers = scope.headers
+        request_id = safe_request_id(headers.get("x-request-id"))
+        body = await protocol()
+        try:
+            answer = await self.quick.answer(
+                body,
+                authorization=headers.get("authorization"),
+                peer=peer_host(scope.client),
+                forwarded=headers.get("x-forwarded-for"),
+            )
+        except Exception as exc:
+            status = await self._answer_error(exc, RsgiSend(protocol), request_id, "POST", CREATE_PATH)
+            self._log_rsgi("POST", status, scope, request_id, perf_counter() - started, CREATE_PATH)
+            return
+        if answer is None:
+            await call_asgi(self._without_quick_create, scope, protocol, body=body)
+            return
+        protocol.response_bytes(
+            answer.status_code,
+            [*((k.decode("latin-1"), v.decode("latin-1")) for k, v in answer.raw_headers),
+             ("x-request-id", request_id)],
+            answer.body,
+        )
+        if answer.status_code == 201:
+            self.metrics.links_created.inc()
+        self._log_rsgi("POST", answer.status_code, scope, request_id, perf_counter() - started, CREATE_PATH)
 
     def _answer_from_memory(self, code: str, method: str, scope: Any, protocol: Any, started: float) -> int:
         """The hot path: a plain link held in memory, answered on the RSGI protocol.
@@ -135,19 +172,28 @@ class RedirectDispatcher:
             status = self._status
         self._log_rsgi(method, status, scope, request_id, perf_counter() - started)
 
-    def _log_rsgi(self, method: str, status: int, scope: Any, request_id: str, elapsed: float) -> None:
-        self.metrics.observe(CODE_ROUTE, method, status, elapsed)
+    def _log_rsgi(
+        self, method: str, status: int, scope: Any, request_id: str, elapsed: float, route: str = CODE_ROUTE
+    ) -> None:
+        self.metrics.observe(route, method, status, elapsed)
         if self.log.enabled:
             forwarded = scope.headers.get("x-forwarded-for")
             client = forwarded.split(",", 1)[0].strip() if forwarded else scope.client.rpartition(":")[0]
             self.log.request(
-                method=method, route=CODE_ROUTE, status=status, seconds=elapsed,
+                method=method, route=route, status=status, seconds=elapsed,
                 request_id=request_id, client=client or "-",
             )
 
     # ASGI -------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._serve(scope, receive, send, quick_create=True)
+
+    async def _without_quick_create(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The ASGI path for a create ``web/create.py`` has declined already."""
+        await self._serve(scope, receive, send, quick_create=False)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, *, quick_create: bool) -> None:
         if scope["type"] != "http":
             await self.inner(scope, receive, send)  # lifespan, websocket
             return
@@ -172,10 +218,13 @@ class RedirectDispatcher:
                 status = await self._redirect(
                     code, method, send, request_id, referrer=referrer, user_agent=user_agent
                 )
+        elif method == "POST" and quick_create and scope["path"] == CREATE_PATH:
+            route = CREATE_PATH
+            status, receive = await self._create(scope, receive, send, request_id)
         if status == 0:
             status, route = await self._delegate(scope, receive, send, request_id)
-            if status == 201 and route in CREATE_ROUTES:
-                self.metrics.links_created.inc()
+        if status == 201 and route in CREATE_ROUTES:
+            self.metrics.links_created.inc()
         elapsed = perf_counter() - started
         self.metrics.observe(route, method, status, elapsed)
         if self.log.enabled:
@@ -243,6 +292,39 @@ class RedirectDispatcher:
             self.ctx.clicks.record(code, referrer=referrer, user_agent=user_agent)
         self.metrics.count_redirect()
         return self._status
+
+    async def _create(
+        self, scope: Scope, receive: Receive, send: Send, request_id: str
+    ) -> tuple[int, Receive]:
+        """A create answered by ``web/create.py``: its status, or 0 and a ``receive``
+        that gives the inner app the body again."""
+        headers = {k: v.decode("latin-1") for k, v in reversed(scope["headers"])}  # the first wins
+        if not takes(headers.get(b"content-type"), headers.get(b"content-length")):
+            return 0, receive
+        body, receive = await read_body(receive)
+        if body is None:
+            return 0, receive
+        try:
+            client = scope.get("client")
+            answer = await self.quick.answer(
+                body,
+                authorization=headers.get(b"authorization"),
+                peer=client[0] if client else "",
+                forwarded=headers.get(b"x-forwarded-for"),
+            )
+        except Exception as exc:
+            return await self._answer_error(exc, send, request_id, "POST", CREATE_PATH), receive
+        if answer is None:
+            return 0, receive
+        await send(
+            {
+                "type": "http.response.start",
+                "status": answer.status_code,
+                "headers": [*answer.raw_headers, (b"x-request-id", request_id.encode("latin-1"))],
+            }
+        )
+        await send({"type": "http.response.body", "body": answer.body})
+        return answer.status_code, receive
 
     async def _delegate(
         self, scope: Scope, receive: Receive, send: Send, request_id: str
