@@ -21,6 +21,7 @@ import httpx
 import pytest
 from starlette.types import Receive, Scope, Send
 from tests.conftest import SeqRandom
+from tests.web import rsgi_client
 from tests.web.api_harness import make_context
 from tests.web.rsgi_client import RsgiTransport
 
@@ -256,3 +257,31 @@ async def test_read_body_hands_every_message_on() -> None:
     body, again = await read_body(receive)  # type: ignore[arg-type]
     assert body is None  # over the limit: not read further, all handed on
     assert [await again() for _ in range(3)] == big
+
+
+class GoneMidBody(rsgi_client.Protocol):
+    """A client that went away before its body was all there: granian's reads raise."""
+
+    async def __call__(self) -> bytes:
+        raise RuntimeError("RSGI transport is closed")
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        raise RuntimeError("RSGI transport is closed")
+
+
+async def test_a_client_gone_mid_body_is_answered_and_logged_like_the_route(tmp_path: Path) -> None:
+    async with pair(tmp_path, "rsgi") as (quick, _):
+        request = httpx.Request(
+            "POST", "http://testserver/api/v1/links", headers={"content-type": "application/json", **RID},
+            content=b'{"url": "https://example.com/"}',
+        )
+        protocol = GoneMidBody(b"")
+        await quick.app.__rsgi__(rsgi_client.Scope(request), protocol)  # nothing escapes to the server
+        assert protocol.status == 400 and quick.inner.calls == 1  # the route's answer, as before
+        quick.app.log.flush()
+        stream = quick.app.log.stream
+        assert stream is not None
+        lines = [json.loads(line) for line in stream.getvalue().splitlines()]  # type: ignore[attr-defined]
+        assert [(line["route"], line["status"]) for line in lines if line.get("event") == "request"] == [
+            ("/api/v1/links", 400)
+        ]

@@ -114,7 +114,13 @@ class RedirectDispatcher:
         started = perf_counter()
         headers = scope.headers
         request_id = safe_request_id(headers.get("x-request-id"))
-        body = await protocol()
+        try:
+            body = await protocol()
+        except Exception:
+            # The client went away mid-body (granian: RSGIProtocolClosed): the route
+            # meets the same error and answers and logs it as it always has.
+            await call_asgi(self._without_quick_create, scope, protocol)
+            return
         try:
             answer = await self.quick.answer(
                 body,
