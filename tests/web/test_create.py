@@ -285,3 +285,22 @@ async def test_a_client_gone_mid_body_is_answered_and_logged_like_the_route(tmp_
         assert [(line["route"], line["status"]) for line in lines if line.get("event") == "request"] == [
             ("/api/v1/links", 400)
         ]
+
+
+async def test_the_access_log_names_an_ipv6_client_as_the_route_does(tmp_path: Path) -> None:
+    async with pair(tmp_path, "rsgi") as (quick, _):
+        for content in (b'{"url": "https://example.com/"}', b'{"url": '):  # answered here; by the route
+            request = httpx.Request(
+                "POST", "http://testserver/api/v1/links", content=content,
+                headers={"content-type": "application/json"},
+            )
+            scope = rsgi_client.Scope(request)
+            scope.client = "[::1]:40000"  # granian's form of an IPv6 peer
+            await quick.app.__rsgi__(scope, rsgi_client.Protocol(content))
+        quick.app.log.flush()
+        stream = quick.app.log.stream
+        assert stream is not None
+        lines = [json.loads(line) for line in stream.getvalue().splitlines()]  # type: ignore[attr-defined]
+        assert [(line["status"], line["client"]) for line in lines if line.get("event") == "request"] == [
+            (201, "::1"), (422, "::1")
+        ]

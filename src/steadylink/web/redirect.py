@@ -184,7 +184,8 @@ class RedirectDispatcher:
         self.metrics.observe(route, method, status, elapsed)
         if self.log.enabled:
             forwarded = scope.headers.get("x-forwarded-for")
-            client = forwarded.split(",", 1)[0].strip() if forwarded else scope.client.rpartition(":")[0]
+            # the peer as the ASGI path names it: "::1", not granian's "[::1]"
+            client = forwarded.split(",", 1)[0].strip() if forwarded else peer_host(scope.client)
             self.log.request(
                 method=method, route=route, status=status, seconds=elapsed,
                 request_id=request_id, client=client or "-",
