@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import Sequence
 
 import pytest
@@ -135,4 +136,41 @@ def test_batches_are_capped(store: SqlStore, clock: FakeClock, size: int) -> Non
 
     assert asyncio.run(main()) == [True] * 7
     assert writer.transactions == -(-7 // size)
+    writer.close()
+
+
+
+class Held(Refusing):
+    """``Refusing``, whose batches wait until the test lets them go."""
+
+    def __init__(self, inner: SqlStore) -> None:
+        super().__init__(inner)
+        self.out = threading.Event()
+        self.go = threading.Event()
+
+    def insert_links(self, links: Sequence[Link]) -> list[bool]:
+        self.out.set()
+        self.go.wait(10)
+        return super().insert_links(links)
+
+
+def test_a_request_cancelled_while_its_failed_batch_was_out_writes_nothing(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    """Its batch failed; the retry link by link is its turn again, and it is gone by then."""
+    held = Held(store)
+    writer = LinkWriter(held)  # type: ignore[arg-type]
+
+    async def main() -> list[bool | BaseException]:
+        tasks = [asyncio.create_task(writer.insert(make(code, clock))) for code in ("bad", "gone", "kept")]
+        while not held.out.is_set():  # the three are out together, waiting to be let go
+            await asyncio.sleep(0.001)
+        tasks[1].cancel()  # "gone"'s client goes away
+        held.go.set()  # the batch fails: each is tried on its own
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    failed, gone, kept = asyncio.run(main())
+    assert isinstance(failed, StoreError) and isinstance(gone, asyncio.CancelledError) and kept is True
+    assert held.batches == [["bad", "gone", "kept"], ["bad"], ["kept"]]
+    assert store.get_link("gone") is None and store.get_link("kept") is not None
     writer.close()

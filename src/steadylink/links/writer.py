@@ -84,6 +84,8 @@ class LinkWriter:
     async def _one_by_one(self, batch: list[tuple[Link, asyncio.Future[bool]]]) -> None:
         loop = asyncio.get_running_loop()
         for link, answer in batch:
+            if answer.done():  # cancelled while the batch was out: not its turn yet, so nothing written
+                continue
             try:
                 self.transactions += 1
                 results = await loop.run_in_executor(self._thread(), self._store.insert_links, [link])
