@@ -30,7 +30,7 @@ class Refusing:
     def insert_links(self, links: Sequence[Link]) -> list[bool]:
         self.batches.append([link.code for link in links])
         if any(link.code == "bad" for link in links):
-            raise StoreError("refused")
+            raise sqlite3.IntegrityError("refused")  # a row the service let through, the database not
         return self.inner.insert_links(links)
 
 
@@ -73,9 +73,35 @@ def test_a_failed_batch_is_retried_link_by_link(store: SqlStore, clock: FakeCloc
 
     first, failed, last = asyncio.run(main())
     assert first is True and last is True
-    assert isinstance(failed, StoreError)  # only the request it belongs to sees the error
+    assert isinstance(failed, sqlite3.IntegrityError)  # only the request it belongs to sees the error
     assert refusing.batches == [["a1", "bad", "a2"], ["a1"], ["bad"], ["a2"]]
     assert store.get_link("a1") and store.get_link("a2") and store.get_link("bad") is None
+    writer.close()
+
+
+class Down:
+    """A database that does not answer: every batch fails with a StoreError."""
+
+    def __init__(self) -> None:
+        self.batches = 0
+
+    def insert_links(self, links: Sequence[Link]) -> list[bool]:
+        self.batches += 1
+        raise StoreError("The links database is not answering: OperationalError: timeout")
+
+
+def test_a_database_that_does_not_answer_fails_the_whole_batch_at_once(clock: FakeClock) -> None:
+    """Retried link by link, the last of 50 creates would wait for 50 timeouts."""
+    down = Down()
+    writer = LinkWriter(down)  # type: ignore[arg-type]
+
+    async def main() -> list[bool | BaseException]:
+        inserts = (writer.insert(make(f"d{i}", clock)) for i in range(50))
+        return await asyncio.gather(*inserts, return_exceptions=True)
+
+    answers = asyncio.run(main())
+    assert all(isinstance(answer, StoreError) for answer in answers)
+    assert down.batches == 1
     writer.close()
 
 
@@ -170,7 +196,8 @@ def test_a_request_cancelled_while_its_failed_batch_was_out_writes_nothing(
         return await asyncio.gather(*tasks, return_exceptions=True)
 
     failed, gone, kept = asyncio.run(main())
-    assert isinstance(failed, StoreError) and isinstance(gone, asyncio.CancelledError) and kept is True
+    assert isinstance(failed, sqlite3.IntegrityError)
+    assert isinstance(gone, asyncio.CancelledError) and kept is True
     assert held.batches == [["bad", "gone", "kept"], ["bad"], ["kept"]]
     assert store.get_link("gone") is None and store.get_link("kept") is not None
     writer.close()

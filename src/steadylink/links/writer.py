@@ -9,10 +9,12 @@ and awaits the answer. Links that arrive while a batch is being written go
 together into the next one (group commit): one transaction, one commit, for
 a burst of creations.
 
-If a batch fails (the database is down, a row breaks a rule the service did
-not check), each of its links is tried again on its own, so an error
-reaches only the requests it belongs to and nothing is half-written: each
-transaction commits whole or not at all.
+If a batch fails because a row breaks a rule the service did not check, each
+of its links is tried again on its own, so the error reaches only the request
+it belongs to. If the database does not answer (``StoreError``), every request
+of the batch gets that answer at once: trying each link again would make the
+last one wait for as many timeouts as the batch has links. Nothing is ever
+half-written: each transaction commits whole or not at all.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
+from steadylink.errors import StoreError
 from steadylink.links.model import Link
 from steadylink.links.store import Store
 
@@ -72,6 +75,10 @@ class LinkWriter:
                 results = await loop.run_in_executor(
                     self._thread(), self._store.insert_links, [link for link, _ in batch]
                 )
+            except StoreError as exc:  # the database does not answer: the same for every link
+                for _, answer in batch:
+                    _settle(answer, error=exc)
+                continue
             except Exception as exc:
                 if len(batch) == 1:
                     _settle(batch[0][1], error=exc)
