@@ -4,7 +4,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import event, insert
 
 from steadylink.clock import FakeClock
 from steadylink.errors import Conflict, NotFound, StoreError
@@ -12,7 +12,7 @@ from steadylink.links import schema
 from steadylink.links.codes import SystemRandom
 from steadylink.links.model import Link, LinkKind, NewLink, VisitRow
 from steadylink.links.service import create_link
-from steadylink.links.sql_store import SqlStore, open_store
+from steadylink.links.sql_store import PG_CONNECT_TIMEOUT, SqlStore, open_store
 from steadylink.settings import Settings
 
 
@@ -225,6 +225,25 @@ def test_sample_codes_spreads_over_the_table(store: SqlStore, clock: FakeClock) 
     sample = store.sample_codes(10)
     assert len(sample) == 10 and len(set(sample)) == 10
     assert sample[0] == "k000" and sample[-1] >= "k090"
+
+
+def test_postgresql_connections_give_up_after_a_timeout_unless_the_url_sets_one() -> None:
+    def timeout_of(url: str) -> object:
+        """The ``connect_timeout`` the driver would be given (caught before it connects)."""
+        engine = open_store(url).engine
+        given: dict[str, object] = {}
+
+        def capture(dialect: object, record: object, args: object, params: dict[str, object]) -> None:
+            given.update(params)
+            raise RuntimeError("no connection needed")
+
+        event.listen(engine, "do_connect", capture)
+        with pytest.raises(Exception, match="no connection needed"):
+            engine.connect()
+        return given.get("connect_timeout")
+
+    assert timeout_of("postgresql://u@db.example/links") == PG_CONNECT_TIMEOUT
+    assert str(timeout_of("postgresql://u@db.example/links?connect_timeout=3")) == "3"
 
 
 def test_unreachable_database_is_a_store_error() -> None:

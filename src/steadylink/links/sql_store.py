@@ -49,6 +49,7 @@ _LINK_COLUMNS = (
     "updated_at, expires_at, max_visits, visits, is_disabled, password_hash, owner"
 )
 _KEEP_CHANGES = 10_000
+PG_CONNECT_TIMEOUT = 10  # seconds; a ``connect_timeout`` in the URL wins
 # The visit log and its folding; "?" placeholders (SQLite), "%s" for psycopg.
 _LOG_VISITS = "INSERT INTO visit_log (code, day, host, family, is_bot, n) VALUES (?, ?, ?, ?, ?, ?)"
 _LOG_BOUND = (
@@ -112,12 +113,13 @@ class SqlStore:
             event.listen(self.engine, "connect", _tune_sqlite)
         else:
             # timestamps are written as naive UTC: the session must agree
+            connect_args: dict[str, Any] = {"options": "-c timezone=UTC"}
+            if "connect_timeout" not in make_url(url).query:
+                # libpq waits for ever by default: a host that stopped answering would
+                # hold every create (and the readiness probe) for minutes of TCP retries
+                connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT
             self.engine = create_engine(
-                url,
-                pool_size=5,
-                max_overflow=5,
-                pool_pre_ping=True,
-                connect_args={"options": "-c timezone=UTC"},
+                url, pool_size=5, max_overflow=5, pool_pre_ping=True, connect_args=connect_args
             )
 
     # links -------------------------------------------------------------
