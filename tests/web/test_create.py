@@ -304,3 +304,20 @@ async def test_the_access_log_names_an_ipv6_client_as_the_route_does(tmp_path: P
         assert [(line["status"], line["client"]) for line in lines if line.get("event") == "request"] == [
             (201, "::1"), (422, "::1")
         ]
+
+
+class Broken:
+    def insert_links(self, links: object) -> list[bool]:
+        raise RuntimeError("a bug")
+
+
+async def test_a_bug_is_a_500_with_the_routes_message(tmp_path: Path, entry: str) -> None:
+    async with pair(tmp_path, entry) as (quick, framework):
+        answers = []
+        for side in (quick, framework):
+            side.app.ctx.writer = LinkWriter(Broken())  # type: ignore[arg-type]
+            answers.append(await side.client.post("/api/v1/links", json={"url": URL}, headers=RID))
+        mine, theirs = answers
+        assert mine.status_code == theirs.status_code == 500
+        assert mine.json() == theirs.json()  # the message and the request id; no trace
+        assert "Traceback" not in mine.text and quick.inner.calls == 0

@@ -32,6 +32,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from steadylink.errors import RateLimited, SteadylinkError, TooLarge, Unauthorized
 
 MAX_JSON_BYTES = 64 * 1024
+INTERNAL_MESSAGE = (
+    "Something went wrong on our side; the request id identifies it in our logs. "
+    "Try again, and tell the operators if it keeps happening."
+)
 MULTIPART_ROOM = 64 * 1024
 DEFAULT_UPLOAD_BYTES = 10 * 1024 * 1024
 
@@ -90,8 +94,7 @@ def install_error_handlers(app: FastAPI, *, render_html: HtmlRenderer | None = N
         # Starlette re-raises after this answer; the app's edge logs it once.
         body = {
             "error": "internal",
-            "message": "Something went wrong on our side; the request id identifies it "
-            "in our logs. Try again, and tell the operators if it keeps happening.",
+            "message": INTERNAL_MESSAGE,
             "request_id": getattr(request.state, "request_id", None),
         }
         return JSONResponse(body, status_code=500)

@@ -37,6 +37,7 @@ from steadylink.links.model import LinkKind
 from steadylink.web.bridge import Lifespan, RsgiSend, call_asgi, peer_host
 from steadylink.web.context import AppContext
 from steadylink.web.create import CREATE_PATH, QuickCreate, read_body, takes
+from steadylink.web.errors import INTERNAL_MESSAGE
 from steadylink.web.logs import RequestLog, safe_request_id
 from steadylink.web.metrics import AppMetrics
 
@@ -44,7 +45,6 @@ CODE_ROUTE = "/{code}"
 UNMATCHED_ROUTE = "<unmatched>"
 # A 201 from these counts as a link created; the web form counts its own.
 CREATE_ROUTES = frozenset({"/api/v1/links", "/api/v1/files"})
-INTERNAL_MESSAGE = "Something went wrong on our side; the request id identifies it in our logs."
 _REASONS = {
     301: b"Moved Permanently",
     302: b"Found",
