@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from pydantic import TypeAdapter, ValidationError
 from starlette.responses import Response
@@ -50,6 +51,23 @@ def takes(content_type: str | None, content_length: str | None) -> bool:
     return int(content_length) <= MAX_JSON_BYTES
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A quick create's answer, its headers as ``str`` pairs (as RSGI takes them)."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    @classmethod
+    def of(cls, response: Response) -> Answer:
+        return cls(
+            response.status_code,
+            [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers],
+            bytes(response.body),
+        )
+
+
 class QuickCreate:
     """The common create, answered as the FastAPI route answers it (module docstring)."""
 
@@ -58,7 +76,7 @@ class QuickCreate:
 
     async def answer(
         self, body: bytes, *, authorization: str | None, peer: str, forwarded: str | None
-    ) -> Response | None:
+    ) -> Answer | None:
         """The create's answer, or None to leave the request to the framework's route."""
         try:
             fields = LinkCreate.model_validate(json.loads(body))
@@ -85,15 +103,20 @@ class QuickCreate:
                 new=fields.to_new(owner),
             )
         except SteadylinkError as exc:
-            return error_response(exc)
+            return Answer.of(error_response(exc))
         ctx.cache.invalidate(link.code)  # in case a miss for this code was remembered
-        answer = Response(
-            _LINK_OUT.dump_json(LinkOut.of(link, base_url=ctx.settings.base_url)),
-            status_code=201,
-            media_type="application/json",
+        payload = _LINK_OUT.dump_json(LinkOut.of(link, base_url=ctx.settings.base_url))
+        # The route's headers in its order: its Response(media_type="application/json"),
+        # then the Location it sets. Built as they go out, not through a Response.
+        return Answer(
+            201,
+            [
+                ("content-length", str(len(payload))),
+                ("content-type", "application/json"),
+                ("location", f"{CREATE_PATH}/{link.code}"),
+            ],
+            payload,
         )
-        answer.headers["location"] = f"{CREATE_PATH}/{link.code}"
-        return answer
 
 
 async def read_body(receive: Receive) -> tuple[bytes | None, Receive]:

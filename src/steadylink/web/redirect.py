@@ -135,15 +135,10 @@ class RedirectDispatcher:
         if answer is None:
             await call_asgi(self._without_quick_create, scope, protocol, body=body)
             return
-        protocol.response_bytes(
-            answer.status_code,
-            [*((k.decode("latin-1"), v.decode("latin-1")) for k, v in answer.raw_headers),
-             ("x-request-id", request_id)],
-            answer.body,
-        )
-        if answer.status_code == 201:
+        protocol.response_bytes(answer.status, [*answer.headers, ("x-request-id", request_id)], answer.body)
+        if answer.status == 201:
             self.metrics.links_created.inc()
-        self._log_rsgi("POST", answer.status_code, scope, request_id, perf_counter() - started, CREATE_PATH)
+        self._log_rsgi("POST", answer.status, scope, request_id, perf_counter() - started, CREATE_PATH)
 
     def _answer_from_memory(self, code: str, method: str, scope: Any, protocol: Any, started: float) -> int:
         """The hot path: a plain link held in memory, answered on the RSGI protocol.
@@ -326,12 +321,15 @@ class RedirectDispatcher:
         await send(
             {
                 "type": "http.response.start",
-                "status": answer.status_code,
-                "headers": [*answer.raw_headers, (b"x-request-id", request_id.encode("latin-1"))],
+                "status": answer.status,
+                "headers": [
+                    *((k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers),
+                    (b"x-request-id", request_id.encode("latin-1")),
+                ],
             }
         )
         await send({"type": "http.response.body", "body": answer.body})
-        return answer.status_code, receive
+        return answer.status, receive
 
     async def _delegate(
         self, scope: Scope, receive: Receive, send: Send, request_id: str
