@@ -69,6 +69,11 @@ class ReleaseSettings:
 
 
 @dataclass(frozen=True)
+class WatchSettings:
+    journal_retention_days: int = 400
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path(DEFAULT_DATA_DIR)
     database: str | None = None
@@ -82,6 +87,7 @@ class Settings:
     links: LinkSettings = field(default_factory=LinkSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     release: ReleaseSettings = field(default_factory=ReleaseSettings)
+    watch: WatchSettings = field(default_factory=WatchSettings)
 
     @property
     def database_url(self) -> str:
@@ -242,6 +248,7 @@ def _validated(settings: Settings) -> Settings:
         ),
         (settings.release.keep_releases >= 1, "release.keep_releases must be 1 or more"),
         (settings.release.workers >= 1, "release.workers must be 1 or more"),
+        (settings.watch.journal_retention_days >= 1, "watch.journal_retention_days must be 1 or more"),
     ]
     for ok, message in checks:
         if not ok:
