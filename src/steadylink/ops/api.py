@@ -20,9 +20,11 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from steadylink.errors import Forbidden, InvalidInput, SteadylinkError, Unauthorized
+from steadylink.incidents.service import Incidents
 from steadylink.links.model import ApiKey
 from steadylink.links.service import authenticate
 from steadylink.links.store import Store
+from steadylink.ops.guard_pages import include_guard_pages
 from steadylink.release.approvals import approve_release
 from steadylink.release.audit import record_action
 from steadylink.release.deploy import EXIT_REFUSED, Deployment, DeployRequest
@@ -42,7 +44,9 @@ class RollbackBody(BaseModel):
     release: str | None = Field(default=None, max_length=200)
 
 
-def create_ops_app(guard: Guard, store: Store, *, source_dir: Path | None) -> FastAPI:
+def create_ops_app(
+    guard: Guard, store: Store, *, source_dir: Path | None, incidents: Incidents | None = None
+) -> FastAPI:
     app = FastAPI(title="steadylink guard", openapi_url="/ops/openapi.json", docs_url="/ops/docs")
 
     install_error_handlers(app)  # the same JSON errors as the public API, naming the field
@@ -60,6 +64,9 @@ def create_ops_app(guard: Guard, store: Store, *, source_dir: Path | None) -> Fa
         if key.role < role:
             audit(guard, key.name, Role(key.role), action, "-", "forbidden")
             raise Forbidden(f"{action} needs the {role.label} role; this key is {Role(key.role).label}.")
+
+    # incidents, the status page and the dashboard
+    include_guard_pages(app, guard, store, incidents, caller=caller, need=need)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

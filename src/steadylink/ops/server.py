@@ -10,12 +10,14 @@ import contextlib
 import os
 import signal
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import uvicorn
 
 from steadylink.clock import SystemClock
 from steadylink.edge import ensure_port_free
+from steadylink.incidents.guard_hook import RunningIncidents, start_incidents
 from steadylink.links.migrate import upgrade_to_head
 from steadylink.links.service import authenticate, create_key
 from steadylink.links.sql_store import open_store
@@ -23,6 +25,7 @@ from steadylink.ops.api import create_ops_app
 from steadylink.release.guard import Guard
 from steadylink.settings import Settings
 from steadylink.types import Role
+from steadylink.watch.journal import Journal
 
 OPERATOR_KEY_FILE = "operator.key"
 
@@ -78,11 +81,16 @@ def run_guard(
     ensure_operator_key(settings)
     guard = Guard(settings)
     store = open_store(settings.database_url)
+    journal = Journal.for_data_dir(
+        guard.data_dir, retention=timedelta(days=settings.watch.journal_retention_days)
+    )
     server: uvicorn.Server | None = None
+    running_incidents: RunningIncidents | None = None
     try:
         guard.start(progress=progress)
         guard.record_ops_port(settings.ops_port)
-        app = create_ops_app(guard, store, source_dir=source_dir)
+        running_incidents = start_incidents(guard, journal)
+        app = create_ops_app(guard, store, source_dir=source_dir, incidents=running_incidents.incidents)
         config = uvicorn.Config(
             app, host=settings.host, port=settings.ops_port, log_level="warning", access_log=False
         )
@@ -98,4 +106,7 @@ def run_guard(
     finally:
         progress("stopping")
         guard.stop(progress=progress)
+        if running_incidents is not None:
+            running_incidents.stop()
+        journal.close()
         store.close()
