@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from steadylink.incidents.service import Incidents
 from steadylink.incidents.store import IncidentStore
 from steadylink.links.store import Store
+from steadylink.ops.dashboard import include_dashboard
 from steadylink.ops.incidents_api import Caller, Need, include_incidents
 from steadylink.ops.pages import include_static
 from steadylink.ops.status import include_status_page
@@ -26,3 +27,4 @@ def include_guard_pages(
     include_static(app)
     include_incidents(app, incidents, caller=caller, need=need)
     include_status_page(app, incidents, title=guard.settings.status.title)
+    include_dashboard(app, guard, store, incidents)

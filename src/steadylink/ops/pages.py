@@ -75,10 +75,10 @@ _templates.filters["when"] = when
 
 
 def render_page(
-    name: str, *, status: int = 200, headers: dict[str, str] | None = None, **context: Any
+    name: str, *, http_status: int = 200, headers: dict[str, str] | None = None, **context: Any
 ) -> HTMLResponse:
     html = _templates.get_template(name).render(**context)
-    return HTMLResponse(html, status_code=status, headers={**HTML_HEADERS, **(headers or {})})
+    return HTMLResponse(html, status_code=http_status, headers={**HTML_HEADERS, **(headers or {})})
 
 
 def include_static(app: FastAPI) -> None:
