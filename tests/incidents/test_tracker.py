@@ -40,7 +40,8 @@ def test_a_bad_release_writes_its_own_timeline(
     journal.append(
         "probe.recovered", "redirect probe recovered", body={"probe": "redirect", "down_seconds": 3}
     )
-    assert tracker.handle_new_events() == 6  # the five, and its own incident.opened (skipped)
+    assert tracker.handle_new_events() == 7  # the five, and its own incident.opened and .updated (skipped)
+    assert incidents.store.list_incidents()[0].status.value == "monitoring"  # the rollback mitigated it
     (incident,) = incidents.store.list_incidents()
     assert incident.releases == ["r2"] and incident.opened_by == "guard"
     detail = incidents.detail(incident.id)

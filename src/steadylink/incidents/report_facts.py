@@ -88,7 +88,12 @@ def gather_facts(data_dir: Path, incident_id: int, *, now: datetime, with_chart:
         changes, note = _diff(data_dir, bad, previous, errors)
         chart = None
         if with_chart:
-            marks = [Mark(e.at, MARKS[e.kind][0]) for e in events if e.kind in MARKS]
+            # a page is a notification about an alert; status-page news to subscribers is not one
+            marks = [
+                Mark(e.at, MARKS[e.kind][0])
+                for e in events
+                if e.kind in MARKS and (e.kind != "notify.sent" or e.body.get("alert_id"))
+            ]
             chart = render_chart(
                 read_series(conn, *window), marks, title=f"Incident {incident.id}: front door"
             )

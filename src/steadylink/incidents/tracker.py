@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable
 from datetime import timedelta
 
+from steadylink.incidents.model import Status
 from steadylink.incidents.rules import Ignore, Join, Open, OpeningRules
 from steadylink.incidents.service import Incidents
 from steadylink.incidents.traffic import Totals, TrafficSampler, ensure_traffic_table, save_second
@@ -125,6 +126,9 @@ class IncidentTracker:
             changed = True
         if changed:
             store.save(current)
+        if event.kind == "release.rolled_back" and current.status.rank < Status.MONITORING.rank:
+            # the bad release is out: what is left is to watch that it stays good
+            self.incidents.set_status(current.id, status=Status.MONITORING, by="guard")
         if isinstance(decision, Join):
             store.add_update(
                 current.id,
