@@ -34,6 +34,8 @@ class Change:
 
 def narrow(old: str, new: str) -> tuple[str, str]:
     """The differing words of two lines: ``json.load`` and ``json.loads``."""
+    if not old.strip() or not new.strip():
+        return old.strip(), new.strip()  # a line added or removed: all of it
     a, b = _TOKEN.findall(old.strip()), _TOKEN.findall(new.strip())
     matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
     olds, news = [], []
