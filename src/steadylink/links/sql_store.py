@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import (
     Engine,
+    and_,
     create_engine,
     delete,
     event,
@@ -192,6 +193,7 @@ class SqlStore:
         created_from: datetime | None = None,
         created_to: datetime | None = None,
         owner: str | None = None,
+        protected_urls_of: str | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> LinkPage:
@@ -199,12 +201,11 @@ class SqlStore:
         conditions = []
         if text:
             pattern = f"%{_escape_like(text.lower())}%"
-            conditions.append(
-                or_(
-                    t.c.code_folded.like(pattern, escape="\\"),
-                    func.lower(t.c.url).like(pattern, escape="\\"),
-                )
-            )
+            url_matches = func.lower(t.c.url).like(pattern, escape="\\")
+            if protected_urls_of is not None:
+                readable = or_(t.c.password_hash.is_(None), t.c.owner == protected_urls_of)
+                url_matches = and_(url_matches, readable)
+            conditions.append(or_(t.c.code_folded.like(pattern, escape="\\"), url_matches))
         if created_from is not None:
             conditions.append(t.c.created_at >= _to_db(created_from))
         if created_to is not None:
