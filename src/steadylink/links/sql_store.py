@@ -31,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.sql.elements import ColumnElement
 
 from steadylink.errors import NotFound, StoreError
 from steadylink.links import schema
@@ -201,7 +202,7 @@ class SqlStore:
         conditions = []
         if text:
             pattern = f"%{_escape_like(text.lower())}%"
-            url_matches = func.lower(t.c.url).like(pattern, escape="\\")
+            url_matches: ColumnElement[bool] = func.lower(t.c.url).like(pattern, escape="\\")
             if protected_urls_of is not None:
                 readable = or_(t.c.password_hash.is_(None), t.c.owner == protected_urls_of)
                 url_matches = and_(url_matches, readable)
