@@ -33,6 +33,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
+from steadylink.datadir import make_private
 from steadylink.errors import NotFound, StoreError
 from steadylink.links import schema
 from steadylink.links.codes import code_taken, fold
@@ -110,7 +111,8 @@ class SqlStore:
             path = make_url(url).database or ""
             self._sqlite_path = path
             if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                _make_database_private(Path(path))
             self.engine: Engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
             event.listen(self.engine, "connect", _tune_sqlite)
         else:
@@ -501,6 +503,14 @@ def _note_change(conn: Any, code: str) -> None:
     seq = result.inserted_primary_key[0] if result.inserted_primary_key else None
     if seq is not None and seq % 1000 == 0:
         conn.execute(delete(schema.link_changes).where(schema.link_changes.c.seq < seq - _KEEP_CHANGES))
+
+
+def _make_database_private(path: Path) -> None:
+    """The database file (and its WAL) 0600, new or left readable by an older version."""
+    if not path.exists():
+        path.touch(mode=0o600)  # before SQLite creates it with the process's umask
+    for name in (path.name, f"{path.name}-wal", f"{path.name}-shm"):
+        make_private(path.with_name(name))
 
 
 def _store_error(exc: Exception) -> StoreError:
