@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import (
     Engine,
+    and_,
     create_engine,
     delete,
     event,
@@ -30,7 +31,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.sql.elements import ColumnElement
 
+from steadylink.datadir import make_private
 from steadylink.errors import NotFound, StoreError
 from steadylink.links import schema
 from steadylink.links.codes import code_taken, fold
@@ -108,7 +111,8 @@ class SqlStore:
             path = make_url(url).database or ""
             self._sqlite_path = path
             if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                _make_database_private(Path(path))
             self.engine: Engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
             event.listen(self.engine, "connect", _tune_sqlite)
         else:
@@ -192,6 +196,7 @@ class SqlStore:
         created_from: datetime | None = None,
         created_to: datetime | None = None,
         owner: str | None = None,
+        protected_urls_of: str | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> LinkPage:
@@ -199,12 +204,11 @@ class SqlStore:
         conditions = []
         if text:
             pattern = f"%{_escape_like(text.lower())}%"
-            conditions.append(
-                or_(
-                    t.c.code_folded.like(pattern, escape="\\"),
-                    func.lower(t.c.url).like(pattern, escape="\\"),
-                )
-            )
+            url_matches: ColumnElement[bool] = func.lower(t.c.url).like(pattern, escape="\\")
+            if protected_urls_of is not None:
+                readable = or_(t.c.password_hash.is_(None), t.c.owner == protected_urls_of)
+                url_matches = and_(url_matches, readable)
+            conditions.append(or_(t.c.code_folded.like(pattern, escape="\\"), url_matches))
         if created_from is not None:
             conditions.append(t.c.created_at >= _to_db(created_from))
         if created_to is not None:
@@ -499,6 +503,14 @@ def _note_change(conn: Any, code: str) -> None:
     seq = result.inserted_primary_key[0] if result.inserted_primary_key else None
     if seq is not None and seq % 1000 == 0:
         conn.execute(delete(schema.link_changes).where(schema.link_changes.c.seq < seq - _KEEP_CHANGES))
+
+
+def _make_database_private(path: Path) -> None:
+    """The database file (and its WAL) 0600, new or left readable by an older version."""
+    if not path.exists():
+        path.touch(mode=0o600)  # before SQLite creates it with the process's umask
+    for name in (path.name, f"{path.name}-wal", f"{path.name}-shm"):
+        make_private(path.with_name(name))
 
 
 def _store_error(exc: Exception) -> StoreError:

@@ -43,10 +43,15 @@ class Store(Protocol):
         created_from: datetime | None = None,
         created_to: datetime | None = None,
         owner: str | None = None,
+        protected_urls_of: str | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> LinkPage:
-        """Links newest first; ``text`` matches code or URL; ``owner`` restricts."""
+        """Links newest first; ``text`` matches code or URL; ``owner`` restricts.
+
+        With ``protected_urls_of``, ``text`` matches the URL of a password link
+        only if that owner's (the caller may not read the others' targets).
+        """
         ...
 
     def iter_links(self) -> Iterator[Link]:
