@@ -47,6 +47,14 @@ class LinkSettings:
 class LimitSettings:
     create_per_minute: int = 60
     redis_url: str | None = None
+    password_attempts_per_minute: int = 10
+    password_checks: int = 1
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    timeout_seconds: float = 0.5
+    disk_reserve_bytes: int = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -86,6 +94,7 @@ class Settings:
     release_id: str = "dev"
     links: LinkSettings = field(default_factory=LinkSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
     release: ReleaseSettings = field(default_factory=ReleaseSettings)
     watch: WatchSettings = field(default_factory=WatchSettings)
 
@@ -231,6 +240,13 @@ def _validated(settings: Settings) -> Settings:
         (links.click_flush_seconds > 0, "links.click_flush_seconds must be positive"),
         (links.compact_seconds > 0, "links.compact_seconds must be positive"),
         (settings.limits.create_per_minute >= 0, "limits.create_per_minute must be 0 or more"),
+        (
+            settings.limits.password_attempts_per_minute >= 0,
+            "limits.password_attempts_per_minute must be 0 or more",
+        ),
+        (settings.limits.password_checks >= 1, "limits.password_checks must be 1 or more"),
+        (settings.store.timeout_seconds > 0, "store.timeout_seconds must be positive"),
+        (settings.store.disk_reserve_bytes >= 0, "store.disk_reserve_bytes must be 0 or more"),
         (0 < settings.port < 65536, "port must be between 1 and 65535"),
         (0 < settings.ops_port < 65536, "ops_port must be between 1 and 65535"),
         (
