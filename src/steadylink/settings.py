@@ -64,7 +64,7 @@ class ReleaseSettings:
     test_args: tuple[str, ...] = ()
     build_extras: tuple[str, ...] = ()
     require_approval: bool = False
-    stage_sample: int = 200
+    stage_sample: int = 0
     stage_latency_factor: float = 3.0
     canary_steps: tuple[int, ...] = (5, 25, 50, 100)
     canary_min_requests: int = 50
@@ -74,6 +74,8 @@ class ReleaseSettings:
     canary_latency_factor: float = 3.0
     bake_seconds: float = 30.0
     workers: int = 1
+    stage_power: float = 0.99
+    stage_concurrency: int = 8
 
 
 @dataclass(frozen=True)
@@ -264,6 +266,10 @@ def _validated(settings: Settings) -> Settings:
         ),
         (settings.release.keep_releases >= 1, "release.keep_releases must be 1 or more"),
         (settings.release.workers >= 1, "release.workers must be 1 or more"),
+        (settings.release.stage_sample >= 0, "release.stage_sample must be 0 (from stage_power) or more"),
+        (0 < settings.release.stage_power < 1, "release.stage_power must be between 0 and 1"),
+        (0 < settings.release.canary_error_floor < 1, "release.canary_error_floor must be between 0 and 1"),
+        (settings.release.stage_concurrency >= 1, "release.stage_concurrency must be 1 or more"),
         (settings.watch.journal_retention_days >= 1, "watch.journal_retention_days must be 1 or more"),
     ]
     for ok, message in checks:
