@@ -65,7 +65,10 @@ class ReleaseSettings:
     canary_error_floor: float = 0.01
     canary_latency_factor: float = 3.0
     bake_seconds: float = 30.0
-    workers: int = 1
+    workers: int = 2
+    memory_growth_factor: float = 3.0
+    memory_growth_floor_mb: float = 200.0
+    memory_ceiling_mb: float = 4096.0
 
 
 @dataclass(frozen=True)
@@ -248,6 +251,9 @@ def _validated(settings: Settings) -> Settings:
         ),
         (settings.release.keep_releases >= 1, "release.keep_releases must be 1 or more"),
         (settings.release.workers >= 1, "release.workers must be 1 or more"),
+        (settings.release.memory_growth_factor >= 1, "release.memory_growth_factor must be 1 or more"),
+        (settings.release.memory_growth_floor_mb > 0, "release.memory_growth_floor_mb must be above 0"),
+        (settings.release.memory_ceiling_mb > 0, "release.memory_ceiling_mb must be above 0"),
         (settings.watch.journal_retention_days >= 1, "watch.journal_retention_days must be 1 or more"),
     ]
     for ok, message in checks:
