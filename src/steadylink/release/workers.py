@@ -44,10 +44,11 @@ class WorkerSpec:
     database: str
     workers: int = 1
     extra_env: tuple[tuple[str, str], ...] = ()
+    log: Path | None = None  # default: beside the socket, same name
 
     @property
     def log_file(self) -> Path:
-        return self.socket.with_suffix(".log")
+        return self.log or self.socket.with_suffix(".log")
 
 
 def migrate_with_release(
