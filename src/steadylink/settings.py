@@ -73,9 +73,13 @@ class ReleaseSettings:
     canary_error_floor: float = 0.01
     canary_latency_factor: float = 3.0
     bake_seconds: float = 30.0
-    workers: int = 1
+
     stage_power: float = 0.99
     stage_concurrency: int = 8
+    workers: int = 2
+    memory_growth_factor: float = 3.0
+    memory_growth_floor_mb: float = 200.0
+    memory_ceiling_mb: float = 4096.0
 
 
 @dataclass(frozen=True)
@@ -270,6 +274,9 @@ def _validated(settings: Settings) -> Settings:
         (0 < settings.release.stage_power < 1, "release.stage_power must be between 0 and 1"),
         (0 < settings.release.canary_error_floor < 1, "release.canary_error_floor must be between 0 and 1"),
         (settings.release.stage_concurrency >= 1, "release.stage_concurrency must be 1 or more"),
+        (settings.release.memory_growth_factor >= 1, "release.memory_growth_factor must be 1 or more"),
+        (settings.release.memory_growth_floor_mb > 0, "release.memory_growth_floor_mb must be above 0"),
+        (settings.release.memory_ceiling_mb > 0, "release.memory_ceiling_mb must be above 0"),
         (settings.watch.journal_retention_days >= 1, "watch.journal_retention_days must be 1 or more"),
     ]
     for ok, message in checks:
