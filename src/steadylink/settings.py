@@ -73,7 +73,6 @@ class ReleaseSettings:
     canary_error_floor: float = 0.01
     canary_latency_factor: float = 3.0
     bake_seconds: float = 30.0
-
     stage_power: float = 0.99
     stage_concurrency: int = 8
     workers: int = 2
