@@ -16,7 +16,7 @@ from steadylink.links.service import create_key
 from steadylink.links.sql_store import SqlStore
 from steadylink.ops.api import create_ops_app
 from steadylink.release.audit import read_audit
-from steadylink.release.guard import Guard, installed_release_id
+from steadylink.release.guard import Guard
 from steadylink.settings import Settings
 from steadylink.types import Role
 from steadylink.watch.journal import Journal
@@ -25,7 +25,7 @@ from steadylink.watch.journal import Journal
 @pytest.fixture
 def guard(sqlite_store: SqlStore, tmp_path: Path) -> Guard:
     g = Guard(Settings(data_dir=tmp_path / "data", database=sqlite_store.url))
-    g.state.serving = installed_release_id()
+    g.state.serving = "20260101000000-f1f1f1f"
     return g
 
 

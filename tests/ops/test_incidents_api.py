@@ -12,7 +12,7 @@ from steadylink.clock import SystemClock
 from steadylink.links.service import create_key
 from steadylink.links.sql_store import SqlStore
 from steadylink.ops.api import create_ops_app
-from steadylink.release.guard import Guard, installed_release_id
+from steadylink.release.guard import Guard
 from steadylink.settings import Settings
 from steadylink.types import Role
 
@@ -20,7 +20,7 @@ from steadylink.types import Role
 @pytest.fixture
 def client(sqlite_store: SqlStore, tmp_path: Path) -> Iterator[TestClient]:
     guard = Guard(Settings(data_dir=tmp_path / "data", database=sqlite_store.url))
-    guard.state.serving = installed_release_id()
+    guard.state.serving = "20260101000000-f1f1f1f"
     with TestClient(create_ops_app(guard, sqlite_store, source_dir=None)) as c:
         yield c
 

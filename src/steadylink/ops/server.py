@@ -1,6 +1,7 @@
 """``steadylink up``: the guard in the foreground.
 
-Starts (or adopts) HAProxy and the serving release, then serves the ops API
+Starts (or adopts) HAProxy and the serving release (building the first
+release when nothing was released yet, ``release/first.py``), then serves the ops API
 on the ops port until Ctrl-C / SIGTERM, and then stops everything it runs.
 """
 
@@ -18,11 +19,13 @@ import uvicorn
 from steadylink.clock import SystemClock
 from steadylink.edge import ensure_port_free
 from steadylink.incidents.guard_hook import RunningIncidents, start_incidents
-from steadylink.links.migrate import upgrade_to_head
+from steadylink.links.compat import prepare_schema
 from steadylink.links.service import authenticate, create_key
 from steadylink.links.sql_store import open_store
 from steadylink.ops.api import create_ops_app
+from steadylink.release.first import ensure_serving_release
 from steadylink.release.guard import Guard
+from steadylink.release.supervision import SupervisionLoop
 from steadylink.settings import Settings
 from steadylink.types import Role
 from steadylink.watch.journal import Journal
@@ -39,7 +42,7 @@ def ensure_operator_key(settings: Settings) -> str:
     path = operator_key_path(settings.data_dir)
     store = open_store(settings.database_url)
     try:
-        upgrade_to_head(store.engine)
+        prepare_schema(store.engine)  # a newer release may have migrated it: then it must fit
         if path.exists():
             secret = path.read_text().strip()
             if authenticate(store=store, secret=secret) is not None:
@@ -80,15 +83,18 @@ def run_guard(
     signal.signal(signal.SIGTERM, _interrupt)
     ensure_operator_key(settings)
     guard = Guard(settings)
+    # Before anything starts: a first build that fails leaves nothing running.
+    ensure_serving_release(guard, source_dir=source_dir, progress=progress)
     store = open_store(settings.database_url)
-    journal = Journal.for_data_dir(
-        guard.data_dir, retention=timedelta(days=settings.watch.journal_retention_days)
-    )
+    retention = timedelta(days=settings.watch.journal_retention_days)
+    journal = Journal.for_data_dir(settings.data_dir, retention=retention)
     server: uvicorn.Server | None = None
+    supervision: SupervisionLoop | None = None
     running_incidents: RunningIncidents | None = None
     try:
         guard.start(progress=progress)
         guard.record_ops_port(settings.ops_port)
+        supervision = SupervisionLoop(guard, journal=journal, progress=progress).start()
         running_incidents = start_incidents(guard, journal)
         app = create_ops_app(guard, store, source_dir=source_dir, incidents=running_incidents.incidents)
         config = uvicorn.Config(
@@ -105,8 +111,10 @@ def run_guard(
         server.run()
     finally:
         progress("stopping")
+        if supervision is not None:
+            supervision.stop()  # first: it must not restart what is being stopped
         guard.stop(progress=progress)
         if running_incidents is not None:
             running_incidents.stop()
-        journal.close()
         store.close()
+        journal.close()
