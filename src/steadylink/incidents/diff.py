@@ -33,18 +33,19 @@ class Change:
 
 
 def narrow(old: str, new: str) -> tuple[str, str]:
-    """The differing words of two lines: ``json.load`` and ``json.loads``."""
-    if not old.strip() or not new.strip():
-        return old.strip(), new.strip()  # a line added or removed: all of it
-    a, b = _TOKEN.findall(old.strip()), _TOKEN.findall(new.strip())
-    matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
+    """The differing words of two lines, as written: ``json.load`` and ``json.loads``."""
+    old, new = old.strip(), new.strip()
+    if not old or not new:
+        return old, new  # a line added or removed: all of it
+    a, b = list(_TOKEN.finditer(old)), list(_TOKEN.finditer(new))
+    matcher = difflib.SequenceMatcher(a=[m.group() for m in a], b=[m.group() for m in b], autojunk=False)
     olds, news = [], []
     for op, i1, i2, j1, j2 in matcher.get_opcodes():
         if op != "equal":
-            olds.append(" ".join(a[i1:i2]))
-            news.append(" ".join(b[j1:j2]))
+            olds.append(old[a[i1].start() : a[i2 - 1].end()] if i2 > i1 else "")
+            news.append(new[b[j1].start() : b[j2 - 1].end()] if j2 > j1 else "")
     if not olds:
-        return old.strip(), new.strip()
+        return old, new
     return " … ".join(o for o in olds if o), " … ".join(n for n in news if n)
 
 
