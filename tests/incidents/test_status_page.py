@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from steadylink.clock import FakeClock
@@ -38,10 +38,14 @@ def test_status_from_probe_rows(tmp_path: Path, incidents: Incidents, clock: Fak
     now = int(clock.now().timestamp())
     conn.execute("INSERT INTO probe_minutes VALUES ('redirect', ?, 60, 0, 5.0)", (now - 60,))
     conn.execute("INSERT INTO probe_minutes VALUES ('create', ?, 6, 6, 5.0)", (now - 60,))
+    for minute in (0, 60, 120):  # ten days ago: summed by day in SQL
+        conn.execute("INSERT INTO probe_minutes VALUES ('ui', ?, 6, ?, 5.0)", (now - 10 * 86400 + minute, 3))
     body = status_json(conn, incidents.store, now=clock.now(), title="short.example")
     states = {c["name"]: c["state"] for c in body["components"]}
     assert states == {"Redirects": "outage", "Link creation": "operational", "Web UI": "unknown"}
     assert body["overall"] == "Outage" and body["open_incident"] is None
+    ui_days = body["components"][2]["days"]
+    assert ui_days[-11] == {"date": (clock.now().date() - timedelta(days=10)).isoformat(), "uptime": 0.5}
     incidents.open(title="internal words", by="a")
     body = status_json(conn, incidents.store, now=clock.now(), title="short.example")
     assert body["overall"] == "Service disruption" and "internal" not in str(body)
