@@ -236,6 +236,7 @@ def need_role(session: Session, role: Role, action: str) -> None:
 def overview(guard: Guard, incidents: Incidents) -> dict[str, Any]:
     status = guard.status()
     records = list_records(guard.data_dir)[:20]
+    listed = incidents.store.list_incidents(limit=50)
     newest = records[0] if records else None
     rollout = None
     if newest is not None and newest.verdict in IN_FLIGHT:
@@ -254,6 +255,7 @@ def overview(guard: Guard, incidents: Incidents) -> dict[str, Any]:
         "rollout": rollout,
         "budget": status.get("budget"),
         "alerts": firing_alerts(events),
-        "incidents": [i.to_json() for i in incidents.store.list_incidents(limit=20)],
+        "incidents": [i.to_json() for i in listed],
+        "incident_of": {release: i.id for i in reversed(listed) for release in i.releases},
         "releases": [r.to_json() for r in records],
     }
