@@ -110,3 +110,18 @@ def test_rollback_needs_deployer_and_confirmation_and_is_audited(
     r = client.post("/dash/rollback", data={"confirm": "yes", "csrf": csrf})
     assert r.status_code == 404 and "no earlier release" in r.text
     assert [(e.action, e.outcome) for e in read_audit(guard.data_dir)][-1] == ("rollback", "refused")
+
+
+def test_root_cause_whys_and_actions_are_edited_on_the_incident_page(
+    client: TestClient, sqlite_store: SqlStore
+) -> None:
+    csrf = sign_in(client, sqlite_store, Role.EDITOR)
+    page = client.get(client.post("/dash/incidents", data={"title": "x", "csrf": csrf}).url.path)
+    form = {"action": "analysis", "root_cause": "json.load on a str", "whys": "a\n\nb\n", "csrf": csrf,
+            "action_what": "test the body parser", "action_owner": "bob"}  # fmt: skip
+    assert client.post(page.url.path, data=form, follow_redirects=False).status_code == 303
+    shown = client.get(page.url.path).text
+    assert "json.load on a str" in shown and "test the body parser" in shown and "bob" in shown
+    client.post(page.url.path, data={**form, "action_what": "add a canary step", "root_cause": ""})
+    body = client.get(page.url.path).text
+    assert body.count("<tr><td>") >= 2 and "json.load on a str" in body  # an empty field keeps what was there

@@ -18,7 +18,7 @@ from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from steadylink.errors import Forbidden, InvalidInput, SteadylinkError
-from steadylink.incidents.model import Status, parse_status
+from steadylink.incidents.model import Action, Status, parse_status
 from steadylink.incidents.service import Incidents
 from steadylink.links.service import authenticate
 from steadylink.links.store import Store
@@ -139,6 +139,10 @@ def include_dashboard(app: FastAPI, guard: Guard, store: Store, incidents: Incid
         text: Text = "",
         public: Text = "",
         status: Text = "",
+        root_cause: Text = "",
+        whys: Text = "",
+        action_what: Text = "",
+        action_owner: Annotated[str, Form(max_length=100)] = "",
         csrf: Csrf = "",
     ) -> Response:
         session = signed_in(request, csrf)
@@ -149,6 +153,16 @@ def include_dashboard(app: FastAPI, guard: Guard, store: Store, incidents: Incid
             elif action == "status":
                 incidents.set_status(
                     incident_id, status=parse_status(status), public_text=public or None, by=session.name
+                )
+            elif action == "analysis":
+                current = incidents.store.get(incident_id)
+                added = [Action(action_what, action_owner)] if action_what.strip() else []
+                incidents.analyse(
+                    incident_id,
+                    by=session.name,
+                    root_cause=root_cause if root_cause.strip() else None,
+                    whys=[w for w in whys.splitlines() if w.strip()] or None,
+                    actions=current.actions + added if added else None,
                 )
             else:
                 raise InvalidInput(f"Unknown action {action!r}.", field="action")
