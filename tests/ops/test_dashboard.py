@@ -15,6 +15,7 @@ from steadylink.incidents.store import IncidentStore
 from steadylink.links.service import create_key
 from steadylink.links.sql_store import SqlStore
 from steadylink.ops.api import create_ops_app
+from steadylink.ops.dashboard import budgets_of
 from steadylink.release.audit import read_audit
 from steadylink.release.guard import Guard
 from steadylink.settings import Settings
@@ -125,3 +126,18 @@ def test_root_cause_whys_and_actions_are_edited_on_the_incident_page(
     client.post(page.url.path, data={**form, "action_what": "add a canary step", "root_cause": ""})
     body = client.get(page.url.path).text
     assert body.count("<tr><td>") >= 2 and "json.load on a str" in body  # an empty field keeps what was there
+
+
+def test_the_budget_gauge_shows_what_the_watch_part_reports() -> None:
+    watched = {"budget": {"time_based": [{"span": "this year", "allowed_minutes": 20.0, "spent_minutes": 15.0,
+                                          "left_minutes": 5.0, "left_percent": 25.0}], "request_based": []}}  # fmt: skip
+    budgets = budgets_of(watched)
+    assert budgets_of(None) == budgets_of({"budget": "?"}) == []
+    from steadylink.ops.pages import render_page
+    from steadylink.ops.sessions import Session
+
+    session = Session("s", "c", "k", "alice", Role.VIEWER, 0.0, 0.0)
+    status = {"serving": "r1", "front_door": "http://x", "slots": []}
+    html = render_page("dashboard.html", s=session, flash="", status=status, rollout=None, budgets=budgets,
+                       alerts=[], incidents=[], incident_of={}, releases=[]).body.decode()  # fmt: skip
+    assert "5.0 of 20.0 minutes left" in html and 'class="w25"' in html and 'aria-valuenow="25"' in html

@@ -11,6 +11,7 @@ token; a bad form answers the page again with one sentence and a 4xx.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -33,10 +34,13 @@ from steadylink.types import Role
 
 Text = Annotated[str, Form(max_length=10_000)]
 Csrf = Annotated[str, Form(alias="csrf", max_length=100)]
+WatchStatus = Callable[[], dict[str, Any] | None]  # the watch part's status (budgets), when it runs
 IN_FLIGHT = ("building", "gated", "staged", "canary")
 
 
-def include_dashboard(app: FastAPI, guard: Guard, store: Store, incidents: Incidents) -> None:
+def include_dashboard(
+    app: FastAPI, guard: Guard, store: Store, incidents: Incidents, *, watch_status: WatchStatus | None = None
+) -> None:
     sessions = Sessions(
         guard.clock,
         is_key_active=lambda key_id: any(k.id == key_id and not k.is_revoked for k in store.list_keys()),
@@ -55,7 +59,11 @@ def include_dashboard(app: FastAPI, guard: Guard, store: Store, incidents: Incid
 
     def page(request: Request, session: Session, *, flash: str = "", status: int = 200) -> HTMLResponse:
         return render_page(
-            "dashboard.html", http_status=status, s=session, flash=flash, **overview(guard, incidents)
+            "dashboard.html",
+            http_status=status,
+            s=session,
+            flash=flash,
+            **overview(guard, incidents, watch_status),
         )
 
     def incident_page(
@@ -110,7 +118,7 @@ def include_dashboard(app: FastAPI, guard: Guard, store: Store, incidents: Incid
     @app.get("/dash/live.json", include_in_schema=False)
     def live(request: Request) -> JSONResponse:
         signed_in(request)
-        view = overview(guard, incidents)
+        view = overview(guard, incidents, watch_status)
         return JSONResponse(
             {k: view[k] for k in ("status", "rollout")}, headers={"Cache-Control": "no-store"}
         )
@@ -247,7 +255,18 @@ def need_role(session: Session, role: Role, action: str) -> None:
         raise Forbidden(f"To {action} you need the {role.label} role; you signed in as {session.role.label}.")
 
 
-def overview(guard: Guard, incidents: Incidents) -> dict[str, Any]:
+def budgets_of(watched: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The error budgets the watch part reports (``budget.time_based``: span, allowed, left…), if any."""
+    budget = (watched or {}).get("budget")
+    if not isinstance(budget, dict):
+        return []
+    spans = budget.get("time_based")
+    return (
+        [b for b in spans if isinstance(b, dict) and "left_minutes" in b] if isinstance(spans, list) else []
+    )
+
+
+def overview(guard: Guard, incidents: Incidents, watch_status: WatchStatus | None = None) -> dict[str, Any]:
     status = guard.status()
     records = list_records(guard.data_dir)[:20]
     listed = incidents.store.list_incidents(limit=50)
@@ -267,7 +286,7 @@ def overview(guard: Guard, incidents: Incidents) -> dict[str, Any]:
     return {
         "status": status,
         "rollout": rollout,
-        "budget": status.get("budget"),
+        "budgets": budgets_of(watch_status() if watch_status is not None else status),
         "alerts": firing_alerts(events),
         "incidents": [i.to_json() for i in listed],
         "incident_of": {release: i.id for i in reversed(listed) for release in i.releases},
