@@ -70,7 +70,7 @@ def record_incident(data_dir: Path, clock: FakeClock) -> Recorded:
     conn = connect_ops_db(journal.path)
     ensure_traffic_table(conn)
     at = int(clock.now().timestamp())
-    seconds = [Second(at + n, 100, 40 if 1 <= n <= 3 else 0, 4.0) for n in range(6)]
+    seconds = [Second(at + n, 100, 40 if 1 <= n <= 3 else 0) for n in range(6)]
     for s in seconds:
         save_second(conn, s, retention=timedelta(days=1))
     conn.close()

@@ -11,6 +11,7 @@ from steadylink.incidents.report import build_sections, render_html, render_mark
 from steadylink.incidents.report_facts import EmptyIncident, gather_facts
 from steadylink.incidents.service import Incidents
 from steadylink.incidents.store import IncidentStore
+from steadylink.watch.opsdb import connect_ops_db
 
 from .conftest import Invoke
 from .recorded import BAD, GOOD, record_incident
@@ -99,3 +100,18 @@ def test_an_incident_without_events_gets_one_sentence(
     assert result.exit_code == 1 and "No incident 42" in result.output
     assert cli("report", "x").exit_code == 2
     assert cli("report", str(incident.id), "--format", "pdf").exit_code == 2
+
+
+def test_the_impact_is_kept_at_resolution_for_reports_after_the_figures_are_pruned(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    recorded = record_incident(tmp_path, clock)
+    store = IncidentStore.for_data_dir(tmp_path, clock=clock)
+    resolved = Incidents(store).resolve(recorded.incident_id, by="bob")
+    store.close()
+    assert resolved.impact is not None and resolved.impact["failed_requests"] == recorded.failed
+    conn = connect_ops_db(tmp_path / "ops.db")
+    conn.execute("DELETE FROM traffic_seconds")
+    conn.close()
+    s = build_sections(gather_facts(tmp_path, recorded.incident_id, now=clock.now(), with_chart=False))
+    assert s["impact"]["Failed requests (5xx)"] == "120 (30.00%)" and s["impact"]["Bad seconds"] == "3"

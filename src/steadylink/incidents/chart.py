@@ -2,8 +2,8 @@
 
 Error ratio comes from the front door's per-second figures (``traffic.py``),
 in buckets sized so the window has about 120 of them; latency is the p99 of
-the liveness probe (``probe_seconds`` of ``redirect``) when the watch part
-wrote it, else HAProxy's average response time, labelled as such. Deploys,
+the liveness probe (``probe_seconds`` of ``redirect``, written by the watch
+part; without it the chart says there is no measurement). Deploys,
 alerts, pages and rollbacks are vertical lines. Rendered with matplotlib's
 Agg backend (no display), to PNG bytes.
 """
@@ -54,15 +54,9 @@ def read_series(conn: sqlite3.Connection, since: datetime, until: datetime) -> S
         failures = sum(s.failures for s in inside)
         times.append(datetime.fromtimestamp(start, tz=UTC))
         ratios.append(failures / requests if requests else math.nan)  # no traffic: a gap, not 0 %
-        if probes:
-            values = sorted(v for at, v in probes if start <= at < start + bucket)
-            latencies.append(
-                values[min(len(values) - 1, math.ceil(len(values) * 0.99) - 1)] if values else None
-            )
-        else:
-            avgs = [s.avg_ms for s in inside if s.avg_ms is not None]
-            latencies.append(max(avgs) if avgs else None)
-    label = "p99 latency, ms (liveness probe)" if probes else "avg response, ms (HAProxy)"
+        values = sorted(v for at, v in probes if start <= at < start + bucket)
+        latencies.append(values[min(len(values) - 1, math.ceil(len(values) * 0.99) - 1)] if values else None)
+    label = "p99 latency, ms (liveness probe)" if probes else "p99 latency: no probe measurements"
     return Series(times, ratios, latencies, label)
 
 

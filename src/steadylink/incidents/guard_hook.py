@@ -63,6 +63,4 @@ def front_door_totals(guard: Guard) -> Totals | None:
         return None  # HAProxy restarting: the sampler counts from zero when it is back
     responses = sum(s.responses for s in stats.values())
     failures = sum(s.hrsp_5xx for s in stats.values())
-    busy = [s for s in stats.values() if s.weight > 0 and s.is_up]
-    avg_ms = max((float(s.rtime) for s in busy), default=None)
-    return Totals(responses, failures, avg_ms)
+    return Totals(responses, failures)

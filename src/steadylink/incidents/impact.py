@@ -57,6 +57,17 @@ class Impact:
         }
 
 
+def impact_from_json(body: dict[str, Any]) -> Impact:
+    """An impact kept in an incident record (``Impact.to_json``) read back."""
+    return Impact(
+        since=datetime.fromisoformat(str(body["since"]).replace("Z", "+00:00")),
+        until=datetime.fromisoformat(str(body["until"]).replace("Z", "+00:00")),
+        requests=int(body["requests"]),
+        failed_requests=int(body["failed_requests"]),
+        bad_seconds=int(body["bad_seconds"]),
+    )
+
+
 def compute_impact(
     seconds: list[Second], failed_probe_seconds: set[int], *, since: datetime, until: datetime
 ) -> Impact:

@@ -123,6 +123,7 @@ class Incident:
     whys: list[str] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
     public_title: str = ""
+    impact: dict[str, Any] | None = None  # kept at resolution: per-second figures are pruned later
 
     @property
     def is_open(self) -> bool:
@@ -148,6 +149,7 @@ class Incident:
             "whys": list(self.whys),
             "actions": [a.to_json() for a in self.actions],
             "public_title": self.public_title,
+            "impact": self.impact,
         }
 
 

@@ -20,7 +20,7 @@ from steadylink.errors import NotFound, SteadylinkError
 from steadylink.incidents.chart import MARKS, Mark, read_series, render_chart
 from steadylink.incidents.diff import Change, changed_lines, nearest_changes, tree_of
 from steadylink.incidents.error_hunt import ErrorGroup, hunt_workers, innermost_app_frame, short_path
-from steadylink.incidents.impact import Impact, read_impact
+from steadylink.incidents.impact import Impact, impact_from_json, read_impact
 from steadylink.incidents.model import Incident, Update
 from steadylink.incidents.store import IncidentStore
 from steadylink.incidents.timeline import Entry, build_timeline, derive_moments
@@ -76,6 +76,8 @@ def gather_facts(data_dir: Path, incident_id: int, *, now: datetime, with_chart:
         start = moments["first_bad_signal"] or incident.opened_at
         end = moments["mitigated"] or moments["resolved"] or utc(now)
         impact = read_impact(conn, since=start, until=max(end, start))
+        if impact.requests == 0 and incident.impact:
+            impact = impact_from_json(incident.impact)  # the per-second figures are pruned by now
         first, last = min(start, events[0].at), max(end, events[-1].at)
         margin = max(MARGIN, (last - first) / 4)
         window = (first - margin, last + margin)

@@ -13,6 +13,7 @@ from typing import Any
 
 from steadylink.clock import utc
 from steadylink.errors import InvalidInput
+from steadylink.incidents.impact import Impact
 from steadylink.incidents.model import (
     MOMENTS,
     Action,
@@ -75,6 +76,8 @@ class Incidents:
         incident.resolved_at = utc(self.store.clock.now()) if transition.to == Status.RESOLVED else None
         if transition.is_reopen:
             incident.corrections.pop("resolved", None)
+        if transition.to == Status.RESOLVED:
+            incident.impact = self._impact(incident).to_json()
         self.store.save(incident)
         kind = "reopen" if transition.is_reopen else "status"
         text = (
@@ -144,6 +147,12 @@ class Incidents:
         }
         body["timeline"] = [e.to_json() for e in build_timeline(events, updates)]
         return body
+
+    def _impact(self, incident: Incident) -> Impact:
+        moments = derive_moments(incident, self.store.events(incident.id), self.store.updates(incident.id))
+        start = moments["first_bad_signal"] or incident.opened_at
+        end = moments["mitigated"] or moments["resolved"] or utc(self.store.clock.now())
+        return self.store.impact(start, max(start, end))
 
     def _say(self, kind: str, incident: Incident, message: str, *, by: str) -> None:
         if self.journal is not None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from steadylink.clock import Clock, SystemClock, utc
 from steadylink.errors import NotFound
+from steadylink.incidents.impact import Impact, read_impact
 from steadylink.incidents.model import Action, Incident, Status, Update
 from steadylink.watch.journal import Event, read_events
 from steadylink.watch.opsdb import connect_ops_db, ops_db_path
@@ -116,6 +117,7 @@ class IncidentStore:
             "whys": incident.whys,
             "actions": [a.to_json() for a in incident.actions],
             "public_title": incident.public_title,
+            "impact": incident.impact,
         }
         resolved = to_ms(incident.resolved_at) if incident.resolved_at else None
         with self._lock, self._conn:
@@ -200,6 +202,10 @@ class IncidentStore:
         wanted = set(ids)
         return [e for e in events if e.id in wanted]
 
+    def impact(self, since: datetime, until: datetime) -> Impact:
+        with self._lock:
+            return read_impact(self._conn, since=since, until=until)
+
     # internals ---------------------------------------------------------------
 
     def _select(self, where: str, params: tuple[Any, ...]) -> list[Incident]:
@@ -237,6 +243,7 @@ def _incident(row: tuple[Any, ...]) -> Incident:
         whys=list(body.get("whys", [])),
         actions=[Action(**a) for a in body.get("actions", [])],
         public_title=body.get("public_title", ""),
+        impact=body.get("impact"),
     )
 
 

@@ -19,12 +19,12 @@ from steadylink.clock import utc
 
 QUIET_SECONDS = 60
 
+# The same table the watch part keeps (watch/samples.py, its front-door signal): whichever
+# part runs first makes it, both write a second at most once (INSERT OR IGNORE), so the two
+# never fight over a row. Once both are merged, one sampler can go.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS traffic_seconds (
-    at_s INTEGER PRIMARY KEY,
-    requests INTEGER NOT NULL,
-    failures INTEGER NOT NULL,
-    avg_ms REAL
+    at_s INTEGER PRIMARY KEY, requests INTEGER NOT NULL, failures INTEGER NOT NULL
 );
 """
 
@@ -35,7 +35,6 @@ class Totals:
 
     requests: int
     failures: int
-    avg_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,6 @@ class Second:
     at_s: int
     requests: int
     failures: int
-    avg_ms: float | None
 
 
 def ensure_traffic_table(conn: sqlite3.Connection) -> None:
@@ -68,7 +66,6 @@ class TrafficSampler:
             int(utc(at).timestamp()),
             totals.requests - last.requests,
             totals.failures - last.failures,
-            totals.avg_ms,
         )
         began = False
         if second.failures > 0:
@@ -82,8 +79,8 @@ def save_second(conn: sqlite3.Connection, second: Second, *, retention: timedelt
         return
     with conn:
         conn.execute(
-            "INSERT OR REPLACE INTO traffic_seconds (at_s, requests, failures, avg_ms) VALUES (?, ?, ?, ?)",
-            (second.at_s, second.requests, second.failures, second.avg_ms),
+            "INSERT OR IGNORE INTO traffic_seconds (at_s, requests, failures) VALUES (?, ?, ?)",
+            (second.at_s, second.requests, second.failures),
         )
         if second.at_s % 3600 == 0:
             conn.execute(
@@ -94,12 +91,9 @@ def save_second(conn: sqlite3.Connection, second: Second, *, retention: timedelt
 def read_traffic(conn: sqlite3.Connection, since: datetime, until: datetime) -> list[Second]:
     try:
         rows = conn.execute(
-            "SELECT at_s, requests, failures, avg_ms FROM traffic_seconds"
-            " WHERE at_s >= ? AND at_s < ? ORDER BY at_s",
+            "SELECT at_s, requests, failures FROM traffic_seconds WHERE at_s >= ? AND at_s < ? ORDER BY at_s",
             (int(utc(since).timestamp()), int(utc(until).timestamp()) + 1),
         ).fetchall()
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
-            return []
-        raise
+    except sqlite3.OperationalError:
+        return []  # no table yet: no guard sampled this data folder
     return [Second(*row) for row in rows]
