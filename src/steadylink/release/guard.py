@@ -32,7 +32,7 @@ from steadylink.edge import (
 )
 from steadylink.errors import Conflict, NotFound, ReleaseError
 from steadylink.release.history import list_records
-from steadylink.release.processes import is_group_gone
+from steadylink.release.processes import is_group_gone, read_groups
 from steadylink.release.workers import (
     SocketLease,
     WorkerSpec,
@@ -140,6 +140,7 @@ class Guard:
         self.state = read_state(self.data_dir) or GuardState()
         self.edge: EdgeProcess | None = None
         self.lock = threading.RLock()
+        self.is_stopping = False  # set by stop(): nothing new may start after it
         self.state.pythons.setdefault(installed_release_id(), sys.executable)
 
     # lifecycle -------------------------------------------------------------
@@ -179,6 +180,7 @@ class Guard:
     def stop(self, *, progress: ProgressFn = print) -> None:
         """Stop every worker group and HAProxy; nothing is left behind."""
         with self.lock:
+            self.is_stopping = True
             for slot, entry in list(self.state.slots.items()):
                 progress(f"stopping {entry.release} (pid {entry.pid})")
                 self._stop_group(entry, self.edge_config.slot_socket(slot))
@@ -195,6 +197,8 @@ class Guard:
     def launch(self, release: str, *, progress: ProgressFn = print, database: str | None = None) -> int:
         """Start ``release`` on a free slot (weight 0) and wait until it is ready."""
         with self.lock:
+            if self.is_stopping:
+                raise ReleaseError("The guard is stopping; nothing new is started.")
             slot = self._free_slot()
             python = Path(self.state.pythons[release])
             public = self.edge_config.slot_socket(slot)
@@ -216,7 +220,9 @@ class Guard:
                 raise ReleaseError(f"Release {release} could not take slot {slot}'s socket: {exc}") from exc
             raise
         with self.lock:
-            entry = self.state.slots[slot]
+            entry = self.state.slots.get(slot)
+            if entry is None:  # stop() ran meanwhile and stopped it
+                raise ReleaseError(f"Release {release} was stopped while it started.")
             entry.socket_device, entry.socket_inode = lease.device, lease.inode
             self._save()
         return slot
@@ -264,6 +270,8 @@ class Guard:
     def restart_edge(self) -> EdgeProcess:
         """Start HAProxy again with the slot weights and states the guard holds."""
         with self.lock:
+            if self.is_stopping:
+                raise ReleaseError("The guard is stopping; HAProxy is not started again.")
             initial = {
                 n: SlotSetting(weight=w, state="ready" if w > 0 else "drain")
                 for n, w in self.state.weights.items()
@@ -358,14 +366,20 @@ class Guard:
             except Exception:
                 stats = {}
         slots = []
+        groups = read_groups([e.pid for e in self.state.slots.values()])
         for n, entry in sorted(self.state.slots.items()):
             s = stats.get(n)
+            group = groups[entry.pid]
+            lease = entry.lease(self.edge_config.slot_socket(n))
             slots.append(
                 {
                     "slot": n,
                     "release": entry.release,
                     "pid": entry.pid,
-                    "alive": is_alive(entry.pid),
+                    # alive: the leader runs and the slot's socket is still the one it published
+                    "alive": is_alive(entry.pid) and (lease is None or lease.is_current()),
+                    "workers": len(group.workers) if group.is_visible else None,
+                    "rss_mb": round(group.rss_bytes / 2**20) if group.rss_bytes is not None else None,
                     "weight": self.state.weights.get(n, 0),
                     "haproxy_status": s.status if s else None,
                     "requests": s.lbtot if s else None,
