@@ -656,8 +656,8 @@ def release_kinds(repo: Path) -> list[tuple[str, list[Edit], bool, str]]:
             [
                 migration_edit(
                     repo, "b9002", "rename links.url (destructive)",
-                    'batch.alter_column("url", new_column_name="target_url")',
-                    'batch.alter_column("target_url", new_column_name="url")',
+                    'batch.alter_column("url", new_column_name="target_url", existing_type=sa.Text)',
+                    'batch.alter_column("target_url", new_column_name="url", existing_type=sa.Text)',
                 )
             ],
             False,

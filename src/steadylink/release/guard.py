@@ -48,6 +48,9 @@ from steadylink.release.workers import (
 from steadylink.settings import Settings
 
 FULL_WEIGHT = 100
+# A replacement group may take this long to answer; on a 2-core machine under
+# a deploy's builds and full load, 30 s was seen to be too short.
+REPLACE_TIMEOUT = 120.0
 ProgressFn = Callable[[str], None]
 STATE_FILE = "guard.json"
 
@@ -194,7 +197,14 @@ class Guard:
 
     # slots -------------------------------------------------------------------
 
-    def launch(self, release: str, *, progress: ProgressFn = print, database: str | None = None) -> int:
+    def launch(
+        self,
+        release: str,
+        *,
+        progress: ProgressFn = print,
+        database: str | None = None,
+        timeout: float = 30.0,
+    ) -> int:
         """Start ``release`` on a free slot (weight 0) and wait until it is ready."""
         with self.lock:
             if self.is_stopping:
@@ -211,7 +221,7 @@ class Guard:
             self._save()
         progress(f"starting {release} on slot {slot} (pid {pid})")
         try:
-            wait_until_healthy(spec, pid, clock=self.clock)
+            wait_until_healthy(spec, pid, clock=self.clock, timeout=timeout)
             lease = publish_socket(private, public)
         except (ReleaseError, OSError) as exc:
             self.retire(slot)
@@ -286,7 +296,8 @@ class Guard:
         with self.lock:
             entry = self.state.slots[slot]
             weight = self.state.weights.get(slot, 0)
-        new_slot = self.launch(entry.release, progress=progress)
+        # the old group still serves meanwhile (orphans, or the workers left): no hurry
+        new_slot = self.launch(entry.release, progress=progress, timeout=REPLACE_TIMEOUT)
         self.set_traffic({new_slot: weight, slot: 0})
         self.retire(slot)
         return new_slot
