@@ -1,6 +1,7 @@
 """``steadylink up``: the guard in the foreground.
 
-Starts (or adopts) HAProxy and the serving release, then serves the ops API
+Starts (or adopts) HAProxy and the serving release (building the first
+release when nothing was released yet, ``release/first.py``), then serves the ops API
 on the ops port until Ctrl-C / SIGTERM, and then stops everything it runs.
 """
 
@@ -17,10 +18,11 @@ import uvicorn
 
 from steadylink.clock import SystemClock
 from steadylink.edge import ensure_port_free
-from steadylink.links.migrate import upgrade_to_head
+from steadylink.links.compat import prepare_schema
 from steadylink.links.service import authenticate, create_key
 from steadylink.links.sql_store import open_store
 from steadylink.ops.api import create_ops_app
+from steadylink.release.first import ensure_serving_release
 from steadylink.release.guard import Guard
 from steadylink.release.supervision import SupervisionLoop
 from steadylink.settings import Settings
@@ -39,7 +41,7 @@ def ensure_operator_key(settings: Settings) -> str:
     path = operator_key_path(settings.data_dir)
     store = open_store(settings.database_url)
     try:
-        upgrade_to_head(store.engine)
+        prepare_schema(store.engine)  # a newer release may have migrated it: then it must fit
         if path.exists():
             secret = path.read_text().strip()
             if authenticate(store=store, secret=secret) is not None:
@@ -80,6 +82,8 @@ def run_guard(
     signal.signal(signal.SIGTERM, _interrupt)
     ensure_operator_key(settings)
     guard = Guard(settings)
+    # Before anything starts: a first build that fails leaves nothing running.
+    ensure_serving_release(guard, source_dir=source_dir, progress=progress)
     store = open_store(settings.database_url)
     retention = timedelta(days=settings.watch.journal_retention_days)
     journal = Journal.for_data_dir(settings.data_dir, retention=retention)

@@ -11,13 +11,11 @@ import dataclasses
 import json
 import os
 import secrets
-import sys
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from steadylink import __version__
 from steadylink.clock import Clock, SystemClock
 from steadylink.edge import (
     EdgeConfig,
@@ -113,10 +111,6 @@ class GuardState:
         )
 
 
-def installed_release_id() -> str:
-    return f"installed-{__version__}"
-
-
 def run_dir_of(data_dir: Path) -> Path:
     return data_dir / "run"
 
@@ -144,16 +138,22 @@ class Guard:
         self.edge: EdgeProcess | None = None
         self.lock = threading.RLock()
         self.is_stopping = False  # set by stop(): nothing new may start after it
-        self.state.pythons.setdefault(installed_release_id(), sys.executable)
 
     # lifecycle -------------------------------------------------------------
 
     def start(self, *, progress: ProgressFn = print) -> bool:
-        """Adopt what still runs, or start HAProxy and the serving release. True if adopted."""
+        """Adopt what still runs, or start HAProxy and the serving release. True if adopted.
+
+        The serving release is a built release folder, registered before (``release/first.py``
+        builds the first one): never the installed package.
+        """
+        release = self.state.serving
+        if release is None or not Path(self.state.pythons.get(release, "/nonexistent")).exists():
+            raise ReleaseError("No built release to serve; `steadylink up` builds the first one.")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         ensure_port_free(self.settings.host, self.settings.ops_port)
         self.edge = adopt_edge(self.edge_config)
-        if self.edge is not None and self._live_slots():
+        if self.edge is not None and self._live_slots() and self.state.slot_of(release) is not None:
             self._prune_dead_slots()
             progress(f"adopted HAProxy (pid {self.edge.pid}) and {len(self.state.slots)} release(s)")
             self._save()
@@ -170,10 +170,6 @@ class Guard:
         self.state.warm_previous = None
         self.edge = start_edge(self.edge_config, keep_state=False)
         progress(f"HAProxy listening on {self.settings.host}:{self.settings.port} (pid {self.edge.pid})")
-        release = self.state.serving if self.state.serving in self.state.pythons else None
-        release = release or installed_release_id()
-        if not Path(self.state.pythons[release]).exists():
-            release = installed_release_id()
         slot = self.launch(release, progress=progress)
         self.set_traffic({slot: FULL_WEIGHT})
         self.state.serving = release
@@ -435,7 +431,7 @@ class Guard:
                 self.state.weights.pop(n, None)
 
     def _previous_good(self) -> str | None:
-        """The newest promoted release older than the serving one; else the installed one."""
+        """The newest promoted release older than the serving one (the first release included)."""
         records = list_records(self.data_dir)
         promoted = [r.id for r in records if r.verdict == "promoted"]
         serving = self.state.serving
@@ -445,9 +441,7 @@ class Guard:
             older = []
         else:
             older = promoted
-        if older:
-            return older[0]
-        return installed_release_id() if serving != installed_release_id() else None
+        return older[0] if older else None
 
     def _save(self) -> None:
         self.state.guard_pid = os.getpid()
