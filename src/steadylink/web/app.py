@@ -25,6 +25,7 @@ from typing import Any, TextIO
 from fastapi import FastAPI
 
 from steadylink.clock import Clock, SystemClock
+from steadylink.errors import SteadylinkError, StoreError
 from steadylink.links.cache import MemoryLinkCache
 from steadylink.links.clicks import BatchClickRecorder
 from steadylink.links.codes import RandomSource, SystemRandom
@@ -61,9 +62,13 @@ def build_context(
     """Open the store (migrating a fresh one to head) and build the worker's services."""
     clock = clock or SystemClock()
     if store is None:
-        opened = open_store(settings.database_url)
+        # every call of a worker waits at most store.timeout_seconds for an answer;
+        # migrating a fresh database may take longer, so it gets a store of its own
+        opened = open_store(settings.database_url, answer_seconds=settings.store.timeout_seconds)
         if not is_at_head(opened.engine):
-            upgrade_to_head(opened.engine)
+            migrating = open_store(settings.database_url)
+            upgrade_to_head(migrating.engine)
+            migrating.close()
         store = opened
     return AppContext(
         settings=settings,
@@ -113,7 +118,11 @@ def _lifespan(ctx: AppContext, metrics: AppMetrics, log: RequestLog) -> Any:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if ctx.settings.links.cache_warm and isinstance(ctx.cache, MemoryLinkCache):
             started = time.monotonic()
-            warmed = ctx.cache.warm()
+            try:
+                warmed = ctx.cache.warm()
+            except StoreError as exc:  # serve anyway: misses are read one by one
+                log.event("cache_warm_failed", message=exc.message)
+                warmed = len(ctx.cache)
             log.event("cache_warmed", links=warmed, seconds=round(time.monotonic() - started, 3))
         task = asyncio.create_task(_run_background(ctx, metrics, log))
         log.event("started")
@@ -128,6 +137,7 @@ def _lifespan(ctx: AppContext, metrics: AppMetrics, log: RequestLog) -> Any:
             log.event("stopped")
             log.flush()
             ctx.writer.close()
+            ctx.offload.close()
             ctx.store.close()
 
     return lifespan
@@ -137,17 +147,18 @@ async def _run_background(ctx: AppContext, metrics: AppMetrics, log: RequestLog)
     """Flush clicks, logs and cache counters; poll the change log. Never dies on an error."""
     links = ctx.settings.links
     loop = asyncio.get_running_loop()
-    next_flush = next_poll = loop.time()
+    # the first poll one interval after start: warm() read the store after the
+    # cache noted the change log's position, so that poll catches what warm-up missed
+    next_flush = loop.time()
+    next_poll = next_flush + links.invalidation_poll_seconds
     while True:
         now = loop.time()
         if now >= next_poll:
             next_poll = now + links.invalidation_poll_seconds
-            try:
-                poll = getattr(ctx.cache, "poll_invalidations", None)
-                if poll is not None:
-                    poll()
-            except Exception as exc:
-                log.event("cache_poll_failed", exception=type(exc).__name__, message=str(exc))
+            poll = getattr(ctx.cache, "poll_invalidations", None)
+            if poll is not None:
+                # in a thread: a silent database holds the poll, never the redirects
+                await asyncio.to_thread(_poll, ctx, log, poll)
         if now >= next_flush:
             next_flush = now + links.click_flush_seconds
             # The batch is taken here, on the loop that records visits; the file
@@ -155,6 +166,14 @@ async def _run_background(ctx: AppContext, metrics: AppMetrics, log: RequestLog)
             await asyncio.to_thread(_write_clicks, ctx, log, ctx.clicks.take())
             _flush_counters(ctx, metrics, log)
         await asyncio.sleep(max(min(next_poll, next_flush) - loop.time(), 0.01))
+
+
+def _poll(ctx: AppContext, log: RequestLog, poll: Any) -> None:
+    try:
+        poll()
+    except Exception as exc:
+        message = exc.message if isinstance(exc, SteadylinkError) else str(exc)
+        log.event("cache_poll_failed", exception=type(exc).__name__, message=message)
 
 
 def _write_clicks(ctx: AppContext, log: RequestLog, batch: list[str]) -> int:
