@@ -46,6 +46,7 @@ from steadylink.web.metrics import AppMetrics
 from steadylink.web.pages import render_error_html
 from steadylink.web.ratelimit import build_rate_limiter
 from steadylink.web.redirect import RedirectDispatcher
+from steadylink.web.unlock import build_password_checks
 
 __all__ = ["build_context", "create_app", "run_lifespan"]
 
@@ -82,6 +83,7 @@ def build_context(
         ),
         clicks=BatchClickRecorder(VisitSpool(settings.visits_dir), clock),
         limiter=build_rate_limiter(settings, clock=clock),
+        passwords=build_password_checks(settings, clock=clock),
     )
 
 
@@ -138,6 +140,7 @@ def _lifespan(ctx: AppContext, metrics: AppMetrics, log: RequestLog) -> Any:
             log.flush()
             ctx.writer.close()
             ctx.offload.close()
+            ctx.passwords.close()
             ctx.store.close()
 
     return lifespan

@@ -67,6 +67,14 @@ class ClickRecorder(Protocol):
         ...
 
 
+class PasswordChecker(Protocol):
+    async def check(self, code: str, password_hash: str, password: str) -> bool:
+        """Whether ``password`` opens link ``code`` (off the event loop); RateLimited past a limit."""
+        ...
+
+    def close(self) -> None: ...
+
+
 class RateLimiter(Protocol):
     def check(self, bucket: str, client: str) -> None:
         """Raise RateLimited if ``client`` used up its allowance in ``bucket``."""
@@ -83,6 +91,7 @@ class AppContext:
     cache: LinkCache
     clicks: ClickRecorder
     limiter: RateLimiter
+    passwords: PasswordChecker
     keys: KeyCache = field(init=False)
     writer: LinkWriter = field(init=False)
     # store and Redis calls of request handlers that must not wait on the event loop
