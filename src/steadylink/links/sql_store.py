@@ -36,10 +36,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
-from steadylink.errors import NotFound, StoreError
+from steadylink.errors import DiskFull, NotFound, StoreError
 from steadylink.links import bounded, schema
 from steadylink.links.bounded import Breaker, NoAnswer
 from steadylink.links.codes import code_taken, fold
+from steadylink.links.files import DISK_FULL_MESSAGE
 from steadylink.links.model import (
     ApiKey,
     Link,
@@ -549,6 +550,8 @@ class SqlStore:
             self.breaker.failed()
         else:
             _log.warning("links database call failed: %s: %s", type(cause).__name__, cause)
+            if "disk is full" in str(cause) or "No space left" in str(cause):
+                return DiskFull(DISK_FULL_MESSAGE)
         return StoreError(NOT_ANSWERING)
 
 

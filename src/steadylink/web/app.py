@@ -74,7 +74,11 @@ def build_context(
     return AppContext(
         settings=settings,
         store=store,
-        files=FileStore(settings.files_dir, max_bytes=settings.links.upload_max_bytes),
+        files=FileStore(
+            settings.files_dir,
+            max_bytes=settings.links.upload_max_bytes,
+            reserve_bytes=settings.store.disk_reserve_bytes,
+        ),
         clock=clock,
         rng=rng or SystemRandom(),
         cache=MemoryLinkCache(
