@@ -179,24 +179,38 @@ class MemoryLinkCache:
         """Drop every code changed in the store since the last poll; return how many.
 
         Only rows not seen by an earlier poll count: the overlap window is read
-        again, but its known rows drop nothing (module docstring).
+        again, but its known rows drop nothing (module docstring). A changed
+        link that was held is read again at once (the poll runs in a thread), so
+        a change — or a link's own creation, seen after its first visit — does not
+        leave it out of memory until its next visit, when the store might not answer.
         """
         since = max(self._seq - _POLL_OVERLAP, 0)
         changes = self._store.changes_since(since)
         seen = self._seen
-        dropped = 0
+        dropped = []
         for seq, code in changes:
             if seq in seen or seq <= since:
                 continue
             seen.add(seq)
-            self.invalidate(code)
-            dropped += 1
+            dropped.append(code)
             if seq > self._seq:
                 self._seq = seq
         floor = self._seq - _POLL_OVERLAP
         if len(seen) > 2 * _POLL_OVERLAP or any(s <= floor for s in seen):
             self._seen = {s for s in seen if s > floor}
-        return dropped
+        held = [code for code in dropped if code in self._plain or code in self._links]
+        for code in dropped:
+            self.invalidate(code)
+        for code in held:
+            self._refresh(code)
+        return len(dropped)
+
+    def _refresh(self, code: str) -> None:
+        generation = self._generation
+        link = self._store.get_link(code)
+        with self._lock:
+            if generation == self._generation and link is not None:
+                self._remember(code, link)
 
     def __len__(self) -> int:
         return len(self._plain) + len(self._links)
