@@ -33,6 +33,7 @@ class Failure:
     status: int  # 0: no answer (transport error or client timeout)
     seconds: float
     body: str
+    code: str = ""  # the held link a redirect asked for
 
 
 @dataclass
@@ -147,7 +148,8 @@ class CheckedLoad:
                 response = client.post("/api/v1/files", files=files)
                 ok = response.status_code == 201
         except httpx.HTTPError as exc:
-            self._record(kind, at, Failure(kind, at, 0, time.monotonic() - started, type(exc).__name__))
+            failure = Failure(kind, at, 0, time.monotonic() - started, type(exc).__name__, code)
+            self._record(kind, at, failure)
             return
         seconds = time.monotonic() - started
         with self._lock:

@@ -127,6 +127,7 @@ def run_fault(
     load = CheckedLoad(server.base_url, held, rate=rate)
     load.start()
     time.sleep(before)
+    _look_at(server.base_url, held)  # "held": looked at just before the fault
     inject()
     fault_at = load.now()
     time.sleep(during)
@@ -159,6 +160,12 @@ def _held_links(base_url: str) -> dict[str, str]:
             assert client.head(f"/{code}").status_code == 302
             held[code] = url
     return held
+
+
+def _look_at(base_url: str, held: dict[str, str]) -> None:
+    with httpx.Client(base_url=base_url, timeout=10) as client:
+        for code in held:
+            assert client.head(f"/{code}").status_code == 302
 
 
 def _links_lost(base_url: str, acknowledged: dict[str, str], timeout: float = 20) -> int:

@@ -97,8 +97,12 @@ class MemoryLinkCache:
         self.hits = 0
         self.misses = 0
         self._lock = threading.Lock()
-        # bumped by every invalidate: a load that read the store before it keeps nothing
-        self._generation = 0
+        # when each code was last invalidated (a counter): a load that read the store
+        # before its code's invalidation keeps nothing; forgotten above a bound, then
+        # every load begun before the forgetting counts as raced (``_floor``)
+        self._counter = 0
+        self._floor = 0
+        self._changed: dict[str, int] = {}
         # the change log's position now; what is in its overlap window counts as seen
         changes = store.changes_since(0)
         self._seq = changes[-1][0] if changes else 0
@@ -143,12 +147,15 @@ class MemoryLinkCache:
     def load(self, code: str) -> Link | None:
         """Read ``code`` from the store and remember the answer (a store call: not on the loop)."""
         self.misses += 1
-        generation = self._generation
+        began = self._counter
         link = self._store.get_link(code)
         with self._lock:
-            if generation != self._generation:
+            if self._changed_since(code, began):
                 return link  # changed meanwhile: answer this once, remember nothing
             return self._remember(code, link)
+
+    def _changed_since(self, code: str, began: int) -> bool:
+        return self._changed.get(code, self._floor) > began
 
     def warm(self) -> int:
         """Fill the cache with the newest plain links, up to its size; return how many."""
@@ -170,7 +177,11 @@ class MemoryLinkCache:
 
     def invalidate(self, code: str) -> None:
         with self._lock:
-            self._generation += 1
+            self._counter += 1
+            if len(self._changed) >= 100_000:
+                self._changed.clear()
+                self._floor = self._counter
+            self._changed[code] = self._counter
             self._plain.pop(code, None)
             self._links.pop(code, None)
             self._missing.pop(code, None)
@@ -206,10 +217,10 @@ class MemoryLinkCache:
         return len(dropped)
 
     def _refresh(self, code: str) -> None:
-        generation = self._generation
+        began = self._counter
         link = self._store.get_link(code)
         with self._lock:
-            if generation == self._generation and link is not None:
+            if link is not None and not self._changed_since(code, began):
                 self._remember(code, link)
 
     def __len__(self) -> int:
