@@ -3,9 +3,9 @@
 Two plain dicts, not ``functools.lru_cache`` or ``cachetools``: a hit is one
 ``dict.get`` (36 ns, PERF-NOTES.md).
 
-- ``_plain`` maps the code of every *plain* link — a URL, no password, not
-  disabled, no expiry, no visit limit — to its ``Location`` value, already
-  encoded. The redirect asks ``location(code)`` first: a hit answers at once.
+- ``_plain`` maps the code of every *plain* link (``links/plain.py``: a URL,
+  no password, not disabled, no expiry, no visit limit) to its ``Location``
+  value, already encoded. The redirect asks ``location(code)`` first: a hit answers at once.
 - ``_links`` keeps every other link as a full ``Link`` (the redirect checks
   expiry, limits, passwords on it).
 
@@ -54,12 +54,15 @@ from urllib.parse import quote
 
 from steadylink.clock import Clock
 from steadylink.links.codes import RESERVED
-from steadylink.links.model import Link, LinkKind
+from steadylink.links.model import Link
+from steadylink.links.plain import is_plain
 from steadylink.links.store import Store
 
 # The change log is read with some overlap: on PostgreSQL a sequence number can
 # commit after a larger one was already seen.
 _POLL_OVERLAP = 64
+__all__ = ["NOT_HELD", "MemoryLinkCache", "is_plain", "location_of"]
+
 # What ``held`` says of a code whose answer is not in memory: ask ``load``.
 NOT_HELD: object = object()
 
@@ -67,18 +70,6 @@ NOT_HELD: object = object()
 def location_of(url: str) -> str:
     """The ``Location`` header value for ``url``: ASCII, non-ASCII characters percent-encoded."""
     return url if url.isascii() else quote(url, safe=string.punctuation)
-
-
-def is_plain(link: Link) -> bool:
-    """A link the redirect can answer from its URL alone, with no other check."""
-    return (
-        link.kind is LinkKind.URL
-        and link.url is not None
-        and link.password_hash is None
-        and not link.is_disabled
-        and link.expires_at is None
-        and link.max_visits is None
-    )
 
 
 class MemoryLinkCache:

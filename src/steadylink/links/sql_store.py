@@ -50,6 +50,7 @@ from steadylink.links.model import (
     StoredFile,
     VisitRow,
 )
+from steadylink.links.plain import plain_clauses
 
 _LINK_COLUMNS = (
     "code, kind, url, file_sha256, file_name, file_size, file_content_type, created_at, "
@@ -242,14 +243,7 @@ class SqlStore:
         t = schema.links
         query = (
             select(t.c.code, t.c.url)
-            .where(
-                t.c.kind == LinkKind.URL.value,
-                t.c.url.is_not(None),
-                t.c.password_hash.is_(None),
-                t.c.is_disabled.is_(False),
-                t.c.expires_at.is_(None),
-                t.c.max_visits.is_(None),
-            )
+            .where(*plain_clauses(t))
             .order_by(t.c.created_at.desc())
             .limit(limit)
         )

@@ -36,9 +36,10 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from steadylink.links.cache import NOT_HELD, is_plain, location_of
+from steadylink.links.cache import NOT_HELD, location_of
 from steadylink.links.codes import RESERVED, looks_like_code
 from steadylink.links.model import Link, LinkKind
+from steadylink.links.plain import is_plain
 from steadylink.web.answer import Answer, error_answer
 from steadylink.web.auth import client_address
 from steadylink.web.bridge import Lifespan, call_asgi, peer_host
