@@ -43,8 +43,8 @@ def stack() -> Iterator[GuardStack]:
     commit_variant(source, BAD_BRANCH, *LIVE_BUG)
     commit_variant(source, "good", "README.md", "# steadylink", "# steadylink\n", "v2: a good change")
     guard = GuardStack(workdir, source, {**FAST_RELEASES, "STEADYLINK_STATUS_TITLE": "short.example"})
-    guard.start()
     try:
+        guard.start()  # inside: a start that times out must still stop what it started
         yield guard
     finally:
         guard.stop()
