@@ -7,6 +7,7 @@ key (or ``STEADYLINK_API_KEY``).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,12 @@ import typer
 
 from steadylink.cli.output import err, out, print_json, print_note
 from steadylink.cli.state import state_of
+from steadylink.cli.watch import print_watch_status
 from steadylink.errors import InvalidInput
 from steadylink.ops.client import GuardClient
 from steadylink.release.deploy import EXIT_REFUSED
 from steadylink.settings import Settings
+from steadylink.watch.journal import Journal
 
 
 def register(app: typer.Typer) -> None:
@@ -46,7 +49,16 @@ def up(
         settings = settings.with_overrides(base_url=f"http://{settings.host}:{settings.port}")
     if source is not None and not (source / ".git").exists():
         raise InvalidInput(f"--source {source} is not a git checkout.", field="source")
-    run_guard(settings, source_dir=source.resolve() if source else None, progress=print_note)
+    journal = Journal.for_data_dir(
+        settings.data_dir.resolve(),
+        retention=timedelta(days=settings.watch.journal_retention_days),
+    )
+    try:
+        run_guard(
+            settings, source_dir=source.resolve() if source else None, progress=print_note, journal=journal
+        )
+    finally:
+        journal.close()
 
 
 def deploy(
@@ -127,6 +139,7 @@ def status(
             f"  slot {slot['slot']}: {slot['release']} weight {slot['weight']} "
             f"({slot['haproxy_status']}, {slot['requests']} requests, {slot['errors_5xx']} 5xx)"
         )
+    print_watch_status(body.get("watch"))  # SLO, error budget, burn rate, what fires (cli/watch.py)
 
 
 def approve(ctx: typer.Context, release: str = typer.Argument(..., help="Release id to approve.")) -> None:

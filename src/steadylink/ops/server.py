@@ -23,6 +23,9 @@ from steadylink.ops.api import create_ops_app
 from steadylink.release.guard import Guard
 from steadylink.settings import Settings
 from steadylink.types import Role
+from steadylink.watch.journal import Journal
+from steadylink.watch.watcher import Watcher
+from steadylink.watch.wiring import check_channels, watcher_for_guard
 
 OPERATOR_KEY_FILE = "operator.key"
 
@@ -70,19 +73,28 @@ class _GuardServer(uvicorn.Server):
 
 
 def run_guard(
-    settings: Settings, *, source_dir: Path | None, progress: Callable[[str], None] = print
+    settings: Settings,
+    *,
+    source_dir: Path | None,
+    progress: Callable[[str], None] = print,
+    journal: Journal | None = None,
 ) -> None:
     ensure_port_free(settings.host, settings.ops_port)
+    check_channels(settings)  # a malformed channel URL is refused before anything starts
     # Until the ops server runs, a signal unwinds through the finally below.
     signal.signal(signal.SIGTERM, _interrupt)
     ensure_operator_key(settings)
     guard = Guard(settings)
     store = open_store(settings.database_url)
     server: uvicorn.Server | None = None
+    watch: Watcher | None = None
     try:
         guard.start(progress=progress)
         guard.record_ops_port(settings.ops_port)
-        app = create_ops_app(guard, store, source_dir=source_dir)
+        if journal is not None:
+            watch = watcher_for_guard(settings, guard, store, journal)
+            watch.start()
+        app = create_ops_app(guard, store, source_dir=source_dir, journal=journal, watch=watch)
         config = uvicorn.Config(
             app, host=settings.host, port=settings.ops_port, log_level="warning", access_log=False
         )
@@ -97,5 +109,7 @@ def run_guard(
         server.run()
     finally:
         progress("stopping")
+        if watch is not None:
+            watch.stop()
         guard.stop(progress=progress)
         store.close()
