@@ -5,8 +5,8 @@ needs the ``viewer`` role; acknowledging and silencing need ``deployer``
 (both are recorded in the journal with the key's name).
 """
 
-from __future__ import annotations
-
+# no ``from __future__ import annotations``: FastAPI must see the Depends(caller)
+# of the closure below as objects, not as strings it cannot resolve
 import asyncio
 from collections.abc import Callable
 from typing import Annotated, Any

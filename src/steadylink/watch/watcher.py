@@ -6,8 +6,8 @@ path:
 * one per probe kind (``redirect`` every second, ``create`` and ``ui`` every
   10 s), on a fixed schedule so a slow probe never shifts the next one; during
   a rollout each also probes the canary's own socket (``redirect@canary`` …);
-* ``watch-rules``: once a second reads HAProxy's counters (the request-based
-  signal), the disk, the database (with a timeout, on its own thread), the
+* ``watch-rules``: once a second reads HAProxy's frontend counters (the
+  request-based signal, ``traffic.py``), the disk, the database (with a timeout, on its own thread), the
   backup age and the ops loop's lag, evaluates every rule, steps the alert
   book, and records each change (journal, ``ops.db``) and hands it to notify;
 * ``watch-heartbeat``: the dead man's switch, a GET of ``heartbeat_url``.
@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 
 from steadylink.clock import Clock, SystemClock
-from steadylink.edge.figures import ServerStats, measure_figures
+from steadylink.edge.figures import ServerStats
 from steadylink.notify.base import Notice
 from steadylink.notify.dispatch import Dispatcher
 from steadylink.settings import Settings
@@ -42,6 +42,7 @@ from steadylink.watch.rules import Observations, RollbackSeen, Rule, Verdict, bu
 from steadylink.watch.samples import Samples
 from steadylink.watch.series import Series
 from steadylink.watch.slo import Objective, month_budget, start_of_year, year_budget
+from steadylink.watch.traffic import FrontCounters, counted_between
 
 LIVENESS = "redirect"
 JUMP_SECONDS = 5.0
@@ -52,6 +53,7 @@ class Sources:
     """What the watcher reads from the guard, as plain callables (tests pass fakes)."""
 
     server_stats: Callable[[], dict[int, ServerStats]] = dict
+    front_counters: Callable[[], FrontCounters | None] = lambda: None
     canary_sockets: Callable[[], list[Path]] = list
     ping_database: Callable[[], None] = lambda: None
     serving: Callable[[], str | None] = lambda: None
@@ -106,9 +108,11 @@ class Watcher:
         self._db = DatabasePing(sources.ping_database, timeout=settings.watch.database_timeout_seconds)
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._probed = threading.Event()
         self._threads: list[threading.Thread] = []
         self._last_probe_mono = self.clock.monotonic()
-        self._stats_before: dict[int, ServerStats] | None = None
+        self._front_before: FrontCounters | None = None
+        self.slot_stats: dict[int, ServerStats] = {}
         self._watching_since = time.time()
         journal.subscribe(self._on_event)
 
@@ -124,6 +128,7 @@ class Watcher:
 
     def stop(self) -> None:
         self._stop.set()
+        self._probed.set()
         for thread in self._threads:
             thread.join(timeout=3)
         self.dispatcher.stop()
@@ -139,9 +144,14 @@ class Watcher:
 
     def _run_probe(self, probe: Probe) -> None:
         next_at = time.monotonic()
+        # each result is filed under the wall-clock second of its *scheduled* start, so
+        # one tick is one second even when a start is late by a few milliseconds
+        offset = self.clock.now().timestamp() - next_at
         with self.front.client(probe.timeout) as client:
             while not self._stop.is_set():
-                at_s = int(self.clock.now().timestamp())
+                if abs(self.clock.now().timestamp() - (offset + time.monotonic())) > JUMP_SECONDS:
+                    offset = self.clock.now().timestamp() - time.monotonic()  # the clock jumped
+                at_s = int(offset + next_at)
                 self.record_probe(probe.name, at_s, probe.run(client))
                 for socket in self.sources.canary_sockets():
                     with Target("http://canary", socket).client(probe.timeout) as canary:
@@ -159,6 +169,7 @@ class Watcher:
             state = self.probe_states.setdefault(name, ProbeState())
             if name == LIVENESS:
                 self.liveness.add(at_s, good=int(result.ok), bad=int(not result.ok))
+                self._probed.set()  # the rules look at once: a page leaves with the 3rd failure
                 self._last_probe_mono = self.clock.monotonic()
                 if result.latency_ms is not None:
                     state.latencies.append((at_s, result.latency_ms))
@@ -186,21 +197,26 @@ class Watcher:
     # rules ---------------------------------------------------------------------
 
     def _run_rules(self) -> None:
+        """A full pass (traffic, readings, rules) every second; the rules alone right after each
+        liveness result, so a page leaves with the failure that completes a rule, not up to a
+        second later."""
         next_at = time.monotonic()
         last_wall, last_mono = time.time(), time.monotonic()
         slow_every = max(1, round(self.settings.watch.database_check_seconds))
         tick = 0
         while not self._stop.is_set():
-            wall, mono = time.time(), time.monotonic()
-            if abs((wall - last_wall) - (mono - last_mono)) > JUMP_SECONDS:
-                self.journal.append(
-                    "watch.clock_jumped",
-                    f"the system clock jumped {wall - last_wall - (mono - last_mono):+.0f}s; "
-                    "windows around the jump have gaps, probing goes on",
-                    severity="warning",
-                )
-            last_wall, last_mono = wall, mono
+            probed = self._probed.wait(max(0.0, next_at - time.monotonic()))
+            self._probed.clear()
+            if self._stop.is_set():
+                return
             try:
+                if time.monotonic() < next_at:
+                    if probed:
+                        self.evaluate()
+                    continue
+                wall, mono = time.time(), time.monotonic()
+                self._say_if_clock_jumped(wall - last_wall, mono - last_mono)
+                last_wall, last_mono = wall, mono
                 self.read_traffic()
                 self.read_checks(slow=tick % slow_every == 0)
                 self.evaluate()
@@ -208,23 +224,32 @@ class Watcher:
             except Exception as exc:  # the loop must outlive any bug in one pass
                 self.journal.append("watch.error", f"watch pass failed: {exc!r}", severity="error")
             tick += 1
-            next_at += 1.0
-            self._stop.wait(max(0.0, next_at - time.monotonic()))
+            next_at = max(next_at + 1.0, time.monotonic())
+
+    def _say_if_clock_jumped(self, wall_delta: float, mono_delta: float) -> None:
+        if abs(wall_delta - mono_delta) > JUMP_SECONDS:
+            self.journal.append(
+                "watch.clock_jumped",
+                f"the system clock jumped {wall_delta - mono_delta:+.0f}s; "
+                "windows around the jump have gaps, probing goes on",
+                severity="warning",
+            )
 
     def read_traffic(self) -> None:
         try:
-            stats = self.sources.server_stats()
+            counters = self.sources.front_counters()
+            self.slot_stats = self.sources.server_stats()
         except Exception:
             return  # HAProxy restarting: the probes say what users see meanwhile
-        if self._stats_before is not None:
-            figures = measure_figures(self._stats_before, stats).values()
-            requests = sum(f.requests for f in figures)
-            failures = min(requests, sum(f.failures for f in figures))
+        if counters is None:
+            return
+        if self._front_before is not None:
+            requests, failures = counted_between(self._front_before, counters)
             at_s = self._now_s()
             with self._lock:
                 self.traffic.add(at_s, good=requests - failures, bad=failures)
             self.samples.record_traffic(at_s, requests=requests, failures=failures)
-        self._stats_before = stats
+        self._front_before = counters
 
     def read_checks(self, *, slow: bool) -> None:
         db_ok, db_error = (

@@ -12,6 +12,7 @@ from steadylink.release.guard import Guard
 from steadylink.settings import Settings
 from steadylink.watch.journal import Journal
 from steadylink.watch.probe_setup import ensure_probe_identity
+from steadylink.watch.traffic import SHOW_FRONTEND_STATS, FrontCounters, parse_front_counters
 from steadylink.watch.watcher import Sources, Watcher
 
 
@@ -30,6 +31,10 @@ def watcher_for_guard(settings: Settings, guard: Guard, store: SqlStore, journal
         edge = guard.edge
         return edge.runtime.server_stats() if edge is not None else {}
 
+    def front_counters() -> FrontCounters | None:
+        edge = guard.edge
+        return parse_front_counters(edge.runtime.run(SHOW_FRONTEND_STATS)) if edge is not None else None
+
     def canary_sockets() -> list[Path]:
         state = guard.state
         return [
@@ -40,6 +45,7 @@ def watcher_for_guard(settings: Settings, guard: Guard, store: SqlStore, journal
 
     sources = Sources(
         server_stats=server_stats,
+        front_counters=front_counters,
         canary_sockets=canary_sockets,
         ping_database=store.ping,
         serving=lambda: guard.state.serving,
