@@ -15,6 +15,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from tests.e2e.guard_harness import GuardStack, SteadyLoad, make_source_repo, short_tmp, wait_until
 from tests.notify.receiver import Receiver
@@ -140,6 +141,18 @@ def test_status_shows_the_budget_spent(stack: GuardStack) -> None:
     assert 0 < year["spent_minutes"] < 1 and year["left_percent"] < 100
     text = stack.cli("status").stdout
     assert "error budget this year" in text and "burn rate now" in text
+
+
+def test_metrics_on_the_ops_port(stack: GuardStack) -> None:
+    text = httpx.get(f"http://127.0.0.1:{stack.ops_port}/metrics", timeout=10).text
+    for line in (
+        'steadylink_probe_up{probe="redirect"} 1.0',
+        'steadylink_alert_firing{rule="front_door_down",severity="page"} 0.0',
+        "steadylink_slo_objective_ratio 0.99996",
+    ):
+        assert line in text, line
+    assert 'steadylink_probe_results_total{probe="redirect",result="failed"}' in text
+    assert "steadylink_front_requests_total" in text and "steadylink_release_requests_total{" in text
 
 
 def test_bad_input_is_one_sentence(stack: GuardStack) -> None:

@@ -7,7 +7,11 @@ running guard (they need the ``deployer`` role).
 
 from __future__ import annotations
 
+import os
+import sys
+import tempfile
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -15,10 +19,12 @@ import typer
 from steadylink.cli.output import out, print_json, print_note, print_table
 from steadylink.cli.state import state_of
 from steadylink.ops.client import GuardClient
+from steadylink.settings import Settings
 from steadylink.watch.alert_store import list_alerts
 from steadylink.watch.durations import parse_since, parse_span
 from steadylink.watch.journal import read_events
 from steadylink.watch.opsdb import connect_ops_db, ops_db_path
+from steadylink.watch.prometheus_rules import render_rules
 
 
 def register(app: typer.Typer) -> None:
@@ -100,6 +106,24 @@ def silence(
         "/ops/v1/alerts/silences", {"rule": rule, "for": duration, "reason": reason}
     )
     out().print(f"silenced {body['rule']} until {_when(body['until'])} UTC: {body['reason']}")
+
+
+def export_prometheus_rules(settings: Settings, output: Path | None) -> None:
+    """``steadylink export prometheus-rules``: the watch's rules as a Prometheus rules file."""
+    text = render_rules(settings)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out_file:
+            out_file.write(text)
+        os.replace(tmp, output)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    print_note(f"wrote Prometheus recording and alerting rules to {output}")
 
 
 def print_watch_status(block: dict[str, Any] | None) -> None:

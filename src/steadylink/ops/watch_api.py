@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query
+from fastapi import Depends, FastAPI, Query, Response
 from pydantic import BaseModel, Field
 
 from steadylink.errors import InvalidInput
@@ -20,6 +20,7 @@ from steadylink.types import Role
 from steadylink.watch.alert_store import list_alerts
 from steadylink.watch.durations import parse_since, parse_span
 from steadylink.watch.journal import Journal
+from steadylink.watch.metrics import CONTENT_TYPE, render_metrics
 from steadylink.watch.watcher import Watcher
 
 Caller = Callable[..., ApiKey]
@@ -41,6 +42,12 @@ def install_watch_routes(
             watch.loop_lag.attach(asyncio.get_running_loop())
 
         app.router.on_startup.append(attach_loop)
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        """Prometheus text, no key: scrapers rarely carry one, and nothing here is secret."""
+        body = render_metrics(watch) if watch is not None else b""
+        return Response(body, media_type=CONTENT_TYPE)
 
     @app.get("/ops/v1/events")
     def events(

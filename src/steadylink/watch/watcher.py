@@ -57,6 +57,7 @@ class Sources:
     canary_sockets: Callable[[], list[Path]] = list
     ping_database: Callable[[], None] = lambda: None
     serving: Callable[[], str | None] = lambda: None
+    slot_releases: Callable[[], dict[int, str]] = dict
 
 
 @dataclass
@@ -64,6 +65,9 @@ class ProbeState:
     last: ProbeResult | None = None
     failing_since: float | None = None
     latencies: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=600))
+    ok_total: int = 0
+    failed_total: int = 0
+    last_at: float = 0.0
 
 
 class Watcher:
@@ -113,6 +117,8 @@ class Watcher:
         self._last_probe_mono = self.clock.monotonic()
         self._front_before: FrontCounters | None = None
         self.slot_stats: dict[int, ServerStats] = {}
+        self.front_counters: FrontCounters | None = None
+        self.rollbacks_seen = 0
         self._watching_since = time.time()
         journal.subscribe(self._on_event)
 
@@ -175,6 +181,9 @@ class Watcher:
                     state.latencies.append((at_s, result.latency_ms))
             was_failing = state.failing_since is not None
             state.last = result
+            state.last_at = float(at_s)
+            state.ok_total += result.ok
+            state.failed_total += not result.ok
             if not result.ok and not was_failing:
                 state.failing_since = float(at_s)
             elif result.ok and was_failing:
@@ -250,6 +259,7 @@ class Watcher:
                 self.traffic.add(at_s, good=requests - failures, bad=failures)
             self.samples.record_traffic(at_s, requests=requests, failures=failures)
         self._front_before = counters
+        self.front_counters = counters
 
     def read_checks(self, *, slow: bool) -> None:
         db_ok, db_error = (
@@ -393,6 +403,7 @@ class Watcher:
         if body.get("automatic") and body.get("reached_users"):
             at_s = int(event.at.timestamp())
             self.rollbacks.append(RollbackSeen(at_s, event.release, str(body.get("reason") or "")))
+            self.rollbacks_seen += 1
 
     def _run_heartbeat(self) -> None:
         url = self.settings.watch.heartbeat_url or ""

@@ -49,6 +49,7 @@ def watcher_for_guard(settings: Settings, guard: Guard, store: SqlStore, journal
         canary_sockets=canary_sockets,
         ping_database=store.ping,
         serving=lambda: guard.state.serving,
+        slot_releases=lambda: {n: e.release for n, e in list(guard.state.slots.items())},
     )
     return Watcher(
         settings, journal=journal, identity=identity, sources=sources, dispatcher=dispatcher,
