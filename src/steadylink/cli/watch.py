@@ -22,7 +22,7 @@ from steadylink.ops.client import GuardClient
 from steadylink.settings import Settings
 from steadylink.watch.alert_store import list_alerts
 from steadylink.watch.durations import parse_since, parse_span
-from steadylink.watch.journal import read_events
+from steadylink.watch.journal import check_kind, read_events
 from steadylink.watch.opsdb import connect_ops_db, ops_db_path
 from steadylink.watch.prometheus_rules import render_rules
 
@@ -43,8 +43,11 @@ def events(
     as_json: bool = typer.Option(False, "--json", help="Print events as JSON."),
 ) -> None:
     """What the guard saw and did (its journal), oldest first; works when the guard is down."""
-    settings = state_of(ctx).settings()
-    start = parse_since(since, now=datetime.now(UTC))
+    state = state_of(ctx)
+    settings = state.settings()
+    start = parse_since(since, now=state.clock.now())
+    for prefix in kind:
+        check_kind(prefix)  # said even when there is no journal yet
     path = ops_db_path(settings.data_dir.resolve())
     found = []
     if path.exists():
@@ -71,8 +74,9 @@ def alerts(
     ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print alerts as JSON.")
 ) -> None:
     """Open alerts and those of the last 7 days, newest first; works when the guard is down."""
-    settings = state_of(ctx).settings()
-    since = datetime.now(UTC).timestamp() - 7 * 86_400
+    state = state_of(ctx)
+    settings = state.settings()
+    since = state.clock.now().timestamp() - 7 * 86_400
     found = list_alerts(ops_db_path(settings.data_dir.resolve()), since=since)
     if as_json:
         print_json([a.to_json() for a in found])

@@ -46,11 +46,15 @@ class AlertStore:
             pass
 
     def save_silence(self, silence: Silence) -> None:
-        with self._lock, self._conn:
-            self._conn.execute(
-                "INSERT OR REPLACE INTO silences (rule, until, reason, by) VALUES (?, ?, ?, ?)",
-                (silence.rule, silence.until, silence.reason, silence.by),
-            )
+        """Like ``save``: a refused write leaves the silence in force until the guard restarts."""
+        try:
+            with self._lock, self._conn:
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO silences (rule, until, reason, by) VALUES (?, ?, ?, ?)",
+                    (silence.rule, silence.until, silence.reason, silence.by),
+                )
+        except sqlite3.Error:
+            pass
 
     def open_alerts(self) -> list[Alert]:
         return self._query("SELECT body FROM alerts WHERE state != 'resolved'", ())

@@ -1,4 +1,4 @@
-"""The loop that feeds the probes, readings and rules (the decisions live in ``rules/`` and ``alerts.py``).
+"""The loops that feed probes, readings and rules (the decisions: ``rules/``, ``alerts.py``).
 
 Threads of its own, none on the ops API's event loop and none in the request
 path:
@@ -6,10 +6,13 @@ path:
 * one per probe kind (``redirect`` every second, ``create`` and ``ui`` every
   10 s), on a fixed schedule so a slow probe never shifts the next one; during
   a rollout each also probes the canary's own socket (``redirect@canary`` …);
-* ``watch-rules``: once a second reads HAProxy's frontend counters (the
-  request-based signal, ``traffic.py``), the disk, the database (with a timeout, on its own thread), the
-  backup age and the ops loop's lag, evaluates every rule, steps the alert
-  book, and records each change (journal, ``ops.db``) and hands it to notify;
+* ``watch-readings``: once a second reads HAProxy's frontend counters (the
+  request-based signal, ``traffic.py``), the disk, the database (a ping with a
+  timeout, on its own thread), the backup age and the ops loop's lag;
+* ``watch-rules``: evaluates every rule right after each liveness result and
+  at least once a second, steps the alert book, records each change (journal,
+  ``ops.db``) and hands it to notify. It never waits on a reading, so a slow
+  database ping cannot delay a page;
 * ``watch-heartbeat``: the dead man's switch, a GET of ``heartbeat_url``.
 
 Nothing here raises into the guard: a failing part is said once in the journal
@@ -129,6 +132,7 @@ class Watcher:
         for probe in self.probes:
             self._spawn(f"probe-{probe.name}", self._run_probe, probe)
         self._spawn("watch-rules", self._run_rules)
+        self._spawn("watch-readings", self._run_readings)
         if self.settings.watch.heartbeat_url:
             self._spawn("watch-heartbeat", self._run_heartbeat)
 
@@ -206,34 +210,43 @@ class Watcher:
     # rules ---------------------------------------------------------------------
 
     def _run_rules(self) -> None:
-        """A full pass (traffic, readings, rules) every second; the rules alone right after each
-        liveness result, so a page leaves with the failure that completes a rule, not up to a
-        second later."""
+        """The rules right after each liveness result (a page leaves with the failure that
+        completes a rule), and at least once a second. Nothing here waits on the outside:
+        readings come from ``_run_readings``."""
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            self._probed.wait(max(0.0, next_at - time.monotonic()))
+            self._probed.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self.evaluate()
+            except Exception as exc:  # the loop must outlive any bug in one pass
+                self.journal.append("watch.error", f"alert rules failed: {exc!r}", severity="error")
+            if time.monotonic() >= next_at:
+                next_at = max(next_at + 1.0, time.monotonic())
+
+    def _run_readings(self) -> None:
+        """Once a second: HAProxy's counters, the readings (the database ping may wait for its
+        timeout), the per-minute roll-up; apart from the rules so a slow reading never delays
+        a page."""
         next_at = time.monotonic()
         last_wall, last_mono = time.time(), time.monotonic()
         slow_every = max(1, round(self.settings.watch.database_check_seconds))
         tick = 0
         while not self._stop.is_set():
-            probed = self._probed.wait(max(0.0, next_at - time.monotonic()))
-            self._probed.clear()
-            if self._stop.is_set():
-                return
+            wall, mono = time.time(), time.monotonic()
+            self._say_if_clock_jumped(wall - last_wall, mono - last_mono)
+            last_wall, last_mono = wall, mono
             try:
-                if time.monotonic() < next_at:
-                    if probed:
-                        self.evaluate()
-                    continue
-                wall, mono = time.time(), time.monotonic()
-                self._say_if_clock_jumped(wall - last_wall, mono - last_mono)
-                last_wall, last_mono = wall, mono
                 self.read_traffic()
                 self.read_checks(slow=tick % slow_every == 0)
-                self.evaluate()
                 self.samples.roll_up(self._now_s())
-            except Exception as exc:  # the loop must outlive any bug in one pass
-                self.journal.append("watch.error", f"watch pass failed: {exc!r}", severity="error")
+            except Exception as exc:
+                self.journal.append("watch.error", f"watch readings failed: {exc!r}", severity="error")
             tick += 1
             next_at = max(next_at + 1.0, time.monotonic())
+            self._stop.wait(max(0.0, next_at - time.monotonic()))
 
     def _say_if_clock_jumped(self, wall_delta: float, mono_delta: float) -> None:
         if abs(wall_delta - mono_delta) > JUMP_SECONDS:
