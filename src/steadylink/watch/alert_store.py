@@ -1,4 +1,11 @@
-"""Alerts and silences in ``ops.db``, so a guard that restarts carries on with the same alerts."""
+"""Alerts and silences in ``ops.db``, so a guard that restarts carries on with the same alerts.
+
+Other parts (incidents, the status page) and the CLI read alerts with
+``list_alerts(ops_db_path, since=...)``: each ``Alert`` has ``alert_id``,
+``rule``, ``severity`` (page | ticket), ``state`` (pending | firing |
+resolved), ``started_at``, ``resolved_at`` and ``acknowledged_by``
+(times in unix seconds).
+"""
 
 from __future__ import annotations
 

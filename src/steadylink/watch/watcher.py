@@ -315,7 +315,8 @@ class Watcher:
         """Record one change and tell the channels what it means for them."""
         alert = change.alert
         self.alert_store.save(alert)
-        kind = {"renotify": "alert.firing"}.get(change.kind, f"alert.{change.kind}")
+        # a reminder has its own kind: one incident per alert.firing, none per reminder
+        kind = {"renotify": "alert.renotified"}.get(change.kind, f"alert.{change.kind}")
         severity = "critical" if alert.severity == "page" and change.kind == "firing" else (
             "warning" if change.kind in ("firing", "pending", "escalated", "renotify") else "info"
         )  # fmt: skip

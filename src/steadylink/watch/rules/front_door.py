@@ -2,12 +2,17 @@
 
 A gap (no probe result for a second) breaks the run: missing data is the
 ``probes_stale`` rule's business, and a clock that jumps must not page here.
+Except at the end: the probe of the current second (and, when it times out,
+of the one before) is still on its way, so the run is counted back from the
+newest second that has a result, if it is at most ``IN_FLIGHT`` seconds old.
 """
 
 from __future__ import annotations
 
 from steadylink.settings import Settings
 from steadylink.watch.rules.base import Observations, Rule, Verdict, rule_kind
+
+IN_FLIGHT = 2
 
 
 @rule_kind
@@ -25,8 +30,12 @@ class FrontDoorDown(Rule):
         return [cls(settings.watch.front_door_failed_seconds)]
 
     def evaluate(self, obs: Observations) -> Verdict:
+        cells = obs.liveness.last(obs.now_s, 120)
+        for _ in range(IN_FLIGHT):
+            if cells and cells[-1] is None:
+                cells.pop()
         run = 0
-        for cell in reversed(obs.liveness.last(obs.now_s, 120)):
+        for cell in reversed(cells):
             if cell is None or cell[1] == 0:
                 break
             run += 1
