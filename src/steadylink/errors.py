@@ -15,6 +15,7 @@ only at the edges (the CLI and the HTTP apps), never in the middle.
     ├── Forbidden             the key's role does not allow it       exit 2, 403
     ├── RateLimited           too many requests from one client      exit 2, 429
     ├── StoreError            database unreachable, corrupt backup   exit 1, 503
+    │   └── DiskFull          the data dir's disk is full            exit 1, 503
     ├── EdgeError             HAProxy unreachable or refused a call  exit 1, 503
     └── ReleaseError          a release step failed                  exit 1, 500
         └── BuildFailed       (release/build.py: carries the step runs)
@@ -36,10 +37,16 @@ class SteadylinkError(Exception):
         self.field = field
 
     def to_json(self) -> dict[str, object]:
-        body: dict[str, object] = {"error": self.kind, "message": self.message}
+        """The body an HTTP client gets (``public_message`` where the message is not for clients)."""
+        body: dict[str, object] = {"error": self.kind, "message": self.public_message or self.message}
         if self.field is not None:
             body["field"] = self.field
         return body
+
+    # Set where the message carries what clients must never see (a driver's
+    # text: SQL, bound parameters of other users' rows, host:port). The
+    # message itself stays for the CLI and the logs.
+    public_message: str | None = None
 
 
 class ConfigError(SteadylinkError):
@@ -99,6 +106,14 @@ class RateLimited(SteadylinkError):
 class StoreError(SteadylinkError):
     status = 503
     kind = "store"
+    public_message = (
+        "The links database is not answering right now; nothing was changed. Try again in a "
+        "moment; the request id identifies this in our logs."
+    )
+
+
+class DiskFull(StoreError):
+    kind = "disk_full"
 
 
 class EdgeError(SteadylinkError):
@@ -106,6 +121,7 @@ class EdgeError(SteadylinkError):
 
     status = 503
     kind = "edge"
+    public_message = "The front door is not answering right now; try again in a moment."
 
 
 class ReleaseError(SteadylinkError):

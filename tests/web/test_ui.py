@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ import httpx
 import pytest
 
 from steadylink.clock import FakeClock
+from steadylink.errors import RateLimited
 from steadylink.links.spool import VisitSpool
 from steadylink.links.sql_store import SqlStore
 from steadylink.settings import Settings
@@ -226,9 +228,37 @@ async def test_password_flow(client: httpx.AsyncClient) -> None:
     wrong = await client.post("/vault", data={"password": "nope"}, headers=BROWSER)
     assert wrong.status_code == 403
     assert 'id="password-error"' in wrong.text
+    # A browser gets a page that refreshes to the target: a 303 there would be
+    # blocked by the CSP's form-action 'self' (Chromium stays on the form).
     right = await client.post("/vault", data={"password": "open sesame"}, headers=BROWSER)
-    assert right.status_code == 303
-    assert right.headers["location"] == "https://example.com/secret"
+    assert right.status_code == 200
+    assert_html_headers(right)
+    assert '<meta http-equiv="refresh" content="0; url=https://example.com/secret">' in right.text
+    assert 'href="https://example.com/secret"' in right.text
+    # Other clients (curl -L) get the 303.
+    plain = await client.post("/vault", data={"password": "open sesame"})
+    assert plain.status_code == 303
+    assert plain.headers["location"] == "https://example.com/secret"
+
+
+async def test_a_refresh_page_escapes_the_target(client: httpx.AsyncClient) -> None:
+    await create(client, url='https://example.com/a?x="><script>alert(1)</script>&y=1', code="odd", password="p")
+    right = await client.post("/odd", data={"password": "p"}, headers=BROWSER)
+    assert "<script>alert" not in right.text and "&amp;y=1" in right.text
+
+
+async def test_a_password_links_target_is_hidden_on_its_page(client: httpx.AsyncClient) -> None:
+    await create(client, url="https://private.example/plan", code="hush", password="pw")
+    for path in ("/s/hush", "/s/hush?new=1"):
+        page = await client.get(path, headers=BROWSER)
+        assert page.status_code == 200
+        assert "private.example" not in page.text
+        assert 'data-target=""' in page.text
+    wrong = await client.post("/s/hush", data={"password": "no"}, headers=BROWSER)
+    assert "private.example" not in wrong.text
+    right = await client.post("/s/hush", data={"password": "pw"}, headers=BROWSER)
+    assert "https://private.example/plan" in right.text
+    assert "private.example" not in (await client.get("/hush", headers=BROWSER)).text
 
 
 async def test_password_link_stats_need_the_password(client: httpx.AsyncClient) -> None:
@@ -309,3 +339,32 @@ def test_templates_have_no_inline_scripts_or_styles() -> None:
         assert "<style" not in text and " style=" not in text, template.name
         assert re.search(r"<script(?![^>]*\bsrc=)", text) is None, template.name
         assert " on" + "click=" not in text, template.name
+
+
+async def test_password_guesses_past_the_links_limit_get_a_429_without_a_check(
+    settings: Settings, clock: FakeClock, sqlite_store: SqlStore
+) -> None:
+    """The limit is per link and shared: new client addresses do not reset it."""
+    limits = dataclasses.replace(settings.limits, password_attempts_per_minute=3, create_per_minute=0)
+    settings = dataclasses.replace(settings, limits=limits)
+    ctx = build_context(settings, clock=clock, store=sqlite_store)
+    app = create_app(settings, ctx=ctx)
+    statuses = []
+    await_create = True
+    for i in range(5):
+        # every guess from another address, as through the front door with X-Forwarded-For
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 4000))
+        async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
+            if await_create:
+                await create(http, url="https://example.com/", code="guarded", password="right")
+                await_create = False
+            headers = {**BROWSER, "x-forwarded-for": f"198.51.100.{i}"}
+            answer = await http.post("/guarded", data={"password": f"guess{i}"}, headers=headers)
+            statuses.append(answer.status_code)
+            if answer.status_code == 429:
+                assert int(answer.headers["retry-after"]) >= 1
+    assert statuses == [403, 403, 403, 429, 429]
+    # another worker of the host (its own context) sees the same count: the file is shared
+    other = build_context(settings, clock=clock, store=sqlite_store)
+    with pytest.raises(RateLimited):
+        await other.passwords.check("guarded", "unused", "guess")

@@ -17,7 +17,6 @@ from starlette.responses import RedirectResponse, Response
 from steadylink.errors import Gone, NotFound, RateLimited, SteadylinkError
 from steadylink.links.codes import looks_like_code
 from steadylink.links.model import Link, LinkKind
-from steadylink.links.passwords import verify_password
 from steadylink.links.service import Outcome, resolve_link
 from steadylink.web.auth import client_ip
 from steadylink.web.context import AppContext, provide_context
@@ -30,6 +29,7 @@ from steadylink.web.pages import (
     file_response,
     read_form,
     render_page,
+    wants_html,
 )
 from steadylink.web.qr import qr_svg
 
@@ -93,7 +93,10 @@ async def unlock_stats(request: Request, code: str, ctx: Ctx) -> Response:
     password = await _password_attempt(request, ctx)
     if isinstance(password, Response):
         return password
-    if link.password_hash is None or verify_password(link.password_hash, password):
+    is_right = await _check_password(request, ctx, link, password)
+    if isinstance(is_right, Response):
+        return is_right
+    if is_right:
         return _link_page(ctx, link, is_unlocked=True)
     return _link_page(ctx, link, status=403, error="That password is not right.")
 
@@ -118,7 +121,10 @@ async def unlock_link(request: Request, code: str, ctx: Ctx) -> Response:
     password = await _password_attempt(request, ctx)
     if isinstance(password, Response):
         return password
-    if link.password_hash is not None and not verify_password(link.password_hash, password):
+    is_right = await _check_password(request, ctx, link, password)
+    if isinstance(is_right, Response):
+        return is_right
+    if not is_right:
         error = "That password is not right. Check it and try again."
         return render_page("password.html", status=403, code=code, error=error)
     return _deliver(request, ctx, link, after_post=True)
@@ -160,6 +166,8 @@ def _link_page(
     short_url = f"{ctx.settings.base_url.rstrip('/')}/{link.code}"
     now = ctx.clock.now()
     resolution = resolve_link(link=link, now=now)
+    # The page is anyone's who has the code: a password link's target (and its
+    # stats) only for whoever proves the password (owners and admins use the API).
     shows_stats = not link.has_password or is_unlocked
     stats = ctx.store.link_stats(link.code) if shows_stats else None
     return render_page(
@@ -173,6 +181,7 @@ def _link_page(
         state=resolution.reason or "Active",
         is_active=resolution.outcome is Outcome.FOUND,
         stats=stats,
+        shows_target=shows_stats,
         bars=day_bars(stats.per_day, last=now.date()) if stats else [],
         error=error,
     )
@@ -211,6 +220,17 @@ async def _password_attempt(request: Request, ctx: AppContext) -> str | Response
     return password if isinstance(password, str) else ""
 
 
+async def _check_password(request: Request, ctx: AppContext, link: Link, password: str) -> bool | Response:
+    """The password checked off the event loop (``web/unlock.py``), or a 429 past the link's limit."""
+    if link.password_hash is None:
+        return True
+    try:
+        return await ctx.passwords.check(link.code, link.password_hash, password)
+    except RateLimited as exc:
+        headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
+        return error_response(request, status=429, kind=exc.kind, message=exc.message, headers=headers)
+
+
 def _deliver(request: Request, ctx: AppContext, link: Link, *, after_post: bool) -> Response:
     """Count the visit, then redirect or serve the file. HEAD only looks."""
     is_head = request.method == "HEAD"
@@ -230,6 +250,11 @@ def _deliver(request: Request, ctx: AppContext, link: Link, *, after_post: bool)
         if not path.is_file():
             return _gone(request, "The file behind this link is no longer stored.")
         return file_response(path, link.file)
+    if after_post and wants_html(request):
+        # A browser must not get a redirect here: the page's CSP (form-action
+        # 'self') also covers where a form's answer redirects, so Chromium stays
+        # on the page. A refresh is no form navigation; the link is the fallback.
+        return render_page("follow.html", url=str(link.url))
     # After a password POST only 303 is right: 307/308 would re-send the password.
     status = 303 if after_post else ctx.settings.links.redirect_status
     return RedirectResponse(str(link.url), status_code=status)
