@@ -11,7 +11,7 @@ from steadylink.clock import FakeClock
 from steadylink.links.sql_store import SqlStore
 from steadylink.notify.dispatch import Dispatcher
 from steadylink.ops.api import create_ops_app
-from steadylink.release.guard import Guard, installed_release_id
+from steadylink.release.guard import Guard
 from steadylink.settings import Settings
 from steadylink.types import Role
 from steadylink.watch.journal import Journal
@@ -23,7 +23,7 @@ from steadylink.watch.watcher import Sources, Watcher
 def client(sqlite_store: SqlStore, tmp_path: Path) -> Iterator[tuple[TestClient, Watcher, FakeClock]]:
     settings = Settings(data_dir=tmp_path / "data", database=sqlite_store.url)
     guard = Guard(settings)
-    guard.state.serving = installed_release_id()
+    guard.state.serving = "20260101000000-f1f1f1f"
     clock = FakeClock()
     journal = Journal.for_data_dir(guard.data_dir, clock=clock)
     watch = Watcher(
