@@ -28,6 +28,7 @@ minutes before a page leaves. Every process is stopped by PID at the end.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -65,8 +66,10 @@ def worker_pids(stack: GuardStack) -> list[int]:
 
 
 def signal_all(pids: list[int], sig: signal.Signals) -> None:
+    """The guard's supervisor may replace a group that stopped answering: its pids may be gone."""
     for pid in pids:
-        os.kill(pid, sig)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
 
 
 def triggers(pd: Receiver, since: float) -> list[tuple[float, dict[str, object]]]:
@@ -144,6 +147,7 @@ def main() -> None:
         env = {
             **FAST_RELEASES,
             "STEADYLINK_RELEASE_BAKE_SECONDS": "30",
+            "STEADYLINK_RELEASE_WORKERS": "1",
             "STEADYLINK_NOTIFY_PAGERDUTY_ROUTING_KEY": "B3NCHK3Y000000000000000000000000",
             "STEADYLINK_NOTIFY_PAGERDUTY_EVENTS_URL": f"{pd.url}/v2/enqueue",
         }
