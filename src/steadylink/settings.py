@@ -11,6 +11,7 @@ start-up with the key's name; ``steadylink.example.toml`` documents them all.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 import types
@@ -66,6 +67,7 @@ class ReleaseSettings:
     canary_latency_factor: float = 3.0
     bake_seconds: float = 30.0
     workers: int = 1
+    sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,8 @@ class Settings:
     log_level: str = "info"
     access_log: bool = True
     release_id: str = "dev"
+    ops_host: str = "127.0.0.1"
+    metrics_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     links: LinkSettings = field(default_factory=LinkSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     release: ReleaseSettings = field(default_factory=ReleaseSettings)
@@ -246,4 +250,11 @@ def _validated(settings: Settings) -> Settings:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message + ".")
+    for network in settings.metrics_networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"metrics_networks: {network!r} is not a network; write e.g. 10.0.0.0/8 or ::1/128."
+            ) from None
     return settings

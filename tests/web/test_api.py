@@ -277,3 +277,10 @@ async def test_a_password_links_target_is_its_owners_and_the_admins(api: ApiHarn
         found = (await api.client.get("/links?q=private.example", headers=api.auth(role))).json()
         assert found["total"] == (1 if sees else 0), role
         assert (await api.client.get("/links?q=hush", headers=api.auth(role))).json()["total"] == 1
+
+
+async def test_a_second_key_of_the_same_name_is_refused(api: ApiHarness) -> None:
+    body = {"name": "ci", "role": "editor"}
+    assert (await api.client.post("/keys", json=body, headers=api.auth("admin"))).status_code == 201
+    again = await api.client.post("/keys", json=body, headers=api.auth("admin"))
+    assert again.status_code == 409 and again.json()["field"] == "name"

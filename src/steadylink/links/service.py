@@ -225,6 +225,10 @@ def create_key(*, store: Store, clock: Clock, name: str, role: Role) -> IssuedKe
     name = (name or "").strip()
     if not name or len(name) > 128:
         raise InvalidInput("A key needs a name of 1 to 128 characters.", field="name")
+    # Approvals and the audit log name keys: two active keys of one name would
+    # make them ambiguous (and let one person pass for another).
+    if any(k.name == name and not k.is_revoked for k in store.list_keys()):
+        raise Conflict(f"An active key is already named {name!r}; choose another name.", field="name")
     key_id = secrets.token_hex(6)
     secret = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
     key = ApiKey(key_id, name, int(role), secret[: len(KEY_PREFIX) + 6], clock.now())

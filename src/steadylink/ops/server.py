@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from steadylink.clock import SystemClock
 from steadylink.edge import ensure_port_free
@@ -25,6 +26,7 @@ from steadylink.settings import Settings
 from steadylink.types import Role
 
 OPERATOR_KEY_FILE = "operator.key"
+OPERATOR_KEY_NAME = "local operator"
 
 
 def operator_key_path(data_dir: Path) -> Path:
@@ -41,7 +43,12 @@ def ensure_operator_key(settings: Settings) -> str:
             secret = path.read_text().strip()
             if authenticate(store=store, secret=secret) is not None:
                 return secret
-        issued = create_key(store=store, clock=SystemClock(), name="local operator", role=Role.ADMIN)
+        clock = SystemClock()
+        # key names are unique: a lost key file's key is revoked, then made anew
+        for lost in store.list_keys():
+            if lost.name == OPERATOR_KEY_NAME and not lost.is_revoked:
+                store.revoke_key(lost.id, clock.now())
+        issued = create_key(store=store, clock=clock, name=OPERATOR_KEY_NAME, role=Role.ADMIN)
     finally:
         store.close()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -49,6 +56,14 @@ def ensure_operator_key(settings: Settings) -> str:
     with os.fdopen(fd, "w") as out:
         out.write(issued.secret + "\n")
     return issued.secret
+
+
+def ops_server_config(settings: Settings, app: ASGIApp) -> uvicorn.Config:
+    """The ops server on its own address, loopback by default: it speaks plain HTTP, so
+    a public ``host`` for the front door must not carry it along (README, Trust boundaries)."""
+    return uvicorn.Config(
+        app, host=settings.ops_host, port=settings.ops_port, log_level="warning", access_log=False
+    )
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -72,7 +87,7 @@ class _GuardServer(uvicorn.Server):
 def run_guard(
     settings: Settings, *, source_dir: Path | None, progress: Callable[[str], None] = print
 ) -> None:
-    ensure_port_free(settings.host, settings.ops_port)
+    ensure_port_free(settings.ops_host, settings.ops_port)
     # Until the ops server runs, a signal unwinds through the finally below.
     signal.signal(signal.SIGTERM, _interrupt)
     ensure_operator_key(settings)
@@ -83,15 +98,12 @@ def run_guard(
         guard.start(progress=progress)
         guard.record_ops_port(settings.ops_port)
         app = create_ops_app(guard, store, source_dir=source_dir)
-        config = uvicorn.Config(
-            app, host=settings.host, port=settings.ops_port, log_level="warning", access_log=False
-        )
-        server = _GuardServer(config)
+        server = _GuardServer(ops_server_config(settings, app))
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, server.ask_to_exit)
         progress(
             f"steadylink is up: http://{settings.host}:{settings.port}/ "
-            f"(ops API http://{settings.host}:{settings.ops_port}/ops/v1/status)"
+            f"(ops API http://{settings.ops_host}:{settings.ops_port}/ops/v1/status)"
         )
         progress(f"serving {guard.state.serving}; Ctrl-C stops everything")
         server.run()
