@@ -44,7 +44,7 @@ class FileStore:
                     size += len(chunk)
                     if size > self.max_bytes:
                         raise TooLarge(
-                            f"The file is larger than the limit of {self.max_bytes} bytes.",
+                            f"The file is larger than the limit of {size_text(self.max_bytes)}.",
                             field="file",
                         )
                     digest.update(chunk)
@@ -63,7 +63,7 @@ class FileStore:
     def save_bytes(self, data: bytes, *, name: str, content_type: str | None = None) -> StoredFile:
         if len(data) > self.max_bytes:
             raise TooLarge(
-                f"The file is larger than the limit of {self.max_bytes} bytes.", field="file"
+                f"The file is larger than the limit of {size_text(self.max_bytes)}.", field="file"
             )
         if not data:
             raise InvalidInput("The file is empty.", field="file")
@@ -76,6 +76,13 @@ class FileStore:
                 out.write(data)
             os.replace(tmp_name, final)
         return StoredFile(sha, safe_file_name(name), len(data), _safe_type(content_type))
+
+
+def size_text(size: int) -> str:
+    """A size as the web form shows it: ``10.0 MB`` (MiB, one decimal), ``64 KB`` below 1 MB."""
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.1f} MB"
+    return f"{max(size, 1024) // 1024} KB"
 
 
 def safe_file_name(name: str) -> str:

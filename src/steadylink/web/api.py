@@ -53,7 +53,7 @@ _MESSAGES = {
     401: "No API key, or an unknown or revoked one (anonymous creation may be off).",
     403: "The key's role, or the link's owner, does not allow this.",
     404: "No such link or key.",
-    409: "The code is taken (codes differ by more than letter case).",
+    409: "The code is taken (codes differ by more than letter case), or the key name is.",
     413: "The body or the uploaded file is over its limit.",
     422: "A field is not valid; `field` names it.",
     429: "Too many creations from this client; see Retry-After.",
@@ -281,7 +281,7 @@ async def list_keys(caller: Admin, ctx: Ctx) -> list[KeyOut]:
     "/keys",
     status_code=201,
     response_model=KeyIssued,
-    responses=errors(400, 401, 403, 413, 422),
+    responses=errors(400, 401, 403, 409, 413, 422),
     summary="Create an API key (admin); its secret is shown once",
 )
 async def create_key(body: KeyCreate, caller: Admin, ctx: Ctx) -> KeyIssued:
