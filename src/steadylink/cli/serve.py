@@ -29,6 +29,7 @@ from steadylink.cli.output import print_done, print_note
 from steadylink.cli.state import state_of
 from steadylink.errors import Conflict, InvalidInput, StoreError
 from steadylink.links.compactor import Compactor
+from steadylink.links.files import FileStore
 from steadylink.links.migrate import upgrade_to_head
 from steadylink.links.spool import VisitSpool
 from steadylink.links.sql_store import open_store
@@ -101,6 +102,7 @@ def compact_command(
         compactor = Compactor(
             store, VisitSpool(settings.visits_dir), every=every or settings.links.compact_seconds,
             follow_pid=follow, warn=print_note,
+            files=FileStore(settings.files_dir, max_bytes=settings.links.upload_max_bytes),
         )  # fmt: skip
         if once:
             compactor.stop()

@@ -29,16 +29,22 @@ from collections.abc import Callable
 
 from steadylink.clock import Clock, SystemClock
 from steadylink.edge.process import is_process_running
+from steadylink.links.files import FileStore
 from steadylink.links.spool import VisitSpool
 from steadylink.links.store import Store
 
 Warn = Callable[[str], None]
 
 
+SWEEP_SECONDS = 3600.0
+
+
 class Compactor:
+    """Folds the spool; given the uploaded ``files``, also sweeps their orphans at start and hourly."""
+
     def __init__(
         self, store: Store, spool: VisitSpool, *, every: float, follow_pid: int | None = None,
-        warn: Warn | None = None, clock: Clock | None = None,
+        warn: Warn | None = None, clock: Clock | None = None, files: FileStore | None = None,
     ) -> None:  # fmt: skip
         self._store = store
         self._spool = spool
@@ -46,8 +52,11 @@ class Compactor:
         self._follow_pid = follow_pid
         self._warn = warn or (lambda _message: None)
         self._clock = clock or SystemClock()
+        self._files = files
+        self._next_sweep = 0.0  # monotonic: the first pass sweeps
         self._stop = threading.Event()
         self.folded = 0
+        self.swept = 0  # orphaned upload files removed
         self.last_error: str | None = None  # of the last pass, None when it went through
 
     def stop(self) -> None:
@@ -82,7 +91,20 @@ class Compactor:
             self.last_error = f"visit compaction failed: {type(exc).__name__}: {exc}"
             self._warn(self.last_error)
         self.folded += folded
+        self._sweep_files()
         return more
+
+    def _sweep_files(self) -> None:
+        """Remove uploaded files no link uses (failed creates, deletes during an upload)."""
+        now = self._clock.monotonic()
+        if self._files is None or now < self._next_sweep:
+            return
+        self._next_sweep = now + SWEEP_SECONDS
+        try:
+            wall = self._clock.now().timestamp()  # files' ages are wall-clock mtimes
+            self.swept += self._files.sweep_orphans(self._store.file_digests, now=wall)
+        except Exception as exc:  # the store may be down: the next sweep tries again
+            self._warn(f"sweeping orphaned files failed: {type(exc).__name__}: {exc}")
 
     def _followed_alive(self) -> bool:
         return self._follow_pid is None or is_process_running(self._follow_pid)

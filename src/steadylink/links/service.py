@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from steadylink.clock import Clock, utc
 from steadylink.errors import Conflict, Gone, InvalidInput, NotFound
 from steadylink.links.codes import RandomSource, check_custom_code, code_taken, generate_code
+from steadylink.links.files import FileStore
 from steadylink.links.model import (
     UNSET,
     ApiKey,
@@ -172,9 +173,14 @@ def change_link(
     return updated
 
 
-def delete_link(*, store: Store, code: str) -> None:
+def delete_link(*, store: Store, code: str, files: FileStore | None = None) -> None:
+    """Delete a link and its stats, and its uploaded file if no other link serves it."""
+    link = store.get_link(code) if files is not None else None
     if not store.delete_link(code):
         raise NotFound(f"No link with code {code!r}.", field="code")
+    if files is not None and link is not None and link.file is not None:
+        sha256 = link.file.sha256
+        files.remove_unused(sha256, is_used=lambda: store.is_file_used(sha256))
 
 
 class Outcome(StrEnum):

@@ -247,6 +247,18 @@ class SqlStore:
             _note_change(conn, code)
         return True
 
+    def is_file_used(self, sha256: str) -> bool:
+        t = schema.links
+        with self._connect() as conn:
+            found = conn.execute(select(t.c.code).where(t.c.file_sha256 == sha256).limit(1)).first()
+        return found is not None
+
+    def file_digests(self) -> set[str]:
+        t = schema.links
+        with self._connect() as conn:
+            rows = conn.execute(select(t.c.file_sha256).where(t.c.file_sha256.is_not(None)).distinct())
+            return {str(row[0]) for row in rows}
+
     def take_limited_visit(self, code: str) -> bool:
         t = schema.links
         with self._begin() as conn:

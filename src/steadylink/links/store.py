@@ -66,6 +66,14 @@ class Store(Protocol):
         """Delete a link with its stats; False if there was none."""
         ...
 
+    def is_file_used(self, sha256: str) -> bool:
+        """Whether any link serves the uploaded file with this digest."""
+        ...
+
+    def file_digests(self) -> set[str]:
+        """The digests of every uploaded file some link serves."""
+        ...
+
     def take_limited_visit(self, code: str) -> bool:
         """Atomically count one visit of a link with ``max_visits``.
 

@@ -194,7 +194,7 @@ async def delete_link(code: str, caller: Editor, ctx: Ctx) -> Response:
     link = service.get_link(store=ctx.store, code=_stored_code(code))
     ensure_can_change(caller, link)
     try:
-        service.delete_link(store=ctx.store, code=link.code)
+        service.delete_link(store=ctx.store, code=link.code, files=ctx.files)
     finally:
         ctx.cache.invalidate(link.code)
     return Response(status_code=204)
@@ -228,12 +228,13 @@ async def upload_file(
             raise Conflict(f"The code {code!r} is taken; choose another.", field="code")
     if expires_at is not None and utc(expires_at) <= ctx.clock.now():
         raise InvalidInput("expires_at is in the past.", field="expires_at")
-    stored = await ctx.files.save_stream(
-        _chunks_of(file), name=file.filename or "file", content_type=file.content_type
-    )
-    link = await run_in_threadpool(
-        _create_file_link, ctx, caller, stored, code, expires_at, max_visits, password
-    )
+    async with ctx.files.uploading():  # no removal of this file until its link is stored
+        stored = await ctx.files.save_stream(
+            _chunks_of(file), name=file.filename or "file", content_type=file.content_type
+        )
+        link = await run_in_threadpool(
+            _create_file_link, ctx, caller, stored, code, expires_at, max_visits, password
+        )
     ctx.cache.invalidate(link.code)
     response.headers["Location"] = f"/api/v1/links/{link.code}"
     return LinkOut.of(link, base_url=ctx.settings.base_url)

@@ -236,15 +236,18 @@ async def create_from_form(ctx: AppContext, form: FormData) -> Link:
         max_visits=_max_visits(_text(form, "max_visits")),
         password=_text(form, "password") or None,
     )
-    if kind == "file":
-        if not isinstance(upload, UploadFile) or not upload.filename:
-            raise InvalidInput("Choose a file to upload.", field="file")
+    if kind != "file":
+        return await _create(ctx, replace(new, url=_text(form, "url")))
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        raise InvalidInput("Choose a file to upload.", field="file")
+    async with ctx.files.uploading():  # no removal of the uploaded file until its link is stored
         stored = await ctx.files.save_stream(
             _chunks(upload), name=upload.filename, content_type=upload.content_type
         )
-        new = replace(new, file=stored)
-    else:
-        new = replace(new, url=_text(form, "url"))
+        return await _create(ctx, replace(new, file=stored))
+
+
+async def _create(ctx: AppContext, new: NewLink) -> Link:
     try:
         return await create_link_async(
             insert=ctx.writer.insert, settings=ctx.settings, clock=ctx.clock, rng=ctx.rng, new=new
