@@ -29,6 +29,7 @@ from steadylink.release.deploy import EXIT_REFUSED, Deployment, DeployRequest
 from steadylink.release.guard import Guard
 from steadylink.release.history import list_records, load_record
 from steadylink.types import Role
+from steadylink.web.docs import docs_router
 from steadylink.web.errors import install_error_handlers
 
 
@@ -43,7 +44,9 @@ class RollbackBody(BaseModel):
 
 
 def create_ops_app(guard: Guard, store: Store, *, source_dir: Path | None) -> FastAPI:
-    app = FastAPI(title="steadylink guard", openapi_url="/ops/openapi.json", docs_url="/ops/docs")
+    app = FastAPI(title="steadylink guard", openapi_url="/ops/openapi.json", docs_url=None, redoc_url=None)
+    docs = docs_router(path="/ops/docs", openapi_url="/ops/openapi.json", title="steadylink guard")
+    app.include_router(docs)
 
     # The same JSON errors as the public API, naming the field; its callers are
     # the operators, so a failed release step's 5xx says what failed.
