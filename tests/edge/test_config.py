@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import dataclasses
+import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
+from tests.edge.edge_harness import Upstream, running_edge
 
 import steadylink.edge as edge_api
 from steadylink.edge import (
@@ -129,3 +133,34 @@ def test_public_api_matches_all() -> None:
     modules = {"config", "figures", "process", "runtime"}
     assert set(edge_api.__all__) == exported - modules
     assert sorted(edge_api.__all__) == edge_api.__all__
+
+
+def test_a_trickled_body_is_cut_off_like_slow_headers(
+    edge_config: EdgeConfig, upstreams: list[Upstream]
+) -> None:
+    """A real HAProxy: one body byte every 0.3 s never goes quiet for `timeout client`,
+    so only waiting for the body within `timeout http-request` ends it."""
+    config = dataclasses.replace(edge_config, timeout_http_request_ms=1_000)
+    with running_edge(config) as edge:
+        edge.runtime.set_state(0, "ready")
+        edge.runtime.set_weight(0, 1)
+        with socket.create_connection(("127.0.0.1", config.port), timeout=10) as client:
+            client.sendall(b"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 200\r\n\r\n")
+            started = time.monotonic()
+            answer = b""
+            for _ in range(200):  # 60 s of trickle if nothing cuts it off
+                try:
+                    client.sendall(b"a")
+                except OSError:
+                    break
+                client.settimeout(0.3)
+                try:
+                    answer += client.recv(4096)
+                except TimeoutError:
+                    continue
+                if answer:
+                    break
+            waited = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:100]
+    assert waited < 5, waited
+    assert upstreams[0].behaviour.hits == 0  # the worker never saw it

@@ -173,6 +173,10 @@ def _frontend(config: EdgeConfig) -> list[str]:
         r"    unique-id-format %{+X}o\ %ci:%cp_%fi:%fp_%Ts_%rt:%pid",
         "    http-request set-header X-Request-ID %[unique-id] unless { req.hdr(x-request-id) -m found }",
         "    http-request set-header X-Forwarded-For %[src]",
+        # Wait for the body (up to a buffer) within `timeout http-request`, as for
+        # the headers: a body trickled a byte at a time is cut off with a 408
+        # instead of holding a worker's connection for ever.
+        "    option http-buffer-request",
         f"    default_backend {BACKEND}",
         "",
     ]
