@@ -2,7 +2,8 @@
 
 A worker only writes its visits to the visit spool (``links/spool.py``), one
 file a second. Folding them into ``links.visits`` and the per-day, referrer
-and agent tables costs far more — ~20 µs a visit on SQLite — so it is done
+and agent tables costs far more — 25-33 µs a visit on uniform random codes
+over a million links (README, Performance) — so it is done
 here, in a process of its own that ``steadylink serve`` starts beside
 granian: every ``links.compact_seconds`` (default 1 s) it folds the waiting
 files, about 100,000 visits per transaction (a backlog batch after batch,

@@ -2,7 +2,7 @@
 
 SQLAlchemy Core for everything but the SQLite point lookup, which goes through
 a plain ``sqlite3`` connection per thread: 7-10 µs instead of ~60 µs through the
-ORM layers, and it is on the redirect's hot path (PERF-NOTES.md).
+ORM layers, and it is on the redirect's hot path.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The REST API, mounted at ``/api/v1``: links, files, keys, whoami.
 
 Handlers only translate HTTP to the link service and back; the rules live in
-``links.service``. Store calls are synchronous, so handlers that touch the
-store are plain ``def`` (FastAPI runs them in its thread pool). Who may do
-what is ``web.auth``'s business.
+``links.service``. They are ``async def`` (see the comment above the link
+routes): creates are written by the worker's link-writer thread, an upload's
+store calls go to the thread pool. Who may do what is ``web.auth``'s business.
 """
 
 from __future__ import annotations
