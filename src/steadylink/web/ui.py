@@ -71,7 +71,9 @@ async def create_from_home(request: Request, ctx: Ctx) -> Response:
         retry = {"Retry-After": str(max(1, round(exc.retry_after)))}
         return _home(ctx, status=429, errors={"form": exc.message}, values=values, headers=retry)
     except SteadylinkError as exc:
-        errors = {exc.field or "form": exc.message}
+        if exc.status >= 500:  # the database: its text is for the log, the form gets the fixed sentence
+            _log_server_error(request, exc)
+        errors = {exc.field or "form": str(exc.to_json()["message"])}
         return _home(ctx, status=exc.status, errors=errors, values=values)
     metrics = getattr(request.app.state, "metrics", None)
     if metrics is not None:
@@ -245,6 +247,13 @@ def _deliver(request: Request, ctx: AppContext, link: Link, *, after_post: bool)
     # After a password POST only 303 is right: 307/308 would re-send the password.
     status = 303 if after_post else ctx.settings.links.redirect_status
     return RedirectResponse(str(link.url), status_code=status)
+
+
+def _log_server_error(request: Request, exc: Exception) -> None:
+    log = getattr(request.app.state, "request_log", None)
+    if log is not None:
+        request_id = str(getattr(request.state, "request_id", "-"))
+        log.error(exc, request_id=request_id, method=request.method, route=request.url.path)
 
 
 def _not_found(request: Request) -> Response:
