@@ -290,7 +290,7 @@ def _leaks(text: str, *, port: int, urls: list[str]) -> list[str]:
     return found + [url for url in urls if url in text]
 
 
-async def test_database_errors_reach_no_client(
+async def test_postgresql_errors_reach_no_client(
     settings: Settings, postgres_url: str, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     """PostgreSQL cut behind a proxy mid-use: every answer is a fixed sentence and the

@@ -35,7 +35,6 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
 
 
 ORPHAN_AGE = 3600.0  # seconds: far longer than any upload and its create take
-_LOCK_NAME = ".lock"
 _TEMP_PREFIX = ".upload-"
 
 
@@ -101,8 +100,9 @@ class FileStore:
             os.close(fd)
 
     def _open_lock(self) -> int:
+        # the lock is the folder's own: no lock file among the uploads
         self.root.mkdir(parents=True, exist_ok=True)
-        return os.open(self.root / _LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+        return os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
 
     def path_of(self, sha256: str) -> Path:
         if not re.fullmatch(r"[0-9a-f]{64}", sha256):

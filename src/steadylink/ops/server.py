@@ -16,6 +16,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from steadylink.clock import SystemClock
+from steadylink.datadir import secure_data_dir
 from steadylink.edge import ensure_port_free
 from steadylink.links.migrate import upgrade_to_head
 from steadylink.links.service import authenticate, create_key
@@ -87,6 +88,7 @@ class _GuardServer(uvicorn.Server):
 def run_guard(
     settings: Settings, *, source_dir: Path | None, progress: Callable[[str], None] = print
 ) -> None:
+    secure_data_dir(settings.data_dir)  # records, keys, logs: the owner's only, whoever started us
     ensure_port_free(settings.ops_host, settings.ops_port)
     # Until the ops server runs, a signal unwinds through the finally below.
     signal.signal(signal.SIGTERM, _interrupt)
