@@ -3,9 +3,9 @@
 Two plain dicts, not ``functools.lru_cache`` or ``cachetools``: a hit is one
 ``dict.get`` (tens of nanoseconds).
 
-- ``_plain`` maps the code of every *plain* link — a URL, no password, not
-  disabled, no expiry, no visit limit — to its ``Location`` value, already
-  encoded. The redirect asks ``location(code)`` first: a hit answers at once.
+- ``_plain`` maps the code of every *plain* link (``links/plain.py``: a URL,
+  no password, not disabled, no expiry, no visit limit) to its ``Location``
+  value, already encoded. The redirect asks ``location(code)`` first: a hit answers at once.
 - ``_links`` keeps every other link as a full ``Link`` (the redirect checks
   expiry, limits, passwords on it).
 
@@ -35,38 +35,41 @@ Correctness rules:
 - Links with ``max_visits`` may sit here, but the redirect counts their visits
   in the store synchronously (``take_limited_visit``); the cached copy is only
   used to find the target.
+- A poll drops only the codes of change-log rows it has not seen before. It
+  re-reads the last ``_POLL_OVERLAP`` sequence numbers because on PostgreSQL a
+  smaller number can commit after a larger one was read; the numbers already
+  seen are remembered, so an idle poll drops nothing.
+
+Threads: reads (``location``, the memory part of ``lookup``) run on the event
+loop without a lock; everything that reads the store (``load``,
+``poll_invalidations``, ``warm``) is meant for a thread, and every change to
+the dicts takes the one lock.
 """
 
 from __future__ import annotations
 
 import string
+import threading
 from urllib.parse import quote
 
 from steadylink.clock import Clock
 from steadylink.links.codes import RESERVED
-from steadylink.links.model import Link, LinkKind
+from steadylink.links.model import Link
+from steadylink.links.plain import is_plain
 from steadylink.links.store import Store
 
 # The change log is read with some overlap: on PostgreSQL a sequence number can
-# commit after a larger one was already seen; dropping a code twice is harmless.
+# commit after a larger one was already seen.
 _POLL_OVERLAP = 64
+__all__ = ["NOT_HELD", "MemoryLinkCache", "is_plain", "location_of"]
+
+# What ``held`` says of a code whose answer is not in memory: ask ``load``.
+NOT_HELD: object = object()
 
 
 def location_of(url: str) -> str:
     """The ``Location`` header value for ``url``: ASCII, non-ASCII characters percent-encoded."""
     return url if url.isascii() else quote(url, safe=string.punctuation)
-
-
-def is_plain(link: Link) -> bool:
-    """A link the redirect can answer from its URL alone, with no other check."""
-    return (
-        link.kind is LinkKind.URL
-        and link.url is not None
-        and link.password_hash is None
-        and not link.is_disabled
-        and link.expires_at is None
-        and link.max_visits is None
-    )
 
 
 class MemoryLinkCache:
@@ -84,7 +87,17 @@ class MemoryLinkCache:
         self._missing: dict[str, float] = {}
         self.hits = 0
         self.misses = 0
-        self._seq, _ = store.invalidations_since(0)
+        self._lock = threading.Lock()
+        # when each code was last invalidated (a counter): a load that read the store
+        # before its code's invalidation keeps nothing; forgotten above a bound, then
+        # every load begun before the forgetting counts as raced (``_floor``)
+        self._counter = 0
+        self._floor = 0
+        self._changed: dict[str, int] = {}
+        # the change log's position now; what is in its overlap window counts as seen
+        changes = store.changes_since(0)
+        self._seq = changes[-1][0] if changes else 0
+        self._seen = {seq for seq, _ in changes if seq > self._seq - _POLL_OVERLAP}
 
     def location(self, code: str) -> str | None:
         """The redirect target of a plain link held in memory, else None (then call ``lookup``)."""
@@ -95,21 +108,45 @@ class MemoryLinkCache:
 
     def lookup(self, code: str) -> Link | None:
         """The link for ``code`` from memory, else from the store (then remembered)."""
+        found = self.held(code)
+        if found is NOT_HELD:
+            return self.load(code)
+        assert found is None or isinstance(found, Link)
+        return found
+
+    def held(self, code: str) -> Link | object | None:
+        """The link for ``code`` (None: known missing) from memory alone, else ``NOT_HELD``.
+
+        Never touches the store: the redirect calls it on the event loop and,
+        on ``NOT_HELD``, runs ``load`` in a thread.
+        """
         link = self._links.get(code)
         if link is not None:
             if link.expires_at is None or self._clock.now() < link.expires_at:
                 self.hits += 1
                 return link
-            del self._links[code]
+            self._links.pop(code, None)
         else:
             deadline = self._missing.get(code)
             if deadline is not None:
                 if self._clock.monotonic() < deadline:
                     self.hits += 1
                     return None
-                del self._missing[code]
+                self._missing.pop(code, None)
+        return NOT_HELD
+
+    def load(self, code: str) -> Link | None:
+        """Read ``code`` from the store and remember the answer (a store call: not on the loop)."""
         self.misses += 1
-        return self._load(code)
+        began = self._counter
+        link = self._store.get_link(code)
+        with self._lock:
+            if self._changed_since(code, began):
+                return link  # changed meanwhile: answer this once, remember nothing
+            return self._remember(code, link)
+
+    def _changed_since(self, code: str, began: int) -> bool:
+        return self._changed.get(code, self._floor) > began
 
     def warm(self) -> int:
         """Fill the cache with the newest plain links, up to its size; return how many."""
@@ -122,30 +159,65 @@ class MemoryLinkCache:
         # skipped, so ask for as many more rows as there are reserved words
         for code, url in self._store.plain_links(room + len(RESERVED)):
             if code not in plain and code not in self._links and code.lower() not in RESERVED:
-                plain[code] = location_of(url)
+                with self._lock:
+                    plain[code] = location_of(url)
                 added += 1
                 if added == room:
                     break
         return added
 
     def invalidate(self, code: str) -> None:
-        self._plain.pop(code, None)
-        self._links.pop(code, None)
-        self._missing.pop(code, None)
+        with self._lock:
+            self._counter += 1
+            if len(self._changed) >= 100_000:
+                self._changed.clear()
+                self._floor = self._counter
+            self._changed[code] = self._counter
+            self._plain.pop(code, None)
+            self._links.pop(code, None)
+            self._missing.pop(code, None)
 
     def poll_invalidations(self) -> int:
-        """Drop every code changed in the store since the last poll; return how many."""
-        seq, codes = self._store.invalidations_since(max(self._seq - _POLL_OVERLAP, 0))
-        self._seq = max(seq, self._seq)
-        for code in codes:
+        """Drop every code changed in the store since the last poll; return how many.
+
+        Only rows not seen by an earlier poll count: the overlap window is read
+        again, but its known rows drop nothing (module docstring). A changed
+        link that was held is read again at once (the poll runs in a thread), so
+        a change — or a link's own creation, seen after its first visit — does not
+        leave it out of memory until its next visit, when the store might not answer.
+        """
+        since = max(self._seq - _POLL_OVERLAP, 0)
+        changes = self._store.changes_since(since)
+        seen = self._seen
+        dropped = []
+        for seq, code in changes:
+            if seq in seen or seq <= since:
+                continue
+            seen.add(seq)
+            dropped.append(code)
+            if seq > self._seq:
+                self._seq = seq
+        floor = self._seq - _POLL_OVERLAP
+        if len(seen) > 2 * _POLL_OVERLAP or any(s <= floor for s in seen):
+            self._seen = {s for s in seen if s > floor}
+        held = [code for code in dropped if code in self._plain or code in self._links]
+        for code in dropped:
             self.invalidate(code)
-        return len(codes)
+        for code in held:
+            self._refresh(code)
+        return len(dropped)
+
+    def _refresh(self, code: str) -> None:
+        began = self._counter
+        link = self._store.get_link(code)
+        with self._lock:
+            if link is not None and not self._changed_since(code, began):
+                self._remember(code, link)
 
     def __len__(self) -> int:
         return len(self._plain) + len(self._links)
 
-    def _load(self, code: str) -> Link | None:
-        link = self._store.get_link(code)
+    def _remember(self, code: str, link: Link | None) -> Link | None:
         if link is None:
             if len(self._missing) >= self._size:
                 self._missing.clear()
@@ -154,8 +226,9 @@ class MemoryLinkCache:
         if link.expires_at is not None and self._clock.now() >= link.expires_at:
             return link  # expired: answered (410) but not kept
         if len(self) >= self._size:
+            fuller: dict[str, str] | dict[str, Link]
             fuller = self._plain if len(self._plain) >= len(self._links) else self._links
-            del fuller[next(iter(fuller))]
+            fuller.pop(next(iter(fuller)), None)
         if is_plain(link):
             assert link.url is not None  # is_plain checked it
             self._plain[code] = location_of(link.url)

@@ -13,22 +13,29 @@ file an upload is about to point a new link at is never removed under it.
 What is left that way, and the files of creates that failed after their
 upload (a taken code, the database down), are orphans: ``sweep_orphans``
 (run by the compactor) removes those older than ``ORPHAN_AGE``.
+
+A full disk is the server's fault, not the uploader's: an upload is refused
+with ``DiskFull`` (503) before it starts when less than ``reserve_bytes``
+would stay free, and when the disk fills (or a file-size limit hits) while it
+streams in; the partial file is removed either way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
 import hashlib
 import os
 import re
+import shutil
 import tempfile
 import unicodedata
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
-from steadylink.errors import InvalidInput, TooLarge
+from steadylink.errors import DiskFull, InvalidInput, TooLarge
 from steadylink.links.model import StoredFile
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
@@ -37,11 +44,26 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
 ORPHAN_AGE = 3600.0  # seconds: far longer than any upload and its create take
 _TEMP_PREFIX = ".upload-"
 
+# What a full disk (or a file-size limit) looks like to a write.
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+DISK_FULL_MESSAGE = DiskFull.public_message
+
+
+def free_bytes(path: Path) -> int:
+    """Free bytes on the disk that holds ``path`` (its nearest existing parent)."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return shutil.disk_usage(path).free
+
 
 class FileStore:
-    def __init__(self, root: Path, *, max_bytes: int) -> None:
+    def __init__(self, root: Path, *, max_bytes: int, reserve_bytes: int = 0) -> None:
         self.root = root
         self.max_bytes = max_bytes
+        self.reserve_bytes = reserve_bytes
+
+    def has_room(self) -> bool:
+        return free_bytes(self.root) > self.reserve_bytes
 
     @contextlib.asynccontextmanager
     async def uploading(self) -> AsyncIterator[None]:
@@ -112,10 +134,15 @@ class FileStore:
     async def save_stream(
         self, chunks: AsyncIterator[bytes], *, name: str, content_type: str | None
     ) -> StoredFile:
-        self.root.mkdir(parents=True, exist_ok=True)
+        if not self.has_room():
+            raise DiskFull(DISK_FULL_MESSAGE)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(dir=self.root, prefix=_TEMP_PREFIX)
+        except OSError as exc:
+            raise _disk_error(exc) from exc
         digest = hashlib.sha256()
         size = 0
-        fd, tmp_name = tempfile.mkstemp(dir=self.root, prefix=_TEMP_PREFIX)
         try:
             with os.fdopen(fd, "wb") as out:
                 async for chunk in chunks:
@@ -133,6 +160,9 @@ class FileStore:
             final = self.path_of(sha)
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp_name, final)
+        except OSError as exc:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise _disk_error(exc) from exc
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)
             raise
@@ -154,6 +184,13 @@ class FileStore:
                 out.write(data)
             os.replace(tmp_name, final)
         return StoredFile(sha, safe_file_name(name), len(data), _safe_type(content_type))
+
+
+def _disk_error(exc: OSError) -> Exception:
+    """A full disk as the 503 it is; any other failure stays what it was (a bug: 500)."""
+    if exc.errno in _DISK_FULL:
+        return DiskFull(DISK_FULL_MESSAGE)
+    return exc
 
 
 def _is_older(path: Path, cutoff: float) -> bool:

@@ -116,6 +116,10 @@ class Store(Protocol):
         """Codes changed or deleted after ``seq``, and the newest seq."""
         ...
 
+    def changes_since(self, seq: int) -> list[tuple[int, str]]:
+        """``(seq, code)`` of every change after ``seq``, oldest first."""
+        ...
+
     # API keys (only hashes are stored)
     def insert_key(self, key: ApiKey, key_hash: str) -> None: ...
 

@@ -7,31 +7,38 @@ restarts adopts the HAProxy and workers that kept serving without it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-import sys
+import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from steadylink import __version__
 from steadylink.clock import Clock, SystemClock
 from steadylink.edge import (
     EdgeConfig,
     EdgeProcess,
     RuntimeClient,
+    SlotSetting,
     adopt_edge,
     ensure_port_free,
+    restart_edge,
     start_edge,
     stop_edge,
 )
 from steadylink.errors import Conflict, NotFound, ReleaseError
 from steadylink.release.history import list_records
+from steadylink.release.processes import is_group_gone, read_groups
 from steadylink.release.workers import (
+    SocketLease,
     WorkerSpec,
     is_alive,
+    private_socket,
     probe_socket,
+    publish_socket,
+    start_compactor,
     start_workers,
     stop_workers,
     wait_until_healthy,
@@ -39,6 +46,9 @@ from steadylink.release.workers import (
 from steadylink.settings import Settings
 
 FULL_WEIGHT = 100
+# A replacement group may take this long to answer; on a 2-core machine under
+# a deploy's builds and full load, 30 s was seen to be too short.
+REPLACE_TIMEOUT = 120.0
 ProgressFn = Callable[[str], None]
 STATE_FILE = "guard.json"
 
@@ -48,6 +58,17 @@ class SlotEntry:
     release: str
     pid: int
     python: str
+    # The slot socket this group published (see workers.publish_socket): removed
+    # on retire only while it is still this file.
+    socket_device: int | None = None
+    socket_inode: int | None = None
+    # A compactor the guard started for this group after the group's own one died.
+    compactor: int | None = None
+
+    def lease(self, path: Path) -> SocketLease | None:
+        if self.socket_device is None or self.socket_inode is None:
+            return None
+        return SocketLease(path, self.socket_device, self.socket_inode)
 
 
 @dataclass
@@ -90,10 +111,6 @@ class GuardState:
         )
 
 
-def installed_release_id() -> str:
-    return f"installed-{__version__}"
-
-
 def run_dir_of(data_dir: Path) -> Path:
     return data_dir / "run"
 
@@ -120,31 +137,39 @@ class Guard:
         self.state = read_state(self.data_dir) or GuardState()
         self.edge: EdgeProcess | None = None
         self.lock = threading.RLock()
-        self.state.pythons.setdefault(installed_release_id(), sys.executable)
+        self.is_stopping = False  # set by stop(): nothing new may start after it
 
     # lifecycle -------------------------------------------------------------
 
     def start(self, *, progress: ProgressFn = print) -> bool:
-        """Adopt what still runs, or start HAProxy and the serving release. True if adopted."""
+        """Adopt what still runs, or start HAProxy and the serving release. True if adopted.
+
+        The serving release is a built release folder, registered before (``release/first.py``
+        builds the first one): never the installed package.
+        """
+        release = self.state.serving
+        if release is None or not Path(self.state.pythons.get(release, "/nonexistent")).exists():
+            raise ReleaseError("No built release to serve; `steadylink up` builds the first one.")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         ensure_port_free(self.settings.host, self.settings.ops_port)
         self.edge = adopt_edge(self.edge_config)
-        if self.edge is not None and self._live_slots():
+        if self.edge is not None and self._live_slots() and self.state.slot_of(release) is not None:
             self._prune_dead_slots()
             progress(f"adopted HAProxy (pid {self.edge.pid}) and {len(self.state.slots)} release(s)")
             self._save()
             return True
         if self.edge is not None:
             stop_edge(self.edge)
+        for entry in self.state.slots.values():
+            # left by a guard that died with HAProxy: they would serve on, unseen,
+            # and a granian stopping later deletes the socket it bound
+            progress(f"stopping {entry.release} (pid {entry.pid}), left by an earlier guard")
+            self._stop_group(entry)
         self.state.slots.clear()
         self.state.weights.clear()
         self.state.warm_previous = None
         self.edge = start_edge(self.edge_config, keep_state=False)
         progress(f"HAProxy listening on {self.settings.host}:{self.settings.port} (pid {self.edge.pid})")
-        release = self.state.serving if self.state.serving in self.state.pythons else None
-        release = release or installed_release_id()
-        if not Path(self.state.pythons[release]).exists():
-            release = installed_release_id()
         slot = self.launch(release, progress=progress)
         self.set_traffic({slot: FULL_WEIGHT})
         self.state.serving = release
@@ -154,9 +179,10 @@ class Guard:
     def stop(self, *, progress: ProgressFn = print) -> None:
         """Stop every worker group and HAProxy; nothing is left behind."""
         with self.lock:
+            self.is_stopping = True
             for slot, entry in list(self.state.slots.items()):
                 progress(f"stopping {entry.release} (pid {entry.pid})")
-                stop_workers(entry.pid)
+                self._stop_group(entry, self.edge_config.slot_socket(slot))
                 del self.state.slots[slot]
             self.state.weights.clear()
             self.state.warm_previous = None
@@ -167,22 +193,44 @@ class Guard:
 
     # slots -------------------------------------------------------------------
 
-    def launch(self, release: str, *, progress: ProgressFn = print, database: str | None = None) -> int:
+    def launch(
+        self,
+        release: str,
+        *,
+        progress: ProgressFn = print,
+        database: str | None = None,
+        timeout: float = 30.0,
+    ) -> int:
         """Start ``release`` on a free slot (weight 0) and wait until it is ready."""
         with self.lock:
+            if self.is_stopping:
+                raise ReleaseError("The guard is stopping; nothing new is started.")
             slot = self._free_slot()
             python = Path(self.state.pythons[release])
-            spec = self.worker_spec(release, python, self.edge_config.slot_socket(slot), database)
+            public = self.edge_config.slot_socket(slot)
+            # The group binds a path of its own; it becomes the slot's socket once ready.
+            private = private_socket(public, secrets.token_hex(4))
+            spec = self.worker_spec(release, python, private, database)
             pid = start_workers(spec)
             self.state.slots[slot] = SlotEntry(release, pid, str(python))
             self.state.weights[slot] = 0
             self._save()
         progress(f"starting {release} on slot {slot} (pid {pid})")
         try:
-            wait_until_healthy(spec, pid, clock=self.clock)
-        except ReleaseError:
+            wait_until_healthy(spec, pid, clock=self.clock, timeout=timeout)
+            lease = publish_socket(private, public)
+        except (ReleaseError, OSError) as exc:
             self.retire(slot)
+            private.unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise ReleaseError(f"Release {release} could not take slot {slot}'s socket: {exc}") from exc
             raise
+        with self.lock:
+            entry = self.state.slots.get(slot)
+            if entry is None:  # stop() ran meanwhile and stopped it
+                raise ReleaseError(f"Release {release} was stopped while it started.")
+            entry.socket_device, entry.socket_inode = lease.device, lease.inode
+            self._save()
         return slot
 
     def worker_spec(
@@ -196,6 +244,8 @@ class Guard:
             database=database or self.settings.database_url,
             workers=self.settings.release.workers,
             extra_env=(("STEADYLINK_BASE_URL", self.settings.base_url),),
+            # one log per slot, whatever path the group binds first
+            log=socket.with_name(socket.name.split(".", 1)[0] + ".log"),
         )
 
     def set_traffic(self, weights: dict[int, int]) -> None:
@@ -219,7 +269,50 @@ class Guard:
             self.state.weights.pop(slot, None)
             self._save()
         if entry is not None:
-            stop_workers(entry.pid)
+            self._stop_group(entry, self.edge_config.slot_socket(slot))
+
+    # supervision (release/supervision.py decides; these act) ---------------------
+
+    def restart_edge(self) -> EdgeProcess:
+        """Start HAProxy again with the slot weights and states the guard holds."""
+        with self.lock:
+            if self.is_stopping:
+                raise ReleaseError("The guard is stopping; HAProxy is not started again.")
+            initial = {
+                n: SlotSetting(weight=w, state="ready" if w > 0 else "drain")
+                for n, w in self.state.weights.items()
+                if n in self.state.slots
+            }
+            config = dataclasses.replace(self.edge_config, initial=initial)
+            self.edge = restart_edge(self.edge, config)
+            return self.edge
+
+    def replace_group(self, slot: int, *, progress: ProgressFn = print) -> int:
+        """Start the slot's release on a free slot, move the weight there, stop the old group."""
+        with self.lock:
+            entry = self.state.slots[slot]
+            weight = self.state.weights.get(slot, 0)
+        # the old group still serves meanwhile (orphans, or the workers left): no hurry
+        new_slot = self.launch(entry.release, progress=progress, timeout=REPLACE_TIMEOUT)
+        self.set_traffic({new_slot: weight, slot: 0})
+        self.retire(slot)
+        return new_slot
+
+    def restart_compactor(self, slot: int) -> int:
+        with self.lock:
+            entry = self.state.slots[slot]
+            spec = self.worker_spec(entry.release, Path(entry.python), self.edge_config.slot_socket(slot))
+            entry.compactor = start_compactor(spec, entry.pid)
+            self._save()
+            return entry.compactor
+
+    def _stop_group(self, entry: SlotEntry, socket: Path | None = None) -> None:
+        """The whole group and any compactor started for it; the slot's socket if still its own."""
+        stop_workers(entry.pid)
+        if entry.compactor is not None:
+            stop_workers(entry.compactor, timeout=5.0)
+        if socket is not None and (lease := entry.lease(socket)) is not None:
+            lease.remove()
 
     def rollback(self, target: str | None = None, *, progress: ProgressFn = print) -> str:
         """Send all traffic back to ``target`` (default: the previous good release)."""
@@ -280,14 +373,20 @@ class Guard:
             except Exception:
                 stats = {}
         slots = []
+        groups = read_groups([e.pid for e in self.state.slots.values()])
         for n, entry in sorted(self.state.slots.items()):
             s = stats.get(n)
+            group = groups[entry.pid]
+            lease = entry.lease(self.edge_config.slot_socket(n))
             slots.append(
                 {
                     "slot": n,
                     "release": entry.release,
                     "pid": entry.pid,
-                    "alive": is_alive(entry.pid),
+                    # alive: the leader runs and the slot's socket is still the one it published
+                    "alive": is_alive(entry.pid) and (lease is None or lease.is_current()),
+                    "workers": len(group.workers) if group.is_visible else None,
+                    "rss_mb": round(group.rss_bytes / 2**20) if group.rss_bytes is not None else None,
                     "weight": self.state.weights.get(n, 0),
                     "haproxy_status": s.status if s else None,
                     "requests": s.lbtot if s else None,
@@ -311,7 +410,8 @@ class Guard:
 
     def _free_slot(self) -> int:
         for n in range(self.edge_config.slots):
-            if n not in self.state.slots:
+            # a socket that answers there is some other process's: never take it over
+            if n not in self.state.slots and probe_socket(self.edge_config.slot_socket(n)) is None:
                 return n
         raise Conflict("Every HAProxy slot is in use; finish or roll back the running release first.")
 
@@ -322,13 +422,16 @@ class Guard:
         )
 
     def _prune_dead_slots(self) -> None:
+        """Forget groups with nothing left; a dead leader's orphaned workers stay
+        (still serving) until the supervisor replaces the group."""
         for n, entry in list(self.state.slots.items()):
-            if not is_alive(entry.pid):
+            is_alive(entry.pid)  # reaps it if it is our exited child
+            if is_group_gone(entry.pid):
                 del self.state.slots[n]
                 self.state.weights.pop(n, None)
 
     def _previous_good(self) -> str | None:
-        """The newest promoted release older than the serving one; else the installed one."""
+        """The newest promoted release older than the serving one (the first release included)."""
         records = list_records(self.data_dir)
         promoted = [r.id for r in records if r.verdict == "promoted"]
         serving = self.state.serving
@@ -338,9 +441,7 @@ class Guard:
             older = []
         else:
             older = promoted
-        if older:
-            return older[0]
-        return installed_release_id() if serving != installed_release_id() else None
+        return older[0] if older else None
 
     def _save(self) -> None:
         self.state.guard_pid = os.getpid()

@@ -5,8 +5,12 @@ default); everyone else gets a 404, as for a path that does not exist.
 
 ``/healthz`` says the process answers (no database: a slow database must not
 get a live worker restarted). ``/readyz`` says this worker can serve: the
-store answers and its schema is at the head revision; otherwise 503 with the
-reason, so HAProxy and the release guard keep traffic away.
+store answers, its schema fits this release — at its head revision, or
+ahead of it (a newer release migrated it) with everything this release reads
+still there (``links/compat.py``) — and the data dir's disk keeps more than
+``store.disk_reserve_bytes`` free; otherwise 503 with the reason, so HAProxy
+and the release guard keep traffic away. Both are plain ``def``: FastAPI runs
+them in its thread pool, so the store's ping never waits on the event loop.
 """
 
 from __future__ import annotations
@@ -16,9 +20,12 @@ import ipaddress
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import Engine
 
 from steadylink.errors import NotFound
-from steadylink.links.migrate import head_revision, is_at_head
+from steadylink.links.compat import SchemaFit, check_schema
+from steadylink.links.files import free_bytes
+from steadylink.links.migrate import current_revision
 from steadylink.web.auth import client_ip
 from steadylink.web.context import get_context
 from steadylink.web.metrics import CONTENT_TYPE, AppMetrics
@@ -39,11 +46,20 @@ def readyz(request: Request) -> JSONResponse:
     try:
         ctx.store.ping()
         engine = getattr(ctx.store, "engine", None)
-        if engine is not None and not is_at_head(engine):
-            reason = f"The schema is not at {head_revision()}; run `steadylink db upgrade`."
-            return _not_ready(reason, release)
+        if engine is not None:
+            fit = schema_fit(engine)
+            if not fit.is_servable:
+                return _not_ready(f"This release cannot serve: {fit.explain()}.", release)
     except Exception as exc:  # any failure to answer means not ready, never a 500
         return _not_ready(f"The links database is not answering: {type(exc).__name__}.", release)
+    free = free_bytes(ctx.settings.data_dir)
+    reserve = ctx.settings.store.disk_reserve_bytes
+    if free <= reserve:
+        reason = (
+            f"The data dir's disk is (nearly) full: {free // 1_048_576} MB free, more than "
+            f"{reserve // 1_048_576} MB needed (store.disk_reserve_bytes)."
+        )
+        return _not_ready(reason, release)
     return JSONResponse({"status": "ready", "release": release})
 
 
@@ -74,6 +90,19 @@ def may_read_metrics(client: str, allowed: tuple[str, ...]) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
     return any(address in network for network in _networks(allowed))
+
+
+_fits: dict[tuple[int, str | None], SchemaFit] = {}
+
+
+def schema_fit(engine: Engine) -> SchemaFit:
+    """The fit of the schema at its current revision; inspecting the tables is done once per
+    revision (probes come every few seconds; the revision is one cheap query)."""
+    key = (id(engine), current_revision(engine))
+    fit = _fits.get(key)
+    if fit is None:
+        fit = _fits[key] = check_schema(engine)
+    return fit
 
 
 def _not_ready(reason: str, release: str) -> JSONResponse:
