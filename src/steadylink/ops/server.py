@@ -25,6 +25,7 @@ from steadylink.release.first import ensure_serving_release
 from steadylink.release.guard import Guard
 from steadylink.settings import Settings
 from steadylink.types import Role
+from steadylink.watch.journal import Journal
 
 OPERATOR_KEY_FILE = "operator.key"
 
@@ -72,13 +73,17 @@ class _GuardServer(uvicorn.Server):
 
 
 def run_guard(
-    settings: Settings, *, source_dir: Path | None, progress: Callable[[str], None] = print
+    settings: Settings,
+    *,
+    source_dir: Path | None,
+    progress: Callable[[str], None] = print,
+    journal: Journal | None = None,
 ) -> None:
     ensure_port_free(settings.host, settings.ops_port)
     # Until the ops server runs, a signal unwinds through the finally below.
     signal.signal(signal.SIGTERM, _interrupt)
     ensure_operator_key(settings)
-    guard = Guard(settings)
+    guard = Guard(settings, journal=journal)
     # Before anything starts: a first build that fails leaves nothing running.
     ensure_serving_release(guard, source_dir=source_dir, progress=progress)
     store = open_store(settings.database_url)

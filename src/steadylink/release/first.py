@@ -123,6 +123,11 @@ def build_first_release(guard: Guard, *, source_dir: Path | None, progress: Prog
     )  # fmt: skip
     save_record(guard.data_dir, record)
     progress(f"first release {record.id} built in {time.monotonic() - started:.0f}s")
+    if guard.journal is not None:
+        guard.journal.append(
+            "release.promoted", f"the first release, built from {resolved.ref} ({resolved.short})",
+            release=record.id, body={"previous": None, "first": True},
+        )  # fmt: skip
     return record
 
 

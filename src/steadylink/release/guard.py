@@ -25,7 +25,7 @@ from steadylink.edge import (
     stop_edge,
 )
 from steadylink.errors import Conflict, NotFound, ReleaseError
-from steadylink.release.history import list_records
+from steadylink.release.history import list_records, mark_rolled_back
 from steadylink.release.workers import (
     WorkerSpec,
     is_alive,
@@ -35,6 +35,7 @@ from steadylink.release.workers import (
     wait_until_healthy,
 )
 from steadylink.settings import Settings
+from steadylink.watch.journal import Journal
 
 FULL_WEIGHT = 100
 ProgressFn = Callable[[str], None]
@@ -103,8 +104,16 @@ def read_state(data_dir: Path) -> GuardState | None:
 
 
 class Guard:
-    def __init__(self, settings: Settings, *, clock: Clock | None = None, slots: int = 4) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        slots: int = 4,
+        journal: Journal | None = None,
+    ) -> None:
         self.settings = settings
+        self.journal = journal
         self.clock = clock or SystemClock()
         self.data_dir = settings.data_dir.resolve()
         self.run_dir = run_dir_of(self.data_dir)
@@ -217,8 +226,14 @@ class Guard:
         if entry is not None:
             stop_workers(entry.pid)
 
-    def rollback(self, target: str | None = None, *, progress: ProgressFn = print) -> str:
-        """Send all traffic back to ``target`` (default: the previous good release)."""
+    def rollback(
+        self, target: str | None = None, *, progress: ProgressFn = print, actor: str | None = None
+    ) -> str:
+        """Send all traffic back to ``target`` (default: the previous good release).
+
+        With ``actor`` (an operator's rollback, not a deploy's own), the release rolled back
+        from is recorded as rolled back and the journal says who did it.
+        """
         with self.lock:
             target = target or self.state.warm_previous or self._previous_good()
             if target is None:
@@ -244,6 +259,8 @@ class Guard:
             self.state.warm_previous = None
             self._save()
         progress(f"all traffic on {target}")
+        if actor is not None and bad is not None and bad != target:
+            self._record_rollback(bad, target, actor)
         for n in others:
             entry = self.state.slots.get(n)
             if entry is not None and entry.release == bad:
@@ -299,6 +316,16 @@ class Guard:
         }
 
     # internals ---------------------------------------------------------------
+
+    def _record_rollback(self, bad: str, target: str, actor: str) -> None:
+        mark_rolled_back(self.data_dir, bad, to=target, by=actor, at=self.clock.now())
+        if self.journal is not None:
+            self.journal.append(
+                "release.rolled_back", f"{actor} rolled back from {bad} to {target}",
+                release=bad, severity="warning",
+                body={"automatic": False, "by": actor, "reason": "operator rollback",
+                      "reached_users": True, "step": "manual", "to": target},
+            )  # fmt: skip
 
     def _runtime(self) -> RuntimeClient:
         if self.edge is None:
