@@ -2,9 +2,10 @@
 
 A real `steadylink up` whose first release is built from the source's HEAD;
 then an additive migration is promoted under a steady checked load with no
-failed request, a destructive one is rejected at staging naming itself while
-the release before it keeps serving, and a restarted `up` serves exactly the
-release recorded as serving, not the source's newest commit.
+failed request, rolled back (the older release serves the newer schema), a
+destructive one is rejected at staging naming itself while the release before
+it keeps serving, and a restarted `up` serves exactly the release recorded as
+serving, not the source's newest commit.
 """
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ def releases(stack: GuardStack) -> list[dict[str, object]]:
     return list(json.loads(done.stdout))
 
 
+def up_log(stack: GuardStack) -> str:
+    return (Path(stack.workdir) / "up.log").read_text()
+
+
 def worker_python(stack: GuardStack, release: str) -> str:
     state = json.loads((stack.data_dir / "run" / "guard.json").read_text())
     [python] = [e["python"] for e in state["slots"].values() if e["release"] == release]
@@ -81,6 +86,26 @@ def test_an_additive_migration_is_promoted_with_zero_failed_requests(
     assert ADDITIVE_REVISION in steps["stage-migrate"]["output_tail"]
     assert steps["stage-current-on-new-schema"]["verdict"] == "passed"
     assert steps["stage-current-on-new-schema"]["output_tail"].startswith(f"{before} on the migrated copy")
+    log = up_log(stack)
+    assert f"deploy.started {record['id']}: " in log and f"release.promoted {record['id']}: " in log
+
+
+def test_a_rollback_past_an_expand_serves_the_older_release_on_the_newer_schema(
+    stack: GuardStack, links: dict[str, str]
+) -> None:
+    expanded = serving(stack)
+    with SteadyLoad(stack.front, stack.key, links) as load:
+        done = stack.cli("rollback", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert load.report.failures == []
+    older = serving(stack)
+    assert older != expanded
+    shown = {r["id"]: r for r in releases(stack)}
+    assert (shown[expanded]["verdict"], shown[expanded]["caught_by"]) == ("rolled_back", "operator rollback")
+    assert f"release.rolled_back {expanded}: " in up_log(stack)
+    table = stack.cli("releases")
+    [line] = [line for line in table.stdout.splitlines() if line.startswith(expanded)]
+    assert " rolled back " in line and " operator rollback " in line
 
 
 def test_a_destructive_migration_is_rejected_naming_it_and_the_old_release_serves(
@@ -97,6 +122,7 @@ def test_a_destructive_migration_is_rejected_naming_it_and_the_old_release_serve
     assert "column links.owner is missing" in said and "bug in steadylink" not in said
     assert load.report.failures == []
     assert serving(stack) == before
+    assert f"release.rejected {record['id']}: " in up_log(stack)
 
 
 def test_a_restarted_up_serves_the_recorded_release_not_the_newest_commit(stack: GuardStack) -> None:
@@ -109,5 +135,4 @@ def test_a_restarted_up_serves_the_recorded_release_not_the_newest_commit(stack:
     stack.start()
     assert serving(stack) == recorded
     assert worker_python(stack, recorded).startswith(str(stack.data_dir / "releases" / recorded))
-    log = (Path(stack.workdir) / "up.log").read_text()
-    assert "first release" not in log.split("stopping")[-1]  # nothing was built on the restart
+    assert "first release" not in up_log(stack).split("stopping")[-1]  # nothing was built on the restart
