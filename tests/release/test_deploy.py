@@ -21,3 +21,17 @@ def test_the_failing_tests_are_named_first_then_the_tail() -> None:
 def test_an_output_without_tests_gives_its_last_lines() -> None:
     assert failure_summary("a\nb\nc\n", tail=2) == ["b", "c"]
     assert failure_summary("") == []
+
+
+def test_pytest_s_warnings_summary_is_left_out() -> None:
+    output = (
+        "F\n=== FAILURES ===\nE       assert 500 == 302\ntests_bad.py:3: AssertionError\n"
+        "=== warnings summary ===\nsite-packages/_pytest/config/__init__.py:1636\n"
+        "  PytestConfigWarning: Unknown config option: timeout\n\n"
+        "-- Docs: https://docs.pytest.org/en/stable/how-to/capture-warnings.html\n"
+        "=== short test summary info ===\nFAILED tests_bad.py::test_x - AssertionError\n1 failed\n"
+    )
+    summary = failure_summary(output)
+    assert summary[0] == "FAILED tests_bad.py::test_x - AssertionError"
+    assert "E       assert 500 == 302" in summary and "=== short test summary info ===" in summary
+    assert not any("Warning" in line or "Docs" in line for line in summary)

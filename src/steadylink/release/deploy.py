@@ -54,10 +54,21 @@ class DeployRequest:
 
 def failure_summary(output: str, *, tail: int = 12) -> list[str]:
     """What an operator needs from a failed step's output: the failing tests' names (pytest's
-    ``FAILED``/``ERROR`` lines), then the last lines."""
-    lines = output.rstrip().splitlines()
-    failing = [line for line in lines if line.startswith(("FAILED ", "ERROR "))]
-    last = [line for line in lines if line not in failing][-tail:]
+    ``FAILED``/``ERROR`` lines), then the last lines, without pytest's warnings summary."""
+    kept: list[str] = []
+    is_warnings = False
+    for line in output.rstrip().splitlines():
+        if line.startswith("=") and "warnings summary" in line:
+            is_warnings = True
+            continue
+        if is_warnings:
+            is_warnings = not line.startswith(("-- Docs:", "="))
+            if is_warnings or line.startswith("-- Docs:"):
+                continue
+        if line.strip():
+            kept.append(line)
+    failing = [line for line in kept if line.startswith(("FAILED ", "ERROR "))]
+    last = [line for line in kept if line not in failing][-tail:]
     return failing + last
 
 
@@ -151,12 +162,8 @@ class Deployment:
             progress=self.progress,
         )
         # run_gates has said each gate's verdict already; a failed one also gets its output here
-        steps = [result.to_step_record() for result in report.results]
-        self._add_steps(steps)
-        for step in steps:
-            if step.verdict == "failed":
-                for line in failure_summary(step.output_tail):
-                    self.progress(f"  {line}")
+        # run_gates has said each gate's verdict; the outcome shows a failed one's output
+        self._add_steps(result.to_step_record() for result in report.results)
         return report.is_passed
 
     def _stage(self, python: Path) -> bool:
@@ -259,7 +266,8 @@ class Deployment:
         assert self.record is not None
         for step in steps:
             self.record.steps.append(step)
-            lines = step.output_tail.strip().splitlines()
+            lines = failure_summary(step.output_tail) if step.verdict == "failed" else []
+            lines = lines or step.output_tail.strip().splitlines()
             self._journal(
                 "deploy.step", f"{step.name} {step.verdict}" + (f": {lines[0]}" if lines else ""),
                 severity="warning" if step.verdict == "failed" else "info",
@@ -291,7 +299,7 @@ class Deployment:
 
     def _journal_end(self, record: ReleaseRecord) -> None:
         failed = next((s for s in record.steps if s.verdict == "failed"), None)
-        reason = failed.output_tail.strip().splitlines()[0] if failed and failed.output_tail.strip() else ""
+        reason = next(iter(failure_summary(failed.output_tail)), "") if failed else ""
         if record.verdict == "rejected":
             self._journal(
                 "release.rejected", f"{record.id} rejected at {record.caught_by}: {reason}",
