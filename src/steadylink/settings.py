@@ -47,6 +47,14 @@ class LinkSettings:
 class LimitSettings:
     create_per_minute: int = 60
     redis_url: str | None = None
+    password_attempts_per_minute: int = 10
+    password_checks: int = 1
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    timeout_seconds: float = 0.5
+    disk_reserve_bytes: int = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -65,9 +73,12 @@ class ReleaseSettings:
     canary_error_floor: float = 0.01
     canary_latency_factor: float = 3.0
     bake_seconds: float = 30.0
-    workers: int = 1
     stage_power: float = 0.99
     stage_concurrency: int = 8
+    workers: int = 2
+    memory_growth_factor: float = 3.0
+    memory_growth_floor_mb: float = 200.0
+    memory_ceiling_mb: float = 4096.0
 
 
 @dataclass(frozen=True)
@@ -88,6 +99,7 @@ class Settings:
     release_id: str = "dev"
     links: LinkSettings = field(default_factory=LinkSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
     release: ReleaseSettings = field(default_factory=ReleaseSettings)
     watch: WatchSettings = field(default_factory=WatchSettings)
 
@@ -233,6 +245,13 @@ def _validated(settings: Settings) -> Settings:
         (links.click_flush_seconds > 0, "links.click_flush_seconds must be positive"),
         (links.compact_seconds > 0, "links.compact_seconds must be positive"),
         (settings.limits.create_per_minute >= 0, "limits.create_per_minute must be 0 or more"),
+        (
+            settings.limits.password_attempts_per_minute >= 0,
+            "limits.password_attempts_per_minute must be 0 or more",
+        ),
+        (settings.limits.password_checks >= 1, "limits.password_checks must be 1 or more"),
+        (settings.store.timeout_seconds > 0, "store.timeout_seconds must be positive"),
+        (settings.store.disk_reserve_bytes >= 0, "store.disk_reserve_bytes must be 0 or more"),
         (0 < settings.port < 65536, "port must be between 1 and 65535"),
         (0 < settings.ops_port < 65536, "ops_port must be between 1 and 65535"),
         (
@@ -254,6 +273,9 @@ def _validated(settings: Settings) -> Settings:
         (0 < settings.release.stage_power < 1, "release.stage_power must be between 0 and 1"),
         (0 < settings.release.canary_error_floor < 1, "release.canary_error_floor must be between 0 and 1"),
         (settings.release.stage_concurrency >= 1, "release.stage_concurrency must be 1 or more"),
+        (settings.release.memory_growth_factor >= 1, "release.memory_growth_factor must be 1 or more"),
+        (settings.release.memory_growth_floor_mb > 0, "release.memory_growth_floor_mb must be above 0"),
+        (settings.release.memory_ceiling_mb > 0, "release.memory_ceiling_mb must be above 0"),
         (settings.watch.journal_retention_days >= 1, "watch.journal_retention_days must be 1 or more"),
     ]
     for ok, message in checks:

@@ -11,6 +11,7 @@ from typing import Any
 import typer
 
 from steadylink.clock import Clock, SystemClock
+from steadylink.datadir import secure_data_dir
 from steadylink.errors import StoreError
 from steadylink.links.codes import RandomSource, SystemRandom
 from steadylink.links.compat import check_schema
@@ -34,6 +35,7 @@ class CliState:
     def settings(self, **overrides: Any) -> Settings:
         if self._settings is None:
             self._settings = load_settings(self.config, data_dir=self.data_dir, database=self.database)
+            secure_data_dir(self._settings.data_dir)
         return self._settings.with_overrides(**overrides) if overrides else self._settings
 
     def files(self) -> FileStore:

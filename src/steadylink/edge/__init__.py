@@ -35,6 +35,7 @@ from steadylink.edge.process import (
     is_process_running,
     read_master_status,
     reload_edge,
+    restart_edge,
     start_edge,
     stop_edge,
 )
@@ -76,6 +77,7 @@ __all__ = [
     "read_master_status",
     "reload_edge",
     "render_config",
+    "restart_edge",
     "start_edge",
     "stop_edge",
     "validate_config",

@@ -49,6 +49,7 @@ from sqlalchemy import Connection, create_engine, delete, func, insert, literal,
 from sqlalchemy.engine import make_url
 
 from steadylink.clock import Clock
+from steadylink.datadir import make_private
 from steadylink.errors import InvalidInput, StoreError
 from steadylink.links import schema
 from steadylink.links.compat import find_problems
@@ -103,12 +104,14 @@ def default_backup_path(settings: Settings, clock: Clock, *, prefix: str = "link
 def create_backup(*, settings: Settings, clock: Clock, output: Path | None = None) -> BackupReport:
     """Snapshot the links database into a verified SQLite file; return what was written."""
     target = (output or default_backup_path(settings, clock)).absolute()
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_private(target.parent)
     with _temporary_file(target.parent, target.name) as tmp:
         if _is_sqlite(settings):
             links = _snapshot_sqlite(_sqlite_path(settings), tmp)
         else:
             links = _snapshot_postgres(settings.database_url, tmp)
+        make_private(tmp)  # every link, key hash and password hash: the owner's only
         # A newer release may have migrated the database ahead of this steadylink (expand/
         # contract): the snapshot is still sound if it has everything this one knows.
         checked = verify_backup(tmp, expect_links=links, require_head=True, allow_newer=True)

@@ -11,6 +11,7 @@ import contextlib
 import os
 import signal
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import uvicorn
@@ -23,6 +24,7 @@ from steadylink.links.sql_store import open_store
 from steadylink.ops.api import create_ops_app
 from steadylink.release.first import ensure_serving_release
 from steadylink.release.guard import Guard
+from steadylink.release.supervision import SupervisionLoop
 from steadylink.settings import Settings
 from steadylink.types import Role
 from steadylink.watch.journal import Journal
@@ -87,10 +89,14 @@ def run_guard(
     # Before anything starts: a first build that fails leaves nothing running.
     ensure_serving_release(guard, source_dir=source_dir, progress=progress)
     store = open_store(settings.database_url)
+    retention = timedelta(days=settings.watch.journal_retention_days)
+    journal = Journal.for_data_dir(settings.data_dir, retention=retention)
     server: uvicorn.Server | None = None
+    supervision: SupervisionLoop | None = None
     try:
         guard.start(progress=progress)
         guard.record_ops_port(settings.ops_port)
+        supervision = SupervisionLoop(guard, journal=journal, progress=progress).start()
         app = create_ops_app(guard, store, source_dir=source_dir)
         config = uvicorn.Config(
             app, host=settings.host, port=settings.ops_port, log_level="warning", access_log=False
@@ -106,5 +112,8 @@ def run_guard(
         server.run()
     finally:
         progress("stopping")
+        if supervision is not None:
+            supervision.stop()  # first: it must not restart what is being stopped
         guard.stop(progress=progress)
         store.close()
+        journal.close()

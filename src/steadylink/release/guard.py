@@ -7,8 +7,10 @@ restarts adopts the HAProxy and workers that kept serving without it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -19,17 +21,24 @@ from steadylink.edge import (
     EdgeConfig,
     EdgeProcess,
     RuntimeClient,
+    SlotSetting,
     adopt_edge,
     ensure_port_free,
+    restart_edge,
     start_edge,
     stop_edge,
 )
 from steadylink.errors import Conflict, NotFound, ReleaseError
 from steadylink.release.history import list_records, mark_rolled_back
+from steadylink.release.processes import is_group_gone
 from steadylink.release.workers import (
+    SocketLease,
     WorkerSpec,
     is_alive,
+    private_socket,
     probe_socket,
+    publish_socket,
+    start_compactor,
     start_workers,
     stop_workers,
     wait_until_healthy,
@@ -47,6 +56,17 @@ class SlotEntry:
     release: str
     pid: int
     python: str
+    # The slot socket this group published (see workers.publish_socket): removed
+    # on retire only while it is still this file.
+    socket_device: int | None = None
+    socket_inode: int | None = None
+    # A compactor the guard started for this group after the group's own one died.
+    compactor: int | None = None
+
+    def lease(self, path: Path) -> SocketLease | None:
+        if self.socket_device is None or self.socket_inode is None:
+            return None
+        return SocketLease(path, self.socket_device, self.socket_inode)
 
 
 @dataclass
@@ -145,6 +165,11 @@ class Guard:
             return True
         if self.edge is not None:
             stop_edge(self.edge)
+        for entry in self.state.slots.values():
+            # left by a guard that died with HAProxy: they would serve on, unseen,
+            # and a granian stopping later deletes the socket it bound
+            progress(f"stopping {entry.release} (pid {entry.pid}), left by an earlier guard")
+            self._stop_group(entry)
         self.state.slots.clear()
         self.state.weights.clear()
         self.state.warm_previous = None
@@ -161,7 +186,7 @@ class Guard:
         with self.lock:
             for slot, entry in list(self.state.slots.items()):
                 progress(f"stopping {entry.release} (pid {entry.pid})")
-                stop_workers(entry.pid)
+                self._stop_group(entry, self.edge_config.slot_socket(slot))
                 del self.state.slots[slot]
             self.state.weights.clear()
             self.state.warm_previous = None
@@ -177,7 +202,10 @@ class Guard:
         with self.lock:
             slot = self._free_slot()
             python = Path(self.state.pythons[release])
-            spec = self.worker_spec(release, python, self.edge_config.slot_socket(slot), database)
+            public = self.edge_config.slot_socket(slot)
+            # The group binds a path of its own; it becomes the slot's socket once ready.
+            private = private_socket(public, secrets.token_hex(4))
+            spec = self.worker_spec(release, python, private, database)
             pid = start_workers(spec)
             self.state.slots[slot] = SlotEntry(release, pid, str(python))
             self.state.weights[slot] = 0
@@ -185,9 +213,17 @@ class Guard:
         progress(f"starting {release} on slot {slot} (pid {pid})")
         try:
             wait_until_healthy(spec, pid, clock=self.clock)
-        except ReleaseError:
+            lease = publish_socket(private, public)
+        except (ReleaseError, OSError) as exc:
             self.retire(slot)
+            private.unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise ReleaseError(f"Release {release} could not take slot {slot}'s socket: {exc}") from exc
             raise
+        with self.lock:
+            entry = self.state.slots[slot]
+            entry.socket_device, entry.socket_inode = lease.device, lease.inode
+            self._save()
         return slot
 
     def worker_spec(
@@ -201,6 +237,8 @@ class Guard:
             database=database or self.settings.database_url,
             workers=self.settings.release.workers,
             extra_env=(("STEADYLINK_BASE_URL", self.settings.base_url),),
+            # one log per slot, whatever path the group binds first
+            log=socket.with_name(socket.name.split(".", 1)[0] + ".log"),
         )
 
     def set_traffic(self, weights: dict[int, int]) -> None:
@@ -224,7 +262,47 @@ class Guard:
             self.state.weights.pop(slot, None)
             self._save()
         if entry is not None:
-            stop_workers(entry.pid)
+            self._stop_group(entry, self.edge_config.slot_socket(slot))
+
+    # supervision (release/supervision.py decides; these act) ---------------------
+
+    def restart_edge(self) -> EdgeProcess:
+        """Start HAProxy again with the slot weights and states the guard holds."""
+        with self.lock:
+            initial = {
+                n: SlotSetting(weight=w, state="ready" if w > 0 else "drain")
+                for n, w in self.state.weights.items()
+                if n in self.state.slots
+            }
+            config = dataclasses.replace(self.edge_config, initial=initial)
+            self.edge = restart_edge(self.edge, config)
+            return self.edge
+
+    def replace_group(self, slot: int, *, progress: ProgressFn = print) -> int:
+        """Start the slot's release on a free slot, move the weight there, stop the old group."""
+        with self.lock:
+            entry = self.state.slots[slot]
+            weight = self.state.weights.get(slot, 0)
+        new_slot = self.launch(entry.release, progress=progress)
+        self.set_traffic({new_slot: weight, slot: 0})
+        self.retire(slot)
+        return new_slot
+
+    def restart_compactor(self, slot: int) -> int:
+        with self.lock:
+            entry = self.state.slots[slot]
+            spec = self.worker_spec(entry.release, Path(entry.python), self.edge_config.slot_socket(slot))
+            entry.compactor = start_compactor(spec, entry.pid)
+            self._save()
+            return entry.compactor
+
+    def _stop_group(self, entry: SlotEntry, socket: Path | None = None) -> None:
+        """The whole group and any compactor started for it; the slot's socket if still its own."""
+        stop_workers(entry.pid)
+        if entry.compactor is not None:
+            stop_workers(entry.compactor, timeout=5.0)
+        if socket is not None and (lease := entry.lease(socket)) is not None:
+            lease.remove()
 
     def rollback(
         self, target: str | None = None, *, progress: ProgressFn = print, actor: str | None = None
@@ -334,7 +412,8 @@ class Guard:
 
     def _free_slot(self) -> int:
         for n in range(self.edge_config.slots):
-            if n not in self.state.slots:
+            # a socket that answers there is some other process's: never take it over
+            if n not in self.state.slots and probe_socket(self.edge_config.slot_socket(n)) is None:
                 return n
         raise Conflict("Every HAProxy slot is in use; finish or roll back the running release first.")
 
@@ -345,8 +424,11 @@ class Guard:
         )
 
     def _prune_dead_slots(self) -> None:
+        """Forget groups with nothing left; a dead leader's orphaned workers stay
+        (still serving) until the supervisor replaces the group."""
         for n, entry in list(self.state.slots.items()):
-            if not is_alive(entry.pid):
+            is_alive(entry.pid)  # reaps it if it is our exited child
+            if is_group_gone(entry.pid):
                 del self.state.slots[n]
                 self.state.weights.pop(n, None)
 
