@@ -39,10 +39,11 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.sql.elements import ColumnElement
 
 from steadylink.datadir import make_private
-from steadylink.errors import NotFound, StoreError
+from steadylink.errors import DiskFull, NotFound, StoreError
 from steadylink.links import bounded, schema
 from steadylink.links.bounded import Breaker, NoAnswer
 from steadylink.links.codes import code_taken, fold
+from steadylink.links.files import DISK_FULL_MESSAGE
 from steadylink.links.model import (
     ApiKey,
     Link,
@@ -52,6 +53,7 @@ from steadylink.links.model import (
     StoredFile,
     VisitRow,
 )
+from steadylink.links.plain import plain_clauses
 
 _LINK_COLUMNS = (
     "code, kind, url, file_sha256, file_name, file_size, file_content_type, created_at, "
@@ -245,14 +247,7 @@ class SqlStore:
         t = schema.links
         query = (
             select(t.c.code, t.c.url)
-            .where(
-                t.c.kind == LinkKind.URL.value,
-                t.c.url.is_not(None),
-                t.c.password_hash.is_(None),
-                t.c.is_disabled.is_(False),
-                t.c.expires_at.is_(None),
-                t.c.max_visits.is_(None),
-            )
+            .where(*plain_clauses(t))
             .order_by(t.c.created_at.desc())
             .limit(limit)
         )
@@ -553,6 +548,8 @@ class SqlStore:
             self.breaker.failed()
         else:
             _log.warning("links database call failed: %s: %s", type(cause).__name__, cause)
+            if "disk is full" in str(cause) or "No space left" in str(cause):
+                return DiskFull(DISK_FULL_MESSAGE)
         return StoreError(NOT_ANSWERING)
 
 

@@ -1,0 +1,32 @@
+"""One definition of a plain link: the Python rule and its SQL agree on every kind of link."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from steadylink.clock import FakeClock
+from steadylink.links.model import Link, LinkKind, StoredFile
+from steadylink.links.plain import is_plain
+from steadylink.links.sql_store import SqlStore
+
+
+def test_the_store_lists_exactly_the_links_is_plain_accepts(store: SqlStore, clock: FakeClock) -> None:
+    now = clock.now()
+
+    def link(code: str, **fields: object) -> Link:
+        base: dict[str, object] = {"kind": LinkKind.URL, "url": f"https://example.com/{code}", "file": None}
+        base.update(fields)
+        return Link(code=code, created_at=now, updated_at=now, **base)  # type: ignore[arg-type]
+
+    links = [
+        link("plain1"),
+        link("plain2"),
+        link("locked", password_hash="x"),
+        link("off", is_disabled=True),
+        link("expiring", expires_at=now + timedelta(days=1)),
+        link("limited", max_visits=3),
+        link("upload", kind=LinkKind.FILE, url=None, file=StoredFile("a" * 64, "f.txt", 1, "text/plain")),
+    ]
+    store.insert_links(links)
+    assert {code for code, _ in store.plain_links(100)} == {x.code for x in links if is_plain(x)}
+    assert {x.code for x in links if is_plain(x)} == {"plain1", "plain2"}
