@@ -29,7 +29,7 @@ from steadylink.release.build import (
     resolve_ref,
 )
 from steadylink.release.gates import GateContext, run_gates
-from steadylink.release.guard import FULL_WEIGHT, Guard
+from steadylink.release.guard import FULL_WEIGHT, REPLACE_TIMEOUT, Guard
 from steadylink.release.history import ReleaseRecord, StepRecord, StepVerdict, Verdict, save_record
 from steadylink.release.lock import acquire_lock
 from steadylink.release.observe import run_bake, run_canary
@@ -198,7 +198,7 @@ class Deployment:
                 self.data_dir, release, timeout=APPROVAL_TIMEOUT, progress=self.progress
             )
             self._step("approval", "passed", time.monotonic() - started, f"approved by {approver}")
-        slot = self.guard.launch(release, progress=self.progress)
+        slot = self.guard.launch(release, progress=self.progress, timeout=REPLACE_TIMEOUT)
         self.record.verdict = "canary"
         self._save()
         baseline_ratio, baseline_latency_ms = 0.0, None

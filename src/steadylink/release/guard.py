@@ -47,8 +47,8 @@ from steadylink.settings import Settings
 from steadylink.watch.journal import Journal
 
 FULL_WEIGHT = 100
-# A replacement group may take this long to answer; on a 2-core machine under
-# a deploy's builds and full load, 30 s was seen to be too short.
+# A replacement group (and the serving release at start) may take this long to answer;
+# on a 2-core machine under a deploy's builds and full load, 30 s was seen to be too short.
 REPLACE_TIMEOUT = 120.0
 ProgressFn = Callable[[str], None]
 STATE_FILE = "guard.json"
@@ -179,7 +179,7 @@ class Guard:
         self.state.warm_previous = None
         self.edge = start_edge(self.edge_config, keep_state=False)
         progress(f"HAProxy listening on {self.settings.host}:{self.settings.port} (pid {self.edge.pid})")
-        slot = self.launch(release, progress=progress)
+        slot = self.launch(release, progress=progress, timeout=REPLACE_TIMEOUT)
         self.set_traffic({slot: FULL_WEIGHT})
         self.state.serving = release
         self._save()
