@@ -347,7 +347,7 @@ class Guard:
             slot = self.state.slot_of(target)
         if slot is None or probe_socket(self.edge_config.slot_socket(slot)) != 200:
             progress(f"{target} is not warm; starting it from its kept directory")
-            slot = self.launch(target, progress=progress)
+            slot = self.launch(target, progress=progress, timeout=REPLACE_TIMEOUT)
         others = {n: 0 for n in self.state.slots if n != slot}
         self.set_traffic({slot: FULL_WEIGHT, **others})
         with self.lock:
