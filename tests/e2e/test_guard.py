@@ -78,9 +78,11 @@ SEED_BUGS = [
     (
         "referer-crash",
         "src/steadylink/web/redirect.py",
-        'referrer = headers.get("referer")\n',
-        'referrer = headers.get("referer")\n        if referrer and sum(map(ord, code)) % 3 == 0:\n'
-        "            raise RuntimeError('v2 bug on some redirects')\n",
+        "            try:\n                answer = self.memory_redirect(code, method, request_id)\n",
+        "            try:\n"
+        '                if headers.get("referer") and sum(map(ord, code)) % 3 == 0:\n'
+        "                    raise RuntimeError('v2 bug on some redirects')\n"
+        "                answer = self.memory_redirect(code, method, request_id)\n",
         "fails a third of live redirects, never in staging",
         4,
         "canary",

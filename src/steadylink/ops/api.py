@@ -100,7 +100,7 @@ def create_ops_app(guard: Guard, store: Store, *, source_dir: Path | None) -> Fa
         started = time.monotonic()
         lines: list[str] = []
         try:
-            target = guard.rollback(body.release, progress=lines.append)
+            target = guard.rollback(body.release, progress=lines.append, actor=key.name)
         except SteadylinkError as exc:
             target = body.release or "previous"
             audit(guard, key, "rollback", target, "refused", detail={"reason": exc.message})

@@ -91,14 +91,18 @@ class _GuardServer(uvicorn.Server):
 
 
 def run_guard(
-    settings: Settings, *, source_dir: Path | None, progress: Callable[[str], None] = print
+    settings: Settings,
+    *,
+    source_dir: Path | None,
+    progress: Callable[[str], None] = print,
+    journal: Journal | None = None,
 ) -> None:
     secure_data_dir(settings.data_dir)  # records, keys, logs: the owner's only, whoever started us
     ensure_port_free(settings.ops_host, settings.ops_port)
     # Until the ops server runs, a signal unwinds through the finally below.
     signal.signal(signal.SIGTERM, _interrupt)
     ensure_operator_key(settings)
-    guard = Guard(settings)
+    guard = Guard(settings, journal=journal)
     # Before anything starts: a first build that fails leaves nothing running.
     ensure_serving_release(guard, source_dir=source_dir, progress=progress)
     store = open_store(settings.database_url)

@@ -29,7 +29,7 @@ from steadylink.edge import (
     stop_edge,
 )
 from steadylink.errors import Conflict, NotFound, ReleaseError
-from steadylink.release.history import list_records
+from steadylink.release.history import list_records, mark_rolled_back
 from steadylink.release.processes import is_group_gone, read_groups
 from steadylink.release.workers import (
     SocketLease,
@@ -44,11 +44,14 @@ from steadylink.release.workers import (
     wait_until_healthy,
 )
 from steadylink.settings import Settings
+from steadylink.watch.journal import Journal
 
 FULL_WEIGHT = 100
 # A group may take this long to answer after it started (one that exits fails at
-# once); on the 2-core VM under builds and full load, starts of 30-37 s were seen.
+# once); on a 2-core machine under a deploy's builds and full load, starts of
+# 30-37 s were seen.
 START_TIMEOUT = 120.0
+REPLACE_TIMEOUT = START_TIMEOUT  # a replacement group, the serving release at start, a rollback
 ProgressFn = Callable[[str], None]
 STATE_FILE = "guard.json"
 
@@ -126,8 +129,16 @@ def read_state(data_dir: Path) -> GuardState | None:
 
 
 class Guard:
-    def __init__(self, settings: Settings, *, clock: Clock | None = None, slots: int = 4) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        slots: int = 4,
+        journal: Journal | None = None,
+    ) -> None:
         self.settings = settings
+        self.journal = journal
         self.clock = clock or SystemClock()
         self.data_dir = settings.data_dir.resolve()
         self.run_dir = run_dir_of(self.data_dir)
@@ -170,7 +181,7 @@ class Guard:
         self.state.warm_previous = None
         self.edge = start_edge(self.edge_config, keep_state=False)
         progress(f"HAProxy listening on {self.settings.host}:{self.settings.port} (pid {self.edge.pid})")
-        slot = self.launch(release, progress=progress)
+        slot = self.launch(release, progress=progress, timeout=REPLACE_TIMEOUT)
         self.set_traffic({slot: FULL_WEIGHT})
         self.state.serving = release
         self._save()
@@ -314,8 +325,14 @@ class Guard:
         if socket is not None and (lease := entry.lease(socket)) is not None:
             lease.remove()
 
-    def rollback(self, target: str | None = None, *, progress: ProgressFn = print) -> str:
-        """Send all traffic back to ``target`` (default: the previous good release)."""
+    def rollback(
+        self, target: str | None = None, *, progress: ProgressFn = print, actor: str | None = None
+    ) -> str:
+        """Send all traffic back to ``target`` (default: the previous good release).
+
+        With ``actor`` (an operator's rollback, not a deploy's own), the release rolled back
+        from is recorded as rolled back and the journal says who did it.
+        """
         with self.lock:
             target = target or self.state.warm_previous or self._previous_good()
             if target is None:
@@ -332,7 +349,7 @@ class Guard:
             slot = self.state.slot_of(target)
         if slot is None or probe_socket(self.edge_config.slot_socket(slot)) != 200:
             progress(f"{target} is not warm; starting it from its kept directory")
-            slot = self.launch(target, progress=progress)
+            slot = self.launch(target, progress=progress, timeout=REPLACE_TIMEOUT)
         others = {n: 0 for n in self.state.slots if n != slot}
         self.set_traffic({slot: FULL_WEIGHT, **others})
         with self.lock:
@@ -341,6 +358,8 @@ class Guard:
             self.state.warm_previous = None
             self._save()
         progress(f"all traffic on {target}")
+        if actor is not None and bad is not None and bad != target:
+            self._record_rollback(bad, target, actor)
         for n in others:
             entry = self.state.slots.get(n)
             if entry is not None and entry.release == bad:
@@ -402,6 +421,16 @@ class Guard:
         }
 
     # internals ---------------------------------------------------------------
+
+    def _record_rollback(self, bad: str, target: str, actor: str) -> None:
+        mark_rolled_back(self.data_dir, bad, to=target, by=actor, at=self.clock.now())
+        if self.journal is not None:
+            self.journal.append(
+                "release.rolled_back", f"{actor} rolled back from {bad} to {target}",
+                release=bad, severity="warning",
+                body={"automatic": False, "by": actor, "reason": "operator rollback",
+                      "reached_users": True, "step": "manual", "to": target},
+            )  # fmt: skip
 
     def _runtime(self) -> RuntimeClient:
         if self.edge is None:
