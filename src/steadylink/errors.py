@@ -114,6 +114,7 @@ class StoreError(SteadylinkError):
 
 class DiskFull(StoreError):
     kind = "disk_full"
+    public_message = None  # its own message is written for clients
 
 
 class EdgeError(SteadylinkError):
