@@ -17,6 +17,7 @@ from rich.text import Text
 
 from steadylink.cli.output import err, out, print_fitted_table, print_json, print_note
 from steadylink.cli.state import state_of
+from steadylink.cli.watch import print_watch_status
 from steadylink.errors import InvalidInput
 from steadylink.ops.client import GuardClient
 from steadylink.release.deploy import EXIT_REFUSED, failure_summary
@@ -156,6 +157,7 @@ def status(
             f"  slot {slot['slot']}: {slot['release']} weight {slot['weight']} "
             f"({slot['haproxy_status']}, {slot['requests']} requests, {slot['errors_5xx']} 5xx)"
         )
+    print_watch_status(body.get("watch"))  # SLO, error budget, burn rate, what fires (cli/watch.py)
 
 
 def approve(ctx: typer.Context, release: str = typer.Argument(..., help="Release id to approve.")) -> None:

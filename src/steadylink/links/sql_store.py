@@ -52,6 +52,7 @@ from steadylink.links.bounded import Breaker, NoAnswer
 from steadylink.links.codes import code_taken, fold
 from steadylink.links.files import DISK_FULL_MESSAGE
 from steadylink.links.model import (
+    PROBE_OWNER,
     ApiKey,
     Link,
     LinkKind,
@@ -275,7 +276,7 @@ class SqlStore:
         offset: int = 0,
     ) -> LinkPage:
         t = schema.links
-        conditions = []
+        conditions = [_not_probe()]
         if text:
             pattern = f"%{_escape_like(text.lower())}%"
             url_matches: ColumnElement[bool] = func.lower(t.c.url).like(pattern, escape="\\")
@@ -298,7 +299,8 @@ class SqlStore:
 
     @_guarded_rows
     def iter_links(self) -> Iterator[Link]:
-        query = select(*_columns()).order_by(schema.links.c.created_at, schema.links.c.code)
+        query = select(*_columns()).where(_not_probe())
+        query = query.order_by(schema.links.c.created_at, schema.links.c.code)
         with self._connect() as conn:
             for row in conn.execution_options(yield_per=1000).execute(query):
                 yield _link_from_tuple(tuple(row))
@@ -452,7 +454,7 @@ class SqlStore:
         t = schema.links
         with self._connect() as conn:
             # visit-limited links change answer as they are visited: not comparable
-            query = select(t.c.code).where(t.c.max_visits.is_(None)).order_by(t.c.code)
+            query = select(t.c.code).where(t.c.max_visits.is_(None), _not_probe()).order_by(t.c.code)
             rows = conn.execute(query).scalars()
             return [code for i, code in enumerate(rows) if i % step == 0][:n]
 
@@ -648,6 +650,12 @@ def _columns() -> list[Any]:
 def _key_columns() -> list[Any]:
     t = schema.api_keys
     return [t.c.id, t.c.name, t.c.role, t.c.prefix, t.c.created_at, t.c.revoked_at]
+
+
+def _not_probe() -> Any:
+    """Leave out the guard's probe links (``PROBE_OWNER``); NULL owners are kept."""
+    owner = schema.links.c.owner
+    return or_(owner.is_(None), owner != PROBE_OWNER)
 
 
 def _escape_like(value: str) -> str:

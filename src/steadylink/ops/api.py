@@ -23,12 +23,15 @@ from steadylink.errors import Forbidden, InvalidInput, SteadylinkError, Unauthor
 from steadylink.links.model import ApiKey
 from steadylink.links.service import authenticate
 from steadylink.links.store import Store
+from steadylink.ops.watch_api import install_watch_routes
 from steadylink.release.approvals import approve_release
 from steadylink.release.audit import record_action
 from steadylink.release.deploy import EXIT_REFUSED, Deployment, DeployRequest
 from steadylink.release.guard import Guard
 from steadylink.release.history import list_records, load_record
 from steadylink.types import Role
+from steadylink.watch.journal import Journal
+from steadylink.watch.watcher import Watcher
 from steadylink.web.docs import docs_router
 from steadylink.web.errors import install_error_handlers
 
@@ -43,7 +46,14 @@ class RollbackBody(BaseModel):
     release: str | None = Field(default=None, max_length=200)
 
 
-def create_ops_app(guard: Guard, store: Store, *, source_dir: Path | None) -> FastAPI:
+def create_ops_app(
+    guard: Guard,
+    store: Store,
+    *,
+    source_dir: Path | None,
+    journal: Journal | None = None,
+    watch: Watcher | None = None,
+) -> FastAPI:
     app = FastAPI(title="steadylink guard", openapi_url="/ops/openapi.json", docs_url=None, redoc_url=None)
     docs = docs_router(path="/ops/docs", openapi_url="/ops/openapi.json", title="steadylink guard")
     app.include_router(docs)
@@ -73,7 +83,7 @@ def create_ops_app(guard: Guard, store: Store, *, source_dir: Path | None) -> Fa
     @app.get("/ops/v1/status")
     def status(key: Annotated[ApiKey, Depends(caller)]) -> dict[str, Any]:
         need(key, Role.VIEWER, "status")
-        return guard.status()
+        return {**guard.status(), "watch": watch.status() if watch is not None else None}
 
     @app.get("/ops/v1/releases")
     def releases(key: Annotated[ApiKey, Depends(caller)]) -> list[dict[str, object]]:
@@ -133,6 +143,7 @@ def create_ops_app(guard: Guard, store: Store, *, source_dir: Path | None) -> Fa
         )
         return StreamingResponse(_run_deploy(guard, request, key.id), media_type="application/x-ndjson")
 
+    install_watch_routes(app, caller=caller, need=need, journal=journal, watch=watch)
     return app
 
 

@@ -30,6 +30,8 @@ from steadylink.release.supervision import SupervisionLoop
 from steadylink.settings import Settings
 from steadylink.types import Role
 from steadylink.watch.journal import Journal
+from steadylink.watch.watcher import Watcher
+from steadylink.watch.wiring import check_channels, watcher_for_guard
 
 OPERATOR_KEY_FILE = "operator.key"
 OPERATOR_KEY_NAME = "local operator"
@@ -99,6 +101,7 @@ def run_guard(
 ) -> None:
     secure_data_dir(settings.data_dir)  # records, keys, logs: the owner's only, whoever started us
     ensure_port_free(settings.ops_host, settings.ops_port)
+    check_channels(settings)  # a malformed channel URL is refused before anything starts
     # Until the ops server runs, a signal unwinds through the finally below.
     signal.signal(signal.SIGTERM, _interrupt)
     ensure_operator_key(settings)
@@ -106,15 +109,21 @@ def run_guard(
     # Before anything starts: a first build that fails leaves nothing running.
     ensure_serving_release(guard, source_dir=source_dir, progress=progress)
     store = open_store(settings.database_url)
-    retention = timedelta(days=settings.watch.journal_retention_days)
-    journal = Journal.for_data_dir(settings.data_dir, retention=retention)
+    # One journal per guard: the one `up` made (and closes), else one of our own.
+    owns_journal = journal is None
+    if journal is None:
+        retention = timedelta(days=settings.watch.journal_retention_days)
+        journal = Journal.for_data_dir(settings.data_dir, retention=retention)
     server: uvicorn.Server | None = None
     supervision: SupervisionLoop | None = None
+    watch: Watcher | None = None
     try:
         guard.start(progress=progress)
         guard.record_ops_port(settings.ops_port)
         supervision = SupervisionLoop(guard, journal=journal, progress=progress).start()
-        app = create_ops_app(guard, store, source_dir=source_dir)
+        watch = watcher_for_guard(settings, guard, store, journal)
+        watch.start()
+        app = create_ops_app(guard, store, source_dir=source_dir, journal=journal, watch=watch)
         server = _GuardServer(ops_server_config(settings, app))
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, server.ask_to_exit)
@@ -128,6 +137,9 @@ def run_guard(
         progress("stopping")
         if supervision is not None:
             supervision.stop()  # first: it must not restart what is being stopped
+        if watch is not None:
+            watch.stop()
         guard.stop(progress=progress)
         store.close()
-        journal.close()
+        if owns_journal:
+            journal.close()
