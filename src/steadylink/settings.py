@@ -126,6 +126,21 @@ class NotifySettings:
 
 
 @dataclass(frozen=True)
+class IncidentSettings:
+    traffic_retention_days: int = 14
+    unguarded_minutes: int = 60
+    worker_log_max_mb: int = 50
+    worker_log_keep: int = 5
+    worker_log_max_age_days: int = 7
+
+
+@dataclass(frozen=True)
+class StatusSettings:
+    title: str = "steadylink"
+    subscribers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path(DEFAULT_DATA_DIR)
     database: str | None = None
@@ -145,6 +160,8 @@ class Settings:
     watch: WatchSettings = field(default_factory=WatchSettings)
     slo: SloSettings = field(default_factory=SloSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
+    incidents: IncidentSettings = field(default_factory=IncidentSettings)
+    status: StatusSettings = field(default_factory=StatusSettings)
 
     @property
     def database_url(self) -> str:
@@ -319,6 +336,16 @@ def _validated(settings: Settings) -> Settings:
         (settings.release.memory_ceiling_mb > 0, "release.memory_ceiling_mb must be above 0"),
         (settings.watch.journal_retention_days >= 1, "watch.journal_retention_days must be 1 or more"),
         *_watch_checks(settings),
+        (
+            settings.incidents.traffic_retention_days >= 1,
+            "incidents.traffic_retention_days must be 1 or more",
+        ),
+        (settings.incidents.worker_log_max_mb >= 1, "incidents.worker_log_max_mb must be 1 or more"),
+        (settings.incidents.worker_log_keep >= 1, "incidents.worker_log_keep must be 1 or more"),
+        (
+            settings.incidents.worker_log_max_age_days >= 1,
+            "incidents.worker_log_max_age_days must be 1 or more",
+        ),
     ]
     for ok, message in checks:
         if not ok:

@@ -20,9 +20,11 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from steadylink.errors import Forbidden, InvalidInput, SteadylinkError, Unauthorized
+from steadylink.incidents.service import Incidents
 from steadylink.links.model import ApiKey
 from steadylink.links.service import authenticate
 from steadylink.links.store import Store
+from steadylink.ops.guard_pages import include_guard_pages
 from steadylink.ops.watch_api import install_watch_routes
 from steadylink.release.approvals import approve_release
 from steadylink.release.audit import record_action
@@ -53,6 +55,7 @@ def create_ops_app(
     source_dir: Path | None,
     journal: Journal | None = None,
     watch: Watcher | None = None,
+    incidents: Incidents | None = None,
 ) -> FastAPI:
     app = FastAPI(title="steadylink guard", openapi_url="/ops/openapi.json", docs_url=None, redoc_url=None)
     docs = docs_router(path="/ops/docs", openapi_url="/ops/openapi.json", title="steadylink guard")
@@ -75,6 +78,9 @@ def create_ops_app(
         if key.role < role:
             audit(guard, key, action, "-", "forbidden")
             raise Forbidden(f"{action} needs the {role.label} role; this key is {Role(key.role).label}.")
+
+    # incidents, the status page and the dashboard
+    include_guard_pages(app, guard, store, incidents, caller=caller, need=need)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

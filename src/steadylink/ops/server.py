@@ -20,6 +20,7 @@ from starlette.types import ASGIApp
 from steadylink.clock import SystemClock
 from steadylink.datadir import secure_data_dir
 from steadylink.edge import ensure_port_free
+from steadylink.incidents.guard_hook import RunningIncidents, start_incidents
 from steadylink.links.compat import prepare_schema
 from steadylink.links.service import authenticate, create_key
 from steadylink.links.sql_store import open_store
@@ -117,13 +118,22 @@ def run_guard(
     server: uvicorn.Server | None = None
     supervision: SupervisionLoop | None = None
     watch: Watcher | None = None
+    running_incidents: RunningIncidents | None = None
     try:
         guard.start(progress=progress)
         guard.record_ops_port(settings.ops_port)
         supervision = SupervisionLoop(guard, journal=journal, progress=progress).start()
         watch = watcher_for_guard(settings, guard, store, journal)
         watch.start()
-        app = create_ops_app(guard, store, source_dir=source_dir, journal=journal, watch=watch)
+        running_incidents = start_incidents(guard, journal)
+        app = create_ops_app(
+            guard,
+            store,
+            source_dir=source_dir,
+            journal=journal,
+            watch=watch,
+            incidents=running_incidents.incidents,
+        )
         server = _GuardServer(ops_server_config(settings, app))
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, server.ask_to_exit)
@@ -140,6 +150,8 @@ def run_guard(
         if watch is not None:
             watch.stop()
         guard.stop(progress=progress)
+        if running_incidents is not None:
+            running_incidents.stop()
         store.close()
         if owns_journal:
             journal.close()
