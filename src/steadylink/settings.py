@@ -69,6 +69,15 @@ class ReleaseSettings:
 
 
 @dataclass(frozen=True)
+class EdgeSettings:
+    redirects: bool = True
+    map_max_links: int = 1_000_000
+    tls_cert: tuple[Path, ...] = ()
+    tls_port: int = 8443
+    hsts_seconds: int = 31_536_000
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path(DEFAULT_DATA_DIR)
     database: str | None = None
@@ -82,6 +91,7 @@ class Settings:
     links: LinkSettings = field(default_factory=LinkSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     release: ReleaseSettings = field(default_factory=ReleaseSettings)
+    edge: EdgeSettings = field(default_factory=EdgeSettings)
 
     @property
     def database_url(self) -> str:
@@ -203,6 +213,8 @@ def _coerce(value: Any, hint: Any, name: str, *, from_env: bool) -> Any:
             return Path(value)
         if origin is tuple:
             items = [v.strip() for v in value.split(",") if v.strip()] if from_env else value
+            if isinstance(items, str):  # one value where a list may be given (edge.tls_cert)
+                items = [items]
             if not isinstance(items, list):
                 raise ValueError(value)
             return tuple(_coerce(v, args[0], name, from_env=from_env) for v in items)
@@ -242,6 +254,9 @@ def _validated(settings: Settings) -> Settings:
         ),
         (settings.release.keep_releases >= 1, "release.keep_releases must be 1 or more"),
         (settings.release.workers >= 1, "release.workers must be 1 or more"),
+        (settings.edge.map_max_links >= 1, "edge.map_max_links must be 1 or more"),
+        (0 < settings.edge.tls_port < 65536, "edge.tls_port must be between 1 and 65535"),
+        (settings.edge.hsts_seconds >= 0, "edge.hsts_seconds must be 0 or more"),
     ]
     for ok, message in checks:
         if not ok:

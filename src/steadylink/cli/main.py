@@ -22,12 +22,12 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from steadylink.cli import backup, db, guard, keys, links, serve, transfer
+from steadylink.cli import backup, db, edge, guard, keys, links, serve, transfer
 from steadylink.cli.output import print_error, print_note
 from steadylink.cli.state import state_of
 from steadylink.errors import SteadylinkError
 
-COMMAND_GROUPS: tuple[ModuleType, ...] = (serve, links, keys, db, transfer, backup, guard)
+COMMAND_GROUPS: tuple[ModuleType, ...] = (serve, links, keys, db, transfer, backup, guard, edge)
 
 
 class SteadylinkGroup(TyperGroup):

@@ -44,8 +44,11 @@ from urllib.parse import quote
 
 from steadylink.clock import Clock
 from steadylink.links.codes import RESERVED
-from steadylink.links.model import Link, LinkKind
+from steadylink.links.model import Link
+from steadylink.links.plain import is_plain  # one rule for cache, store and edge map
 from steadylink.links.store import Store
+
+__all__ = ["MemoryLinkCache", "is_plain", "location_of"]
 
 # The change log is read with some overlap: on PostgreSQL a sequence number can
 # commit after a larger one was already seen; dropping a code twice is harmless.
@@ -55,18 +58,6 @@ _POLL_OVERLAP = 64
 def location_of(url: str) -> str:
     """The ``Location`` header value for ``url``: ASCII, non-ASCII characters percent-encoded."""
     return url if url.isascii() else quote(url, safe=string.punctuation)
-
-
-def is_plain(link: Link) -> bool:
-    """A link the redirect can answer from its URL alone, with no other check."""
-    return (
-        link.kind is LinkKind.URL
-        and link.url is not None
-        and link.password_hash is None
-        and not link.is_disabled
-        and link.expires_at is None
-        and link.max_visits is None
-    )
 
 
 class MemoryLinkCache:

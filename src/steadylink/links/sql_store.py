@@ -43,6 +43,7 @@ from steadylink.links.model import (
     StoredFile,
     VisitRow,
 )
+from steadylink.links.plain import plain_conditions
 
 _LINK_COLUMNS = (
     "code, kind, url, file_sha256, file_name, file_size, file_content_type, created_at, "
@@ -166,21 +167,10 @@ class SqlStore:
             found = conn.execute(select(*_columns()).where(schema.links.c.code == code)).first()
         return _link_from_tuple(tuple(found)) if found else None
 
-    def plain_links(self, limit: int) -> Iterator[tuple[str, str]]:
+    def plain_links(self, limit: int, *, most_visited: bool = False) -> Iterator[tuple[str, str]]:
         t = schema.links
-        query = (
-            select(t.c.code, t.c.url)
-            .where(
-                t.c.kind == LinkKind.URL.value,
-                t.c.url.is_not(None),
-                t.c.password_hash.is_(None),
-                t.c.is_disabled.is_(False),
-                t.c.expires_at.is_(None),
-                t.c.max_visits.is_(None),
-            )
-            .order_by(t.c.created_at.desc())
-            .limit(limit)
-        )
+        order = (t.c.visits.desc(), t.c.created_at.desc()) if most_visited else (t.c.created_at.desc(),)
+        query = select(t.c.code, t.c.url).where(*plain_conditions(t)).order_by(*order).limit(limit)
         with self._connect() as conn:
             for code, url in conn.execution_options(yield_per=10_000).execute(query):
                 yield str(code), str(url)

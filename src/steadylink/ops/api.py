@@ -109,6 +109,13 @@ def create_ops_app(guard: Guard, store: Store, *, source_dir: Path | None) -> Fa
         audit(guard, key.name, Role(key.role), "rollback", target, "done", detail={"seconds": seconds})
         return {"serving": target, "seconds": seconds, "log": lines}
 
+    @app.post("/ops/v1/edge/reload")
+    def edge_reload(key: Annotated[ApiKey, Depends(caller)]) -> dict[str, object]:
+        need(key, Role.DEPLOYER, "edge reload")
+        seconds = guard.reload_edge()
+        audit(guard, key.name, Role(key.role), "edge reload", "haproxy", "done", detail={"seconds": seconds})
+        return {"seconds": round(seconds, 3), "edge_pid": guard.edge.pid if guard.edge else None}
+
     @app.post("/ops/v1/deploys")
     def deploy(body: DeployBody, key: Annotated[ApiKey, Depends(caller)]) -> StreamingResponse:
         need(
