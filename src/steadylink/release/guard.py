@@ -20,15 +20,15 @@ from steadylink.clock import Clock, SystemClock
 from steadylink.edge import (
     EdgeConfig,
     EdgeProcess,
+    EdgeRedirects,
     RuntimeClient,
     adopt_edge,
+    check_certificates,
     ensure_port_free,
     reload_edge,
     start_edge,
     stop_edge,
 )
-from steadylink.edge.certs import check_certificates
-from steadylink.edge.redirector import EdgeRedirects
 from steadylink.errors import Conflict, NotFound, ReleaseError
 from steadylink.links.sql_store import open_store
 from steadylink.release.history import list_records
