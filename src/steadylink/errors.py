@@ -36,10 +36,16 @@ class SteadylinkError(Exception):
         self.field = field
 
     def to_json(self) -> dict[str, object]:
-        body: dict[str, object] = {"error": self.kind, "message": self.message}
+        """The body an HTTP client gets (``public_message`` where the message is not for clients)."""
+        body: dict[str, object] = {"error": self.kind, "message": self.public_message or self.message}
         if self.field is not None:
             body["field"] = self.field
         return body
+
+    # Set where the message carries what clients must never see (a driver's
+    # text: SQL, bound parameters of other users' rows, host:port). The
+    # message itself stays for the CLI and the logs.
+    public_message: str | None = None
 
 
 class ConfigError(SteadylinkError):
@@ -99,6 +105,10 @@ class RateLimited(SteadylinkError):
 class StoreError(SteadylinkError):
     status = 503
     kind = "store"
+    public_message = (
+        "The links database is not answering right now; nothing was changed. Try again in a "
+        "moment; the request id identifies this in our logs."
+    )
 
 
 class EdgeError(SteadylinkError):
@@ -106,6 +116,7 @@ class EdgeError(SteadylinkError):
 
     status = 503
     kind = "edge"
+    public_message = "The front door is not answering right now; try again in a moment."
 
 
 class ReleaseError(SteadylinkError):

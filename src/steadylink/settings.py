@@ -47,6 +47,14 @@ class LinkSettings:
 class LimitSettings:
     create_per_minute: int = 60
     redis_url: str | None = None
+    password_attempts_per_minute: int = 10
+    password_checks: int = 1
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    timeout_seconds: float = 0.5
+    disk_reserve_bytes: int = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,7 @@ class ReleaseSettings:
     test_args: tuple[str, ...] = ()
     build_extras: tuple[str, ...] = ()
     require_approval: bool = False
-    stage_sample: int = 200
+    stage_sample: int = 0
     stage_latency_factor: float = 3.0
     canary_steps: tuple[int, ...] = (5, 25, 50, 100)
     canary_min_requests: int = 50
@@ -65,7 +73,17 @@ class ReleaseSettings:
     canary_error_floor: float = 0.01
     canary_latency_factor: float = 3.0
     bake_seconds: float = 30.0
-    workers: int = 1
+    stage_power: float = 0.99
+    stage_concurrency: int = 8
+    workers: int = 2
+    memory_growth_factor: float = 3.0
+    memory_growth_floor_mb: float = 200.0
+    memory_ceiling_mb: float = 4096.0
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    journal_retention_days: int = 400
 
 
 @dataclass(frozen=True)
@@ -90,7 +108,9 @@ class Settings:
     release_id: str = "dev"
     links: LinkSettings = field(default_factory=LinkSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
     release: ReleaseSettings = field(default_factory=ReleaseSettings)
+    watch: WatchSettings = field(default_factory=WatchSettings)
     edge: EdgeSettings = field(default_factory=EdgeSettings)
 
     @property
@@ -237,6 +257,13 @@ def _validated(settings: Settings) -> Settings:
         (links.click_flush_seconds > 0, "links.click_flush_seconds must be positive"),
         (links.compact_seconds > 0, "links.compact_seconds must be positive"),
         (settings.limits.create_per_minute >= 0, "limits.create_per_minute must be 0 or more"),
+        (
+            settings.limits.password_attempts_per_minute >= 0,
+            "limits.password_attempts_per_minute must be 0 or more",
+        ),
+        (settings.limits.password_checks >= 1, "limits.password_checks must be 1 or more"),
+        (settings.store.timeout_seconds > 0, "store.timeout_seconds must be positive"),
+        (settings.store.disk_reserve_bytes >= 0, "store.disk_reserve_bytes must be 0 or more"),
         (0 < settings.port < 65536, "port must be between 1 and 65535"),
         (0 < settings.ops_port < 65536, "ops_port must be between 1 and 65535"),
         (
@@ -254,6 +281,14 @@ def _validated(settings: Settings) -> Settings:
         ),
         (settings.release.keep_releases >= 1, "release.keep_releases must be 1 or more"),
         (settings.release.workers >= 1, "release.workers must be 1 or more"),
+        (settings.release.stage_sample >= 0, "release.stage_sample must be 0 (from stage_power) or more"),
+        (0 < settings.release.stage_power < 1, "release.stage_power must be between 0 and 1"),
+        (0 < settings.release.canary_error_floor < 1, "release.canary_error_floor must be between 0 and 1"),
+        (settings.release.stage_concurrency >= 1, "release.stage_concurrency must be 1 or more"),
+        (settings.release.memory_growth_factor >= 1, "release.memory_growth_factor must be 1 or more"),
+        (settings.release.memory_growth_floor_mb > 0, "release.memory_growth_floor_mb must be above 0"),
+        (settings.release.memory_ceiling_mb > 0, "release.memory_ceiling_mb must be above 0"),
+        (settings.watch.journal_retention_days >= 1, "watch.journal_retention_days must be 1 or more"),
         (settings.edge.map_max_links >= 1, "edge.map_max_links must be 1 or more"),
         (0 < settings.edge.tls_port < 65536, "edge.tls_port must be between 1 and 65535"),
         (settings.edge.hsts_seconds >= 0, "edge.hsts_seconds must be 0 or more"),

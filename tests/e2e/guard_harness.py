@@ -161,7 +161,7 @@ class GuardStack:
             env=self.env,
             cwd=self.workdir,
         )
-        wait_until(self._is_up, 60, "steadylink up to serve")
+        wait_until(self._is_up, 240, "steadylink up to serve (the first up builds its first release)")
 
     def _is_up(self) -> bool:
         assert self.process is not None

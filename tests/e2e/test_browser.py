@@ -95,3 +95,27 @@ def test_form_error_is_shown_next_to_the_field(page: Page, served_app: ServedApp
     assert "http" in error.inner_text()
     assert page.get_by_label("Long URL").input_value() == "javascript:alert(1)"
     page.screenshot(path=str(SCREENSHOTS / "steadylink-error.png"), full_page=True)
+
+
+def test_follow_a_password_link_to_its_target(
+    page: Page, served_app: ServedApp, landing_site: LandingSite
+) -> None:
+    """Under the strict CSP (form-action 'self'), a 303 answer to the password form
+    would leave Chromium on the form; the link must still reach its target."""
+    page.goto(served_app.base_url + "/")
+    page.get_by_label("Long URL").fill(landing_site.url)
+    page.locator("summary").click()  # "More options"
+    page.locator("#password").fill("open sesame")
+    page.get_by_role("button", name="Shorten").click()
+    page.wait_for_url("**/s/*")
+    assert landing_site.url not in page.content()  # the target is the password's to show
+    short_url = page.locator("#short-url").inner_text()
+
+    page.goto(short_url)
+    page.get_by_label("Password").fill("wrong")
+    page.get_by_role("button", name="Continue").click()
+    assert "not right" in page.locator("#password-error").inner_text()
+    page.get_by_label("Password").fill("open sesame")
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_url(landing_site.url, timeout=10_000)
+    assert page.locator("#landed").inner_text() == "You have arrived."

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
+from sqlalchemy import insert
+
 from steadylink.clock import FakeClock
+from steadylink.links import schema
 from steadylink.links.cache import MemoryLinkCache
 from steadylink.links.model import Link, LinkKind
 from steadylink.links.sql_store import SqlStore, open_store
@@ -141,3 +144,60 @@ def test_a_used_up_limited_link_leaves_the_cache(store: SqlStore, clock: FakeClo
     cache.poll_invalidations()
     found = cache.lookup("once")
     assert found is not None and found.is_used_up()
+
+
+def test_an_idle_poll_drops_nothing(store: SqlStore, clock: FakeClock) -> None:
+    """The overlap window is read again at every poll, but its rows drop a code once."""
+    codes = [f"w{i:03d}" for i in range(100)]
+    for code in codes:
+        store.insert_link(_link(code, clock))  # 100 change-log rows, more than the overlap
+    cache = MemoryLinkCache(store, clock, size=1000)
+    assert cache.warm() == 100
+    assert cache.poll_invalidations() == 0
+    assert cache.poll_invalidations() == 0
+    assert all(cache.location(code) for code in codes)
+    store.replace_link(replace(_link("w050", clock), url="https://example.com/changed"))
+    assert cache.poll_invalidations() == 1
+    assert cache.poll_invalidations() == 0  # seen: not dropped again
+    assert sum(1 for code in codes if cache.location(code)) == 99
+
+
+def test_a_change_committed_after_a_later_one_is_still_seen(store: SqlStore, clock: FakeClock) -> None:
+    """PostgreSQL may commit sequence number N after N+1 was read: the overlap catches it."""
+    store.insert_link(_link("early", clock))
+    store.insert_link(_link("late", clock))
+    cache = MemoryLinkCache(store, clock, size=10)
+    cache.lookup("early")
+    cache.lookup("late")
+    rows = store.changes_since(0)
+    newest = rows[-1][0]
+    with store.engine.begin() as conn:  # a change whose number is below one already seen
+        conn.execute(
+            insert(schema.link_changes).values(
+                seq=newest + 2, code="late", at=clock.now().replace(tzinfo=None)
+            )
+        )
+    assert cache.poll_invalidations() == 1
+    with store.engine.begin() as conn:
+        conn.execute(
+            insert(schema.link_changes).values(
+                seq=newest + 1, code="early", at=clock.now().replace(tzinfo=None)
+            )
+        )
+    assert cache.poll_invalidations() == 1
+    assert cache.location("early") is None and cache.location("late") is None
+
+
+def test_a_load_racing_an_invalidation_keeps_nothing(store: SqlStore, clock: FakeClock) -> None:
+    store.insert_link(_link("race", clock))
+    cache = MemoryLinkCache(store, clock, size=10)
+    real_get = store.get_link
+
+    def get_then_change(code: str) -> Link | None:
+        found = real_get(code)
+        cache.invalidate(code)  # another thread's change lands while this read was out
+        return found
+
+    store.get_link = get_then_change  # type: ignore[method-assign]
+    assert cache.load("race") is not None
+    assert cache.location("race") is None

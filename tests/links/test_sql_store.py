@@ -4,11 +4,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import event, insert
+from sqlalchemy import insert
 
 from steadylink.clock import FakeClock
 from steadylink.errors import Conflict, NotFound, StoreError
 from steadylink.links import schema
+from steadylink.links.bounded import BoundedConnection
 from steadylink.links.codes import SystemRandom
 from steadylink.links.model import Link, LinkKind, NewLink, VisitRow
 from steadylink.links.service import create_link
@@ -227,23 +228,30 @@ def test_sample_codes_spreads_over_the_table(store: SqlStore, clock: FakeClock) 
     assert sample[0] == "k000" and sample[-1] >= "k090"
 
 
-def test_postgresql_connections_give_up_after_a_timeout_unless_the_url_sets_one() -> None:
-    def timeout_of(url: str) -> object:
-        """The ``connect_timeout`` the driver would be given (caught before it connects)."""
-        engine = open_store(url).engine
-        given: dict[str, object] = {}
+def test_postgresql_connections_give_up_after_a_timeout_unless_the_url_sets_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    given: dict[str, object] = {}
 
-        def capture(dialect: object, record: object, args: object, params: dict[str, object]) -> None:
-            given.update(params)
-            raise RuntimeError("no connection needed")
+    def capture(cls: object, *args: object, **params: object) -> None:
+        given.clear()
+        given.update(params)
+        raise RuntimeError("no connection needed")
 
-        event.listen(engine, "do_connect", capture)
+    monkeypatch.setattr(BoundedConnection, "connect", classmethod(capture))
+
+    def params_of(url: str) -> dict[str, object]:
+        """What the driver would be given (caught before it connects)."""
         with pytest.raises(Exception, match="no connection needed"):
-            engine.connect()
-        return given.get("connect_timeout")
+            open_store(url, answer_seconds=0.5).engine.connect()
+        return dict(given)
 
-    assert timeout_of("postgresql://u@db.example/links") == PG_CONNECT_TIMEOUT
-    assert str(timeout_of("postgresql://u@db.example/links?connect_timeout=3")) == "3"
+    params = params_of("postgresql://u@db.example/links")
+    assert params["connect_timeout"] == PG_CONNECT_TIMEOUT
+    # the server cancels a statement, the kernel drops a silent peer
+    assert "statement_timeout=500" in str(params["options"])
+    assert params["keepalives"] == 1 and params["tcp_user_timeout"] == 1000
+    assert str(params_of("postgresql://u@db.example/links?connect_timeout=3")["connect_timeout"]) == "3"
 
 
 def test_unreachable_database_is_a_store_error() -> None:

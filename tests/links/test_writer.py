@@ -201,3 +201,25 @@ def test_a_request_cancelled_while_its_failed_batch_was_out_writes_nothing(
     assert held.batches == [["bad", "gone", "kept"], ["bad"], ["kept"]]
     assert store.get_link("gone") is None and store.get_link("kept") is not None
     writer.close()
+
+
+class DownWithRows:
+    """A database that fails a batch with the driver's text: every row's parameters."""
+
+    def insert_links(self, links: Sequence[Link]) -> list[bool]:
+        params = ", ".join(f"{link.url!r}" for link in links)
+        raise StoreError(f"The links database is not answering: [SQL: INSERT INTO links ...] [parameters: {params}]")
+
+
+def test_a_failed_batch_hands_no_request_another_users_rows(clock: FakeClock) -> None:
+    writer = LinkWriter(DownWithRows())  # type: ignore[arg-type]
+
+    async def main() -> list[bool | BaseException]:
+        inserts = (writer.insert(make(f"u{i}", clock)) for i in range(8))
+        return await asyncio.gather(*inserts, return_exceptions=True)
+
+    answers = asyncio.run(main())
+    for answer in answers:
+        assert isinstance(answer, StoreError)
+        assert "example.com" not in answer.message and "INSERT" not in answer.message
+    writer.close()

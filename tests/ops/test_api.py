@@ -11,7 +11,7 @@ from steadylink.links.service import create_key
 from steadylink.links.sql_store import SqlStore
 from steadylink.ops.api import create_ops_app
 from steadylink.release.audit import read_audit
-from steadylink.release.guard import Guard, installed_release_id
+from steadylink.release.guard import Guard
 from steadylink.settings import Settings
 from steadylink.types import Role
 
@@ -20,7 +20,7 @@ from steadylink.types import Role
 def guard(sqlite_store: SqlStore, tmp_path: Path) -> Guard:
     settings = Settings(data_dir=tmp_path / "data", database=sqlite_store.url)
     g = Guard(settings)
-    g.state.serving = installed_release_id()
+    g.state.serving = "20260101000000-f1f1f1f"
     return g
 
 
@@ -44,7 +44,7 @@ def test_every_ops_call_needs_a_known_key(client: TestClient) -> None:
 
 def test_roles_are_checked_and_refusals_audited(client: TestClient, sqlite_store: SqlStore, guard: Guard) -> None:
     viewer = key(sqlite_store, Role.VIEWER)
-    assert client.get("/ops/v1/status", headers=viewer).json()["serving"] == installed_release_id()
+    assert client.get("/ops/v1/status", headers=viewer).json()["serving"] == "20260101000000-f1f1f1f"
     assert client.get("/ops/v1/releases", headers=viewer).json() == []
     r = client.post("/ops/v1/rollback", json={}, headers=viewer)
     assert r.status_code == 403 and "deployer" in r.json()["message"]

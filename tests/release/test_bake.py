@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from steadylink.clock import FakeClock
 from steadylink.release.bake import Baked, BakeDecision, BakePolicy, BakeWatch, Baking, RollBack
-from steadylink.release.canary import AbortCause, CanaryPolicy, ServerFigures
+from steadylink.release.canary import AbortCause, CanaryPolicy, GroupFigures, ServerFigures
 from steadylink.settings import ReleaseSettings
 
 START = ServerFigures(requests=10_000, errors_5xx=7, latency_ms=4.0)
@@ -140,3 +142,43 @@ def test_counters_restarted_by_a_haproxy_reload_count_from_zero() -> None:
     decision = watch.observe(ServerFigures(50, 0), 0.0, clock.monotonic())
     assert isinstance(decision, Baking)
     assert (decision.figures.requests, decision.figures.errors) == (150, 0)
+
+
+MB = 1024 * 1024
+
+
+def bake_groups(group: Callable[[int], GroupFigures], previous: GroupFigures) -> tuple[BakeDecision, int]:
+    """A bake whose answers are all fine; ``group(second)`` is the new release's processes."""
+    clock = FakeClock()
+    watch = BakeWatch(BakePolicy(), clock, start=START, start_group=group(0), start_baseline_group=previous)
+    requests = START.requests
+    decision: BakeDecision = Baking(watch.observe(START, 0.0, 1000.0).figures)
+    for second in range(1, 41):
+        requests += 100
+        clock.advance(1.0)
+        decision = watch.observe(
+            ServerFigures(requests, START.errors_5xx, 4.0),
+            0.0,
+            clock.monotonic(),
+            group=group(second),
+            baseline_group=previous,
+        )
+        if not isinstance(decision, Baking):
+            return decision, second
+    return decision, 40
+
+
+def test_a_worker_restart_during_the_bake_rolls_back() -> None:
+    decision, second = bake_groups(
+        lambda s: GroupFigures(restarts=int(s >= 5), rss_bytes=300 * MB), GroupFigures(0, 300 * MB)
+    )
+    assert isinstance(decision, RollBack) and decision.cause is AbortCause.CRASH
+    assert second == 5
+
+
+def test_memory_running_away_during_the_bake_rolls_back_while_the_previous_is_warm() -> None:
+    decision, second = bake_groups(lambda s: GroupFigures(0, (300 + 50 * s) * MB), GroupFigures(0, 300 * MB))
+    assert isinstance(decision, RollBack) and decision.cause is AbortCause.MEMORY
+    assert second == 5  # 250 MB > the 200 MB floor
+    steady, _ = bake_groups(lambda s: GroupFigures(0, (300 + s) * MB), GroupFigures(0, 300 * MB))
+    assert isinstance(steady, Baked)

@@ -20,6 +20,7 @@ from steadylink.release.canary import (
     CanaryAnalysis,
     CanaryPolicy,
     Decision,
+    GroupFigures,
     Hold,
     Promote,
     Sample,
@@ -324,3 +325,87 @@ def test_counters_restarted_by_a_haproxy_reload_count_from_zero() -> None:
     assert isinstance(reloaded, Hold)
     assert (reloaded.figures.total_requests, reloaded.figures.total_errors) == (35, 0)
     assert (reloaded.figures.baseline_requests, reloaded.figures.baseline_errors) == (700, 0)
+
+
+MB = 1024 * 1024
+
+
+def run_groups(
+    groups: Callable[[float], tuple[GroupFigures, GroupFigures]], *, max_seconds: float = 60.0
+) -> tuple[Decision, float]:
+    """A canary whose answers are all fine; ``groups(t)`` gives (candidate, stable) processes at t s."""
+    clock = FakeClock()
+    served = [0]
+
+    def sample(t: float) -> Sample:
+        candidate, stable = groups(t)
+        return Sample(
+            stable=ServerFigures(served[0] * 9, 0, 4.0),
+            candidate=ServerFigures(served[0], 0, 4.0),
+            candidate_group=candidate,
+            stable_group=stable,
+        )
+
+    analysis = CanaryAnalysis(CanaryPolicy(), clock, start=sample(0.0))
+    decision: Decision = analysis.observe(sample(0.0), clock.monotonic())
+    while clock.monotonic() - 1000.0 < max_seconds:
+        served[0] += 10
+        clock.advance(TICK_S)
+        t = clock.monotonic() - 1000.0
+        decision = analysis.observe(sample(t), clock.monotonic())
+        if isinstance(decision, Promote | Abort):
+            return decision, t
+    return decision, max_seconds
+
+
+def steady(rss_mb: float) -> GroupFigures:
+    return GroupFigures(restarts=0, rss_bytes=int(rss_mb * MB))
+
+
+def test_a_worker_restart_behind_a_live_leader_stops_the_canary() -> None:
+    # granian replaces the worker at once: answers stay fine, the leader lives on
+    decision, t = run_groups(
+        lambda t: (GroupFigures(restarts=int(t >= 2.0), rss_bytes=300 * MB), steady(300))
+    )
+    assert isinstance(decision, Abort) and decision.cause is AbortCause.CRASH
+    assert 2.0 <= t < 2.1
+    assert "1 worker restart(s)" in decision.reason
+
+
+def test_restarts_counted_before_the_canary_began_do_not_count() -> None:
+    decision, _ = run_groups(lambda t: (GroupFigures(restarts=3, rss_bytes=300 * MB), steady(300)))
+    assert isinstance(decision, Promote)
+
+
+@pytest.mark.parametrize(
+    ("label", "candidate_mb", "stable_mb", "expected"),
+    [
+        ("flat memory", lambda t: 300.0, lambda t: 300.0, Promote),
+        ("grows like the stable release", lambda t: 300 + 20 * t, lambda t: 300 + 10 * t, Promote),
+        ("grows 135 MB a second", lambda t: 300 + 135 * t, lambda t: 300.0, Abort),
+        ("grows 4x the stable's growth", lambda t: 300 + 80 * t, lambda t: 300 + 20 * t, Abort),
+        ("over the ceiling from the start", lambda t: 5000.0, lambda t: 5000.0, Abort),
+    ],
+)
+def test_memory_is_judged_against_the_stable_release(
+    label: str,
+    candidate_mb: Callable[[float], float],
+    stable_mb: Callable[[float], float],
+    expected: type,
+) -> None:
+    decision, _ = run_groups(lambda t: (steady(candidate_mb(t)), steady(stable_mb(t))))
+    assert isinstance(decision, expected), (label, decision)
+    if isinstance(decision, Abort):
+        assert decision.cause is AbortCause.MEMORY
+        assert "MB" in decision.reason
+
+
+def test_a_leak_of_135_mb_a_second_is_stopped_within_two_seconds() -> None:
+    decision, t = run_groups(lambda t: (steady(300 + 135 * t), steady(300)))
+    assert isinstance(decision, Abort) and t < 2.0
+
+
+def test_without_a_view_of_the_processes_memory_is_not_judged() -> None:
+    unseen = GroupFigures(restarts=0, rss_bytes=None)
+    decision, _ = run_groups(lambda t: (unseen, unseen))
+    assert isinstance(decision, Promote)

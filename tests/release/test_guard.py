@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from steadylink.errors import NotFound, ReleaseError
-from steadylink.release.guard import Guard, GuardState, SlotEntry, installed_release_id, read_state
+from steadylink.release.guard import Guard, GuardState, SlotEntry, read_state
 from steadylink.settings import Settings
 
 
@@ -29,9 +29,12 @@ def test_a_damaged_state_file_is_a_clear_error(tmp_path: Path) -> None:
     assert read_state(tmp_path / "elsewhere") is None
 
 
-def test_a_new_guard_knows_the_installed_release_and_keeps_its_state(settings: Settings) -> None:
+FIRST = "20260101000000-f1f1f1f"
+
+
+def test_a_new_guard_knows_no_release_and_keeps_its_state(settings: Settings) -> None:
     guard = Guard(settings)
-    assert guard.state.pythons[installed_release_id()]
+    assert guard.state.pythons == {} and guard.state.serving is None
     guard.register_release("20260101000000-abcdef1", Path("/nowhere/python"))
     again = Guard(settings)
     assert again.state.pythons["20260101000000-abcdef1"] == "/nowhere/python"
@@ -40,12 +43,22 @@ def test_a_new_guard_knows_the_installed_release_and_keeps_its_state(settings: S
 
 def test_rollback_with_nothing_to_roll_back_to_changes_nothing(settings: Settings) -> None:
     guard = Guard(settings)
-    guard.state.serving = installed_release_id()
+    guard.state.serving = FIRST
     with pytest.raises(NotFound, match="no earlier release"):
         guard.rollback()
     with pytest.raises(NotFound, match="not kept"):
         guard.rollback("20260101000000-abcdef1")
-    assert guard.state.serving == installed_release_id()
+    assert guard.state.serving == FIRST
+
+
+def test_start_refuses_to_serve_anything_but_a_built_release(settings: Settings) -> None:
+    guard = Guard(settings)
+    with pytest.raises(ReleaseError, match="No built release"):
+        guard.start(progress=lambda line: None)
+    guard.state.serving = FIRST
+    guard.register_release(FIRST, Path("/nowhere/python"))
+    with pytest.raises(ReleaseError, match="No built release"):
+        guard.start(progress=lambda line: None)
 
 
 def test_traffic_changes_need_a_running_haproxy(settings: Settings) -> None:
@@ -64,7 +77,8 @@ def test_rollback_goes_to_the_newest_promoted_release_older_than_the_serving_one
             rid, "main", "0" * 40, "s", "a", "op", when, verdict=verdict))  # type: ignore[arg-type]  # fmt: skip
 
     guard = Guard(settings)
-    guard.state.serving = installed_release_id()
+    record("20260101000000-f1f1f1f", "promoted", 0)  # the first release `up` built
+    guard.state.serving = FIRST
     assert guard._previous_good() is None
     record("20260101000100-aaaaaaa", "promoted", 1)
     record("20260101000200-bbbbbbb", "rejected", 2)
@@ -72,6 +86,6 @@ def test_rollback_goes_to_the_newest_promoted_release_older_than_the_serving_one
     guard.state.serving = "20260101000300-ccccccc"
     assert guard._previous_good() == "20260101000100-aaaaaaa"
     guard.state.serving = "20260101000100-aaaaaaa"
-    assert guard._previous_good() == installed_release_id()
+    assert guard._previous_good() == FIRST
     guard.state.serving = "20260101000200-bbbbbbb"  # restored by hand to a release never promoted
-    assert guard._previous_good() == installed_release_id()
+    assert guard._previous_good() is None

@@ -123,7 +123,8 @@ def stage(
         current.client() if current else None,
         sample_codes=SAMPLE,
         api_key=API_KEY,
-        settings=ReleaseSettings(),
+        # one at a time: the fake releases advance one shared fake clock per request
+        settings=ReleaseSettings(stage_sample=len(SAMPLE), stage_concurrency=1),
         progress=(lines if lines is not None else []).append,
         clock=candidate.clock,
         rng=random.Random(3),
@@ -147,7 +148,7 @@ def test_a_good_release_passes_every_check(clock: FakeClock) -> None:
     assert report.summary() == "stage passed: 7 checks"
     assert len(lines) == 7 and lines[0].startswith("stage: health passed")
     figures = {c.name: c.figures for c in report.checks}
-    assert figures["differential"] == {"compared": 40, "mismatches": 0}
+    assert figures["differential"] == {"compared": 40, "planned": 40, "mismatches": 0, "power": 0.331}
     assert figures["latency"]["candidate_median_ms"] == pytest.approx(2.0)
     # The latency check reuses the differential's answers: it costs no requests.
     durations = {c.name: c.duration_s for c in report.checks}
@@ -158,7 +159,7 @@ def test_a_good_release_passes_every_check(clock: FakeClock) -> None:
 def test_a_first_release_has_nothing_to_compare_with(clock: FakeClock) -> None:
     report = stage(FakeRelease(clock), None)
     assert report.passed
-    assert by_name(report)["differential"] == (True, "no current release to compare with")
+    assert by_name(report)["differential"] == (True, "skipped: no current release to compare with")
 
 
 BadRelease = Callable[[FakeRelease], None]
@@ -202,20 +203,20 @@ def test_some_codes_answered_differently_are_reported(clock: FakeClock) -> None:
     report = stage(candidate, FakeRelease(clock))
     assert report.failed == ["differential"]
     check = next(c for c in report.checks if c.name == "differential")
-    assert check.figures == {"compared": 40, "mismatches": 7}
-    assert check.detail.startswith("7 of 40 codes differ: /code003: 302 to ")
+    assert check.figures == {"compared": 32, "planned": 40, "mismatches": 7, "power": 0.2750}
+    assert check.detail.startswith("7 of 32 codes differ (stopped after 32 of 40): /code003: 302 to ")
     assert "?v2 (current: 302 to https://example.org/code003)" in check.detail
     assert check.detail.endswith(" and 2 more")
 
 
-def test_a_candidate_five_times_slower_fails_latency(clock: FakeClock) -> None:
-    report = stage(FakeRelease(clock, delay_ms=10.0), FakeRelease(clock, delay_ms=2.0))
+def test_a_candidate_ten_times_slower_fails_latency(clock: FakeClock) -> None:
+    report = stage(FakeRelease(clock, delay_ms=20.0), FakeRelease(clock, delay_ms=2.0))
     assert report.failed == ["latency"]
     latency = report.checks[-1]
     assert latency.figures == {
-        "candidate_median_ms": 10.0,
+        "candidate_median_ms": 20.0,
         "current_median_ms": 2.0,
-        "limit_ms": 6.0,
+        "limit_ms": 15.0,  # 3 x the 5 ms floor: below it, medians are scheduler noise
     }
 
 
@@ -242,10 +243,46 @@ def test_the_sample_is_capped_by_the_settings(clock: FakeClock) -> None:
         FakeRelease(clock).client(),
         sample_codes=SAMPLE,
         api_key=API_KEY,
-        settings=ReleaseSettings(stage_sample=10),
+        settings=ReleaseSettings(stage_sample=10, stage_concurrency=1),
         clock=clock,
     )
-    assert by_name(report)["differential"] == (True, "10 codes answer alike")
+    passed, detail = by_name(report)["differential"]
+    assert passed and detail.startswith("10 requests answer alike on both releases (9.6% sure")
+
+
+def test_a_slow_candidate_is_rejected_after_one_round_not_the_whole_sample(clock: FakeClock) -> None:
+    candidate, current = FakeRelease(clock, delay_ms=152.0), FakeRelease(clock, delay_ms=2.0)
+    asked: list[str] = []
+    handle = candidate.handle
+    candidate.handle = lambda request: (asked.append(request.url.path), handle(request))[1]  # type: ignore[method-assign]
+    report = run_stage(
+        candidate.client(), current.client(), sample_codes=SAMPLE, api_key=API_KEY,
+        settings=ReleaseSettings(stage_concurrency=1), clock=clock,
+    )  # fmt: skip
+    assert report.failed == ["latency"]
+    sampled = [path for path in asked if path.removeprefix("/") in SAMPLE]
+    assert len(sampled) == 32  # one round of the 459 planned
+    assert by_name(report)["differential"][1].startswith("32 requests answer alike")
+
+
+def test_the_sample_is_asked_concurrently(clock: FakeClock) -> None:
+    import threading
+
+    workers = 6
+    together = threading.Barrier(workers, timeout=10)  # breaks unless 6 requests are in flight at once
+    release = FakeRelease(clock)
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path.removeprefix("/") in SAMPLE:
+            together.wait()
+        return release.handle(request)
+
+    current = httpx.Client(transport=httpx.MockTransport(handle), base_url="http://stage")
+    report = run_stage(
+        FakeRelease(clock).client(), current, sample_codes=SAMPLE, api_key=API_KEY,
+        settings=ReleaseSettings(stage_concurrency=workers, stage_sample=24 * workers), clock=clock,
+    )  # fmt: skip
+    assert by_name(report)["differential"][0], report.checks
 
 
 def test_the_registry_refuses_two_checks_with_one_name() -> None:
@@ -348,4 +385,5 @@ def test_the_real_app_on_unix_sockets_passes_the_stage(staged_data: StagedData, 
         progress=lines.append,
     )
     assert report.passed, "\n".join(lines)
-    assert by_name(report)["differential"] == (True, "30 codes answer alike")
+    passed, detail = by_name(report)["differential"]
+    assert passed and detail.startswith("459 requests answer alike on both releases (99.0% sure"), detail

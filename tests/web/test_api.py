@@ -259,3 +259,21 @@ async def test_fifty_concurrent_creates_get_distinct_codes(
         codes = await _create_concurrently(api, 50)
         assert len(set(codes)) == 50
         assert store.count_links() == 50
+
+
+async def test_a_password_links_target_is_its_owners_and_the_admins(api: ApiHarness) -> None:
+    secret = "https://private.example/plans"
+    await create(api, url=secret, code="hush", password="pw")
+    await create(api, code="plain")
+    readers = {"editor": True, "admin": True, "viewer": False, "editor2": False, "deployer": False}
+    for role, sees in readers.items():
+        shown = (await api.client.get("/links/hush", headers=api.auth(role))).json()
+        assert (shown["url"] == secret) is sees, role
+        assert shown["url"] is None or sees
+        listed = (await api.client.get("/links", headers=api.auth(role))).json()
+        urls = {item["code"]: item["url"] for item in listed["items"]}
+        assert (urls["hush"] == secret) is sees and urls["plain"] == URL
+        # nor can a search by URL tell them where it points
+        found = (await api.client.get("/links?q=private.example", headers=api.auth(role))).json()
+        assert found["total"] == (1 if sees else 0), role
+        assert (await api.client.get("/links?q=hush", headers=api.auth(role))).json()["total"] == 1

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from starlette.responses import HTMLResponse, Response
+from tests.web import db_proxy
 from tests.web.api_harness import ApiHarness, running_api
 
 from steadylink.clock import FakeClock
 from steadylink.errors import StoreError
 from steadylink.links.model import LinkPage
-from steadylink.links.sql_store import SqlStore
+from steadylink.links.sql_store import SqlStore, open_store
 from steadylink.settings import LinkSettings, Settings
 from steadylink.web.errors import MAX_JSON_BYTES, install_error_handlers
 
@@ -272,3 +275,56 @@ async def test_browsers_may_get_html_outside_the_api_only() -> None:
         assert html.status_code == 404 and html.text == "<h1>404</h1>"
         api = await client.get("/api/v1/nope", headers={"Accept": "text/html"})
         assert api.status_code == 404 and api.json()["error"] == "not_found"
+
+
+# a real database that goes away ------------------------------------------------
+
+_INTERNALS = ("INSERT", "SELECT", "parameters", "sqlalche.me", "psycopg", "OperationalError", "127.0.0.1")
+
+
+def _leaks(text: str, *, port: int, urls: list[str]) -> list[str]:
+    found = [word for word in _INTERNALS if word.lower() in text.lower()]
+    found += [f":{port}"] if f":{port}" in text or f"port {port}" in text else []
+    return found + [url for url in urls if url in text]
+
+
+async def test_database_errors_reach_no_client(
+    settings: Settings, postgres_url: str, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL cut behind a proxy mid-use: every answer is a fixed sentence and the
+    request id; no SQL, parameters, host:port or another user's URL (they go to the log)."""
+    url = sa.engine.make_url(postgres_url)
+    with db_proxy.proxied((url.host or "127.0.0.1", url.port or 5432)) as proxy:
+        store = open_store(url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False))
+        try:
+            async with running_api(settings, store, clock) as api:
+                made = await api.client.post(
+                    "/links", json={"url": "https://before.example/x"}, headers=api.auth("editor")
+                )
+                assert made.status_code == 201
+                code = made.json()["code"]
+                proxy.cut()
+                urls = [f"https://private-{i}.example/secret-{i}" for i in range(8)]
+                users = ["editor", "editor2", "admin"]
+                creates = [
+                    api.client.post("/links", json={"url": u}, headers=api.auth(users[i % 3]))
+                    for i, u in enumerate(urls)
+                ]
+                answers = list(await asyncio.gather(*creates))
+                answers.append(await api.client.get("/links", headers=api.auth("viewer")))
+                answers.append(await api.client.get(f"/links/{code}", headers=api.auth("viewer")))
+                root = "http://testserver"
+                answers.append(await api.client.get(f"{root}/s/{code}", headers={"Accept": "text/html"}))
+                answers.append(await api.client.get(f"{root}/nocache1"))
+                for answer in answers:
+                    assert answer.status_code == 503, answer.text
+                    assert not _leaks(answer.text, port=proxy.port, urls=urls), answer.text
+                    if answer.headers["content-type"].startswith("application/json"):
+                        body = answer.json()
+                        assert body["error"] == "store"
+                        assert body["message"] == StoreError.public_message
+                        assert body["request_id"] == answer.headers["x-request-id"]
+        finally:
+            store.close()
+    # the details are the operators': in the log
+    assert any(str(proxy.port) in record.getMessage() for record in caplog.records)

@@ -51,3 +51,33 @@ async def test_readyz_503_when_the_schema_is_behind(settings: Settings, tmp_path
     response = await _get(settings, "/readyz", store=empty)
     assert response.status_code == 503
     assert "steadylink db upgrade" in response.json()["reason"]
+
+
+def _ahead(path: Path, *statements: str) -> None:
+    """The database as a newer release's migration 0099 left it."""
+    import sqlalchemy as sa
+
+    from steadylink.links.migrate import upgrade_to_head
+
+    engine = sa.create_engine(f"sqlite:///{path}")
+    upgrade_to_head(engine)
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.execute(sa.text(statement))
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0099'"))
+    engine.dispose()
+
+
+async def test_readyz_ready_on_a_newer_schema_that_fits(settings: Settings, tmp_path: Path) -> None:
+    _ahead(tmp_path / "ahead.db", "ALTER TABLE links ADD COLUMN note TEXT")
+    ahead = open_store(f"sqlite:///{tmp_path / 'ahead.db'}")
+    response = await _get(settings, "/readyz", store=ahead)
+    assert response.status_code == 200, response.text
+
+
+async def test_readyz_503_naming_what_a_newer_schema_dropped(settings: Settings, tmp_path: Path) -> None:
+    _ahead(tmp_path / "broken.db", "DROP INDEX ix_links_owner", "ALTER TABLE links DROP COLUMN owner")
+    broken = open_store(f"sqlite:///{tmp_path / 'broken.db'}")
+    response = await _get(settings, "/readyz", store=broken)
+    assert response.status_code == 503
+    assert "links.owner is missing" in response.json()["reason"]

@@ -51,6 +51,9 @@ class NoStore:
     def invalidations_since(self, seq: int) -> tuple[int, list[str]]:
         return seq, []
 
+    def changes_since(self, seq: int) -> list[tuple[int, str]]:
+        return []
+
     def plain_links(self, limit: int) -> list[tuple[str, str]]:
         return []
 

@@ -226,9 +226,37 @@ async def test_password_flow(client: httpx.AsyncClient) -> None:
     wrong = await client.post("/vault", data={"password": "nope"}, headers=BROWSER)
     assert wrong.status_code == 403
     assert 'id="password-error"' in wrong.text
+    # A browser gets a page that refreshes to the target: a 303 there would be
+    # blocked by the CSP's form-action 'self' (Chromium stays on the form).
     right = await client.post("/vault", data={"password": "open sesame"}, headers=BROWSER)
-    assert right.status_code == 303
-    assert right.headers["location"] == "https://example.com/secret"
+    assert right.status_code == 200
+    assert_html_headers(right)
+    assert '<meta http-equiv="refresh" content="0; url=https://example.com/secret">' in right.text
+    assert 'href="https://example.com/secret"' in right.text
+    # Other clients (curl -L) get the 303.
+    plain = await client.post("/vault", data={"password": "open sesame"})
+    assert plain.status_code == 303
+    assert plain.headers["location"] == "https://example.com/secret"
+
+
+async def test_a_refresh_page_escapes_the_target(client: httpx.AsyncClient) -> None:
+    await create(client, url='https://example.com/a?x="><script>alert(1)</script>&y=1', code="odd", password="p")
+    right = await client.post("/odd", data={"password": "p"}, headers=BROWSER)
+    assert "<script>alert" not in right.text and "&amp;y=1" in right.text
+
+
+async def test_a_password_links_target_is_hidden_on_its_page(client: httpx.AsyncClient) -> None:
+    await create(client, url="https://private.example/plan", code="hush", password="pw")
+    for path in ("/s/hush", "/s/hush?new=1"):
+        page = await client.get(path, headers=BROWSER)
+        assert page.status_code == 200
+        assert "private.example" not in page.text
+        assert 'data-target=""' in page.text
+    wrong = await client.post("/s/hush", data={"password": "no"}, headers=BROWSER)
+    assert "private.example" not in wrong.text
+    right = await client.post("/s/hush", data={"password": "pw"}, headers=BROWSER)
+    assert "https://private.example/plan" in right.text
+    assert "private.example" not in (await client.get("/hush", headers=BROWSER)).text
 
 
 async def test_password_link_stats_need_the_password(client: httpx.AsyncClient) -> None:

@@ -1,4 +1,5 @@
-"""``steadylink serve``: migrate the database, then hand the process over to granian;
+"""``steadylink serve``: migrate the database (unless a newer release did), then hand
+the process over to granian;
 ``steadylink compact``: the visit compactor ``serve`` starts beside it.
 
 The granian command is built as plain data (``ServePlan``: argv and the
@@ -29,7 +30,7 @@ from steadylink.cli.output import print_done, print_note
 from steadylink.cli.state import state_of
 from steadylink.errors import Conflict, InvalidInput, StoreError
 from steadylink.links.compactor import Compactor
-from steadylink.links.migrate import upgrade_to_head
+from steadylink.links.compat import prepare_schema
 from steadylink.links.spool import VisitSpool
 from steadylink.links.sql_store import open_store
 from steadylink.settings import Settings
@@ -66,7 +67,7 @@ def serve_command(
         check_socket_path(uds)
     else:
         check_port_free(host, port)
-    revision = migrate(settings)
+    schema_note = migrate(settings)
     plan = build_serve_plan(
         settings,
         host=host,
@@ -77,7 +78,7 @@ def serve_command(
         metrics_dir=fresh_metrics_dir(settings) if workers > 1 else None,
     )
     where = f"unix:{uds}" if uds else f"http://{host}:{port}"
-    print_note(f"schema at {revision}; serving {where} with {workers} worker(s)")
+    print_note(f"{schema_note}; serving {where} with {workers} worker(s)")
     start_compactor(plan)
     exec_plan(plan)
 
@@ -200,9 +201,11 @@ def check_socket_path(uds: Path) -> None:
 
 
 def migrate(settings: Settings) -> str:
+    """Migrate a schema behind this release; a newer release's schema is served as it is if it
+    fits (expand/contract, ``links/compat.py``). Returns what was done, for the log."""
     store = open_store(settings.database_url)
     try:
-        return upgrade_to_head(store.engine)
+        return prepare_schema(store.engine)
     finally:
         store.close()
 

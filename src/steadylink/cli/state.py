@@ -11,10 +11,12 @@ from typing import Any
 import typer
 
 from steadylink.clock import Clock, SystemClock
+from steadylink.datadir import secure_data_dir
 from steadylink.errors import StoreError
 from steadylink.links.codes import RandomSource, SystemRandom
+from steadylink.links.compat import check_schema
 from steadylink.links.files import FileStore
-from steadylink.links.migrate import current_revision, head_revision, upgrade_to_head
+from steadylink.links.migrate import upgrade_to_head
 from steadylink.links.sql_store import SqlStore, open_store
 from steadylink.settings import Settings, load_settings
 
@@ -33,6 +35,7 @@ class CliState:
     def settings(self, **overrides: Any) -> Settings:
         if self._settings is None:
             self._settings = load_settings(self.config, data_dir=self.data_dir, database=self.database)
+            secure_data_dir(self._settings.data_dir)
         return self._settings.with_overrides(**overrides) if overrides else self._settings
 
     def files(self) -> FileStore:
@@ -49,17 +52,15 @@ def state_of(ctx: typer.Context) -> CliState:
 
 @contextmanager
 def ready_store(settings: Settings) -> Iterator[SqlStore]:
-    """The links store at head: a fresh database is migrated, an old one refused."""
+    """The links store at a schema that fits: a fresh database is migrated, an old one refused,
+    one a newer release migrated used as it is if it still has what this one reads."""
     store = open_store(settings.database_url)
     try:
-        revision = current_revision(store.engine)
-        if revision is None:
+        fit = check_schema(store.engine)
+        if fit.revision is None:
             upgrade_to_head(store.engine)
-        elif revision != head_revision():
-            raise StoreError(
-                f"The links database is at schema revision {revision}, this steadylink "
-                f"needs {head_revision()}; run `steadylink db upgrade`."
-            )
+        elif not fit.is_servable:
+            raise StoreError(f"The links database does not fit this steadylink: {fit.explain()}.")
         yield store
     finally:
         store.close()

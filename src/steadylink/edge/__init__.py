@@ -39,6 +39,7 @@ from steadylink.edge.process import (
     is_process_running,
     read_master_status,
     reload_edge,
+    restart_edge,
     start_edge,
     stop_edge,
 )
@@ -90,6 +91,7 @@ __all__ = [
     "read_visit_state",
     "reload_edge",
     "render_config",
+    "restart_edge",
     "start_edge",
     "stop_edge",
     "validate_config",

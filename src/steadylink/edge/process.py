@@ -185,6 +185,19 @@ def stop_edge(edge: EdgeProcess, *, timeout: float = 10.0, clock: Clock | None =
     edge.config.pid_file.unlink(missing_ok=True)
 
 
+def restart_edge(edge: EdgeProcess | None, config: EdgeConfig, *, binary: str | None = None) -> EdgeProcess:
+    """Start HAProxy again after its master died or stopped answering (the supervisor's hook).
+
+    What is left of the old one is stopped first — only while its recorded PID
+    still runs haproxy, so a reused PID is never signalled. ``config.initial``
+    carries the slot weights to start with (no saved server state is used: it
+    may be older than the weights the guard holds).
+    """
+    if edge is not None and read_pid(edge.config) is not None:
+        stop_edge(edge, timeout=0.5)
+    return start_edge(config, binary=binary or (edge.binary if edge else None), keep_state=False)
+
+
 def is_edge_running(edge: EdgeProcess) -> bool:
     return is_process_running(edge.pid)
 

@@ -49,8 +49,10 @@ from sqlalchemy import Connection, create_engine, delete, func, insert, literal,
 from sqlalchemy.engine import make_url
 
 from steadylink.clock import Clock
+from steadylink.datadir import make_private
 from steadylink.errors import InvalidInput, StoreError
 from steadylink.links import schema
+from steadylink.links.compat import find_problems
 from steadylink.links.files import FileStore
 from steadylink.links.migrate import (
     MIGRATIONS_DIR,
@@ -102,13 +104,17 @@ def default_backup_path(settings: Settings, clock: Clock, *, prefix: str = "link
 def create_backup(*, settings: Settings, clock: Clock, output: Path | None = None) -> BackupReport:
     """Snapshot the links database into a verified SQLite file; return what was written."""
     target = (output or default_backup_path(settings, clock)).absolute()
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_private(target.parent)
     with _temporary_file(target.parent, target.name) as tmp:
         if _is_sqlite(settings):
             links = _snapshot_sqlite(_sqlite_path(settings), tmp)
         else:
             links = _snapshot_postgres(settings.database_url, tmp)
-        checked = verify_backup(tmp, expect_links=links, require_head=True)
+        make_private(tmp)  # every link, key hash and password hash: the owner's only
+        # A newer release may have migrated the database ahead of this steadylink (expand/
+        # contract): the snapshot is still sound if it has everything this one knows.
+        checked = verify_backup(tmp, expect_links=links, require_head=True, allow_newer=True)
         _fsync(tmp)
         os.replace(tmp, target)
         _fsync(target.parent)
@@ -118,9 +124,17 @@ def create_backup(*, settings: Settings, clock: Clock, output: Path | None = Non
 
 
 def verify_backup(
-    path: Path, *, expect_links: int | None = None, require_head: bool = False
+    path: Path,
+    *,
+    expect_links: int | None = None,
+    require_head: bool = False,
+    allow_newer: bool = False,
 ) -> BackupFile:
-    """Check that ``path`` is a sound steadylink backup; raise StoreError saying why not."""
+    """Check that ``path`` is a sound steadylink backup; raise StoreError saying why not.
+
+    ``allow_newer`` accepts a revision newer than this steadylink knows when the schema
+    still has every table and column it reads (``links/compat.py``).
+    """
     try:
         with path.open("rb") as handle:
             header = handle.read(len(SQLITE_HEADER))
@@ -143,6 +157,8 @@ def verify_backup(
     finally:
         conn.close()
     revision = str(row[0]) if row else ""
+    if allow_newer and revision and revision not in known_revisions() and _fits(path):
+        return BackupFile(path, path.stat().st_size, links, revision)
     if revision not in known_revisions():
         raise StoreError(
             f"{path} has schema revision {revision or 'none'!r}, which this steadylink does "
@@ -183,6 +199,14 @@ def restore_backup(*, settings: Settings, clock: Clock, source: Path) -> Restore
     finally:
         store.close()
     return RestoreReport(BackupFile(source, source.stat().st_size, links, head_revision()), safety)
+
+
+def _fits(path: Path) -> bool:
+    engine = create_engine(f"sqlite:///{path}")
+    try:
+        return not find_problems(engine, schema.metadata)
+    finally:
+        engine.dispose()
 
 
 def known_revisions() -> set[str]:

@@ -35,11 +35,21 @@ Correctness rules:
 - Links with ``max_visits`` may sit here, but the redirect counts their visits
   in the store synchronously (``take_limited_visit``); the cached copy is only
   used to find the target.
+- A poll drops only the codes of change-log rows it has not seen before. It
+  re-reads the last ``_POLL_OVERLAP`` sequence numbers because on PostgreSQL a
+  smaller number can commit after a larger one was read; the numbers already
+  seen are remembered, so an idle poll drops nothing.
+
+Threads: reads (``location``, the memory part of ``lookup``) run on the event
+loop without a lock; everything that reads the store (``load``,
+``poll_invalidations``, ``warm``) is meant for a thread, and every change to
+the dicts takes the one lock.
 """
 
 from __future__ import annotations
 
 import string
+import threading
 from urllib.parse import quote
 
 from steadylink.clock import Clock
@@ -51,8 +61,10 @@ from steadylink.links.store import Store
 __all__ = ["MemoryLinkCache", "is_plain", "location_of"]
 
 # The change log is read with some overlap: on PostgreSQL a sequence number can
-# commit after a larger one was already seen; dropping a code twice is harmless.
+# commit after a larger one was already seen.
 _POLL_OVERLAP = 64
+# What ``held`` says of a code whose answer is not in memory: ask ``load``.
+NOT_HELD: object = object()
 
 
 def location_of(url: str) -> str:
@@ -75,7 +87,13 @@ class MemoryLinkCache:
         self._missing: dict[str, float] = {}
         self.hits = 0
         self.misses = 0
-        self._seq, _ = store.invalidations_since(0)
+        self._lock = threading.Lock()
+        # bumped by every invalidate: a load that read the store before it keeps nothing
+        self._generation = 0
+        # the change log's position now; what is in its overlap window counts as seen
+        changes = store.changes_since(0)
+        self._seq = changes[-1][0] if changes else 0
+        self._seen = {seq for seq, _ in changes if seq > self._seq - _POLL_OVERLAP}
 
     def location(self, code: str) -> str | None:
         """The redirect target of a plain link held in memory, else None (then call ``lookup``)."""
@@ -86,21 +104,42 @@ class MemoryLinkCache:
 
     def lookup(self, code: str) -> Link | None:
         """The link for ``code`` from memory, else from the store (then remembered)."""
+        found = self.held(code)
+        if found is NOT_HELD:
+            return self.load(code)
+        assert found is None or isinstance(found, Link)
+        return found
+
+    def held(self, code: str) -> Link | object | None:
+        """The link for ``code`` (None: known missing) from memory alone, else ``NOT_HELD``.
+
+        Never touches the store: the redirect calls it on the event loop and,
+        on ``NOT_HELD``, runs ``load`` in a thread.
+        """
         link = self._links.get(code)
         if link is not None:
             if link.expires_at is None or self._clock.now() < link.expires_at:
                 self.hits += 1
                 return link
-            del self._links[code]
+            self._links.pop(code, None)
         else:
             deadline = self._missing.get(code)
             if deadline is not None:
                 if self._clock.monotonic() < deadline:
                     self.hits += 1
                     return None
-                del self._missing[code]
+                self._missing.pop(code, None)
+        return NOT_HELD
+
+    def load(self, code: str) -> Link | None:
+        """Read ``code`` from the store and remember the answer (a store call: not on the loop)."""
         self.misses += 1
-        return self._load(code)
+        generation = self._generation
+        link = self._store.get_link(code)
+        with self._lock:
+            if generation != self._generation:
+                return link  # changed meanwhile: answer this once, remember nothing
+            return self._remember(code, link)
 
     def warm(self) -> int:
         """Fill the cache with the newest plain links, up to its size; return how many."""
@@ -113,30 +152,47 @@ class MemoryLinkCache:
         # skipped, so ask for as many more rows as there are reserved words
         for code, url in self._store.plain_links(room + len(RESERVED)):
             if code not in plain and code not in self._links and code.lower() not in RESERVED:
-                plain[code] = location_of(url)
+                with self._lock:
+                    plain[code] = location_of(url)
                 added += 1
                 if added == room:
                     break
         return added
 
     def invalidate(self, code: str) -> None:
-        self._plain.pop(code, None)
-        self._links.pop(code, None)
-        self._missing.pop(code, None)
+        with self._lock:
+            self._generation += 1
+            self._plain.pop(code, None)
+            self._links.pop(code, None)
+            self._missing.pop(code, None)
 
     def poll_invalidations(self) -> int:
-        """Drop every code changed in the store since the last poll; return how many."""
-        seq, codes = self._store.invalidations_since(max(self._seq - _POLL_OVERLAP, 0))
-        self._seq = max(seq, self._seq)
-        for code in codes:
+        """Drop every code changed in the store since the last poll; return how many.
+
+        Only rows not seen by an earlier poll count: the overlap window is read
+        again, but its known rows drop nothing (module docstring).
+        """
+        since = max(self._seq - _POLL_OVERLAP, 0)
+        changes = self._store.changes_since(since)
+        seen = self._seen
+        dropped = 0
+        for seq, code in changes:
+            if seq in seen or seq <= since:
+                continue
+            seen.add(seq)
             self.invalidate(code)
-        return len(codes)
+            dropped += 1
+            if seq > self._seq:
+                self._seq = seq
+        floor = self._seq - _POLL_OVERLAP
+        if len(seen) > 2 * _POLL_OVERLAP or any(s <= floor for s in seen):
+            self._seen = {s for s in seen if s > floor}
+        return dropped
 
     def __len__(self) -> int:
         return len(self._plain) + len(self._links)
 
-    def _load(self, code: str) -> Link | None:
-        link = self._store.get_link(code)
+    def _remember(self, code: str, link: Link | None) -> Link | None:
         if link is None:
             if len(self._missing) >= self._size:
                 self._missing.clear()
@@ -145,8 +201,9 @@ class MemoryLinkCache:
         if link.expires_at is not None and self._clock.now() >= link.expires_at:
             return link  # expired: answered (410) but not kept
         if len(self) >= self._size:
+            fuller: dict[str, str] | dict[str, Link]
             fuller = self._plain if len(self._plain) >= len(self._links) else self._links
-            del fuller[next(iter(fuller))]
+            fuller.pop(next(iter(fuller)), None)
         if is_plain(link):
             assert link.url is not None  # is_plain checked it
             self._plain[code] = location_of(link.url)

@@ -7,16 +7,22 @@ ORM layers, and it is on the redirect's hot path (PERF-NOTES.md).
 
 from __future__ import annotations
 
+import functools
+import logging
+import math
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import psycopg
+from psycopg.errors import ConnectionTimeout
 from sqlalchemy import (
     Engine,
+    and_,
     create_engine,
     delete,
     event,
@@ -29,10 +35,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.sql.elements import ColumnElement
 
+from steadylink.datadir import make_private
 from steadylink.errors import NotFound, StoreError
-from steadylink.links import schema
+from steadylink.links import bounded, schema
+from steadylink.links.bounded import Breaker, NoAnswer
 from steadylink.links.codes import code_taken, fold
 from steadylink.links.model import (
     ApiKey,
@@ -50,7 +59,11 @@ _LINK_COLUMNS = (
     "updated_at, expires_at, max_visits, visits, is_disabled, password_hash, owner"
 )
 _KEEP_CHANGES = 10_000
-PG_CONNECT_TIMEOUT = 10  # seconds; a ``connect_timeout`` in the URL wins
+# psycopg's shortest connect timeout (seconds; a ``connect_timeout`` in the URL wins)
+PG_CONNECT_TIMEOUT = 2
+# How long a call waits for the database's answer unless the caller says otherwise.
+DEFAULT_ANSWER_SECONDS = 10.0
+_log = logging.getLogger(__name__)
 # The visit log and its folding; "?" placeholders (SQLite), "%s" for psycopg.
 _LOG_VISITS = "INSERT INTO visit_log (code, day, host, family, is_bot, n) VALUES (?, ?, ?, ?, ?, ?)"
 _LOG_BOUND = (
@@ -87,8 +100,66 @@ _COMPACT = (
 _COMPACT_LOCK = "SELECT pg_advisory_xact_lock(7402310531)"
 
 
-def open_store(url: str) -> SqlStore:
-    """Open the store at ``url`` (``sqlite:///path`` or ``postgresql://...``)."""
+# What a client may be told when the store fails: no SQL, driver text or address.
+NOT_ANSWERING = "The links database is not answering right now; try again in a moment."
+# Failures that mean "the database cannot do it now", not a bug of ours.
+_UNAVAILABLE = (sqlite3.OperationalError, OperationalError, TimeoutError, psycopg.OperationalError)
+
+_T = TypeVar("_T")
+_P = ParamSpec("_P")
+
+
+def _guarded(method: Callable[Concatenate[SqlStore, _P], _T]) -> Callable[Concatenate[SqlStore, _P], _T]:
+    """A store call that fails fast while the database is known silent, and whose
+    unavailability reaches the caller as one ``StoreError`` with a fixed message."""
+    return _guard(method, probe=False)
+
+
+def _probe(method: Callable[Concatenate[SqlStore, _P], _T]) -> Callable[Concatenate[SqlStore, _P], _T]:
+    """Like ``_guarded``, but always tries: the change-log poll and the readiness check."""
+    return _guard(method, probe=True)
+
+
+def _guard(
+    method: Callable[Concatenate[SqlStore, _P], _T], *, probe: bool
+) -> Callable[Concatenate[SqlStore, _P], _T]:
+    @functools.wraps(method)
+    def guarded(self: SqlStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        self._enter(probe=probe)
+        try:
+            result = method(self, *args, **kwargs)
+        except _UNAVAILABLE as exc:
+            raise self._failed(exc) from exc
+        if self.breaker.is_open:
+            self.breaker.answered()
+        return result
+
+    return guarded
+
+
+def _guarded_rows(
+    method: Callable[Concatenate[SqlStore, _P], Iterator[_T]],
+) -> Callable[Concatenate[SqlStore, _P], Iterator[_T]]:
+    """``_guarded`` for a method that yields rows."""
+
+    @functools.wraps(method)
+    def guarded(self: SqlStore, /, *args: _P.args, **kwargs: _P.kwargs) -> Iterator[_T]:
+        self._enter(probe=False)
+        try:
+            yield from method(self, *args, **kwargs)
+        except _UNAVAILABLE as exc:
+            raise self._failed(exc) from exc
+
+    return guarded
+
+
+def open_store(url: str, *, answer_seconds: float = DEFAULT_ANSWER_SECONDS) -> SqlStore:
+    """Open the store at ``url`` (``sqlite:///path`` or ``postgresql://...``).
+
+    ``answer_seconds`` bounds every wait for the database (``links/bounded.py``):
+    web workers pass ``store.timeout_seconds``; tools that fold or copy many rows
+    keep the longer default.
+    """
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
@@ -97,31 +168,35 @@ def open_store(url: str) -> SqlStore:
         parsed = parsed.set(drivername="postgresql+psycopg")
     elif not parsed.drivername.startswith(("sqlite", "postgresql")):
         raise StoreError(f"Unsupported database {parsed.drivername!r}; use SQLite or PostgreSQL.")
-    return SqlStore(parsed.render_as_string(hide_password=False))
+    return SqlStore(parsed.render_as_string(hide_password=False), answer_seconds=answer_seconds)
 
 
 class SqlStore:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, answer_seconds: float = DEFAULT_ANSWER_SECONDS) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self.answer_seconds = answer_seconds
+        self.breaker = Breaker()
         self._local = threading.local()
         if self.is_sqlite:
             path = make_url(url).database or ""
             self._sqlite_path = path
             if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                _make_database_private(Path(path))
             self.engine: Engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
             event.listen(self.engine, "connect", _tune_sqlite)
         else:
-            # timestamps are written as naive UTC: the session must agree
-            connect_args: dict[str, Any] = {"options": "-c timezone=UTC"}
+            connect_args = bounded.connect_args(answer_seconds)
             if "connect_timeout" not in make_url(url).query:
                 # libpq waits for ever by default: a host that stopped answering would
                 # hold every create (and the readiness probe) for minutes of TCP retries
-                connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT
-            self.engine = create_engine(
-                url, pool_size=5, max_overflow=5, pool_pre_ping=True, connect_args=connect_args
-            )
+                connect_args["connect_timeout"] = max(PG_CONNECT_TIMEOUT, math.ceil(answer_seconds))
+            # No pre-ping: on a silent database it would add a wait (and a reconnect)
+            # to every checkout; a connection that fails is dropped with the whole
+            # pool's older ones (SQLAlchemy's disconnect handling) instead.
+            self.engine = create_engine(url, pool_size=5, max_overflow=5, connect_args=connect_args)
+            event.listen(self.engine, "do_connect", _bounded_connect(answer_seconds))
 
     # links -------------------------------------------------------------
 
@@ -129,6 +204,7 @@ class SqlStore:
         if not self.insert_links([link])[0]:
             raise code_taken(link.code)
 
+    @_guarded
     def insert_links(self, links: Sequence[Link]) -> list[bool]:
         """Store new links in one transaction; per link, False if its code was taken.
 
@@ -138,23 +214,21 @@ class SqlStore:
         rows = [_link_row(link) for link in links]
         if not rows:
             return []
-        try:
-            if self.is_sqlite:
-                # Plain sqlite3: through SQLAlchemy Core an insert and its change
-                # note cost ~270 µs (statement building), half of a whole API create.
-                return _insert_links_sqlite(self._sqlite(), rows)
-            with self.engine.begin() as conn:
-                add = pg_insert(schema.links).on_conflict_do_nothing().returning(schema.links.c.code)
-                # RETURNING tells whether the row went in: rowcount is -1 here
-                done = [conn.execute(add.values(**row)).first() is not None for row in rows]
-                for row, is_new in zip(rows, done, strict=True):
-                    if is_new:
-                        # other workers may hold a negative cache entry for this code
-                        _note_change(conn, row["code"])
-                return done
-        except (sqlite3.OperationalError, OperationalError) as exc:
-            raise _store_error(exc) from exc
+        if self.is_sqlite:
+            # Plain sqlite3: through SQLAlchemy Core an insert and its change
+            # note cost ~270 µs (statement building), half of a whole API create.
+            return _insert_links_sqlite(self._sqlite(), rows)
+        with self.engine.begin() as conn:
+            add = pg_insert(schema.links).on_conflict_do_nothing().returning(schema.links.c.code)
+            # RETURNING tells whether the row went in: rowcount is -1 here
+            done = [conn.execute(add.values(**row)).first() is not None for row in rows]
+            for row, is_new in zip(rows, done, strict=True):
+                if is_new:
+                    # other workers may hold a negative cache entry for this code
+                    _note_change(conn, row["code"])
+            return done
 
+    @_guarded
     def get_link(self, code: str) -> Link | None:
         if self.is_sqlite:
             row = (
@@ -167,6 +241,7 @@ class SqlStore:
             found = conn.execute(select(*_columns()).where(schema.links.c.code == code)).first()
         return _link_from_tuple(tuple(found)) if found else None
 
+    @_guarded_rows
     def plain_links(self, limit: int, *, most_visited: bool = False) -> Iterator[tuple[str, str]]:
         t = schema.links
         order = (t.c.visits.desc(), t.c.created_at.desc()) if most_visited else (t.c.created_at.desc(),)
@@ -175,6 +250,7 @@ class SqlStore:
             for code, url in conn.execution_options(yield_per=10_000).execute(query):
                 yield str(code), str(url)
 
+    @_guarded
     def list_links(
         self,
         *,
@@ -182,6 +258,7 @@ class SqlStore:
         created_from: datetime | None = None,
         created_to: datetime | None = None,
         owner: str | None = None,
+        protected_urls_of: str | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> LinkPage:
@@ -189,12 +266,11 @@ class SqlStore:
         conditions = []
         if text:
             pattern = f"%{_escape_like(text.lower())}%"
-            conditions.append(
-                or_(
-                    t.c.code_folded.like(pattern, escape="\\"),
-                    func.lower(t.c.url).like(pattern, escape="\\"),
-                )
-            )
+            url_matches: ColumnElement[bool] = func.lower(t.c.url).like(pattern, escape="\\")
+            if protected_urls_of is not None:
+                readable = or_(t.c.password_hash.is_(None), t.c.owner == protected_urls_of)
+                url_matches = and_(url_matches, readable)
+            conditions.append(or_(t.c.code_folded.like(pattern, escape="\\"), url_matches))
         if created_from is not None:
             conditions.append(t.c.created_at >= _to_db(created_from))
         if created_to is not None:
@@ -208,12 +284,14 @@ class SqlStore:
             total = conn.execute(select(func.count()).select_from(t).where(*conditions)).scalar_one()
         return LinkPage([_link_from_tuple(tuple(r)) for r in rows], int(total), limit, offset)
 
+    @_guarded_rows
     def iter_links(self) -> Iterator[Link]:
         query = select(*_columns()).order_by(schema.links.c.created_at, schema.links.c.code)
         with self._connect() as conn:
             for row in conn.execution_options(yield_per=1000).execute(query):
                 yield _link_from_tuple(tuple(row))
 
+    @_guarded
     def replace_link(self, link: Link) -> None:
         row = _link_row(link)
         code = row.pop("code")
@@ -223,6 +301,7 @@ class SqlStore:
                 raise NotFound(f"No link with code {code!r}.", field="code")
             _note_change(conn, code)
 
+    @_guarded
     def delete_link(self, code: str) -> bool:
         with self._begin() as conn:
             result = conn.execute(delete(schema.links).where(schema.links.c.code == code))
@@ -233,6 +312,7 @@ class SqlStore:
             _note_change(conn, code)
         return True
 
+    @_guarded
     def take_limited_visit(self, code: str) -> bool:
         t = schema.links
         with self._begin() as conn:
@@ -247,6 +327,7 @@ class SqlStore:
                 _note_change(conn, code)
             return bool(result.rowcount == 1)
 
+    @_guarded
     def fold_visits(
         self, names: Sequence[str], visits: Sequence[VisitRow], *, at: datetime, forget: Sequence[str] = ()
     ) -> set[str]:
@@ -262,6 +343,7 @@ class SqlStore:
                 cursor.execute(_COMPACT_LOCK)
                 return _fold_visits(cursor, "%s", names, visits, at, forget, at - _SPOOL_MEMORY)
 
+    @_guarded
     def compact_visits(self, batch: int = 50_000) -> int:
         compacted = 0
         while True:
@@ -270,6 +352,7 @@ class SqlStore:
             if rows < batch:
                 return compacted
 
+    @_guarded
     def checkpoint(self) -> None:
         """Copy the WAL back into the database file (SQLite; PASSIVE: never waits for readers)."""
         if self.is_sqlite:
@@ -287,6 +370,7 @@ class SqlStore:
                 cursor.execute(_COMPACT_LOCK)
                 return _fold_log(cursor, "%s", batch)
 
+    @_guarded
     def link_stats(self, code: str) -> LinkStats:
         link = self.get_link(code)
         if link is None:
@@ -333,6 +417,7 @@ class SqlStore:
             humans=humans,
         )
 
+    @_guarded
     def sample_codes(self, n: int) -> list[str]:
         total = self.count_links()
         if total == 0 or n <= 0:
@@ -345,13 +430,22 @@ class SqlStore:
             rows = conn.execute(query).scalars()
             return [code for i, code in enumerate(rows) if i % step == 0][:n]
 
+    @_guarded
     def count_links(self) -> int:
         with self._connect() as conn:
             return int(conn.execute(select(func.count()).select_from(schema.links)).scalar_one())
 
     # cache invalidation --------------------------------------------------
 
+    @_probe
     def invalidations_since(self, seq: int) -> tuple[int, list[str]]:
+        rows = self.changes_since(seq)
+        if not rows:
+            return seq, []
+        return rows[-1][0], [code for _, code in rows]
+
+    @_probe
+    def changes_since(self, seq: int) -> list[tuple[int, str]]:
         t = schema.link_changes
         if self.is_sqlite:
             rows = (
@@ -361,16 +455,12 @@ class SqlStore:
             )
         else:
             with self._connect() as conn:
-                rows = [
-                    tuple(r)
-                    for r in conn.execute(select(t.c.seq, t.c.code).where(t.c.seq > seq).order_by(t.c.seq))
-                ]
-        if not rows:
-            return seq, []
-        return int(rows[-1][0]), [str(r[1]) for r in rows]
+                rows = conn.execute(select(t.c.seq, t.c.code).where(t.c.seq > seq).order_by(t.c.seq)).all()
+        return [(int(r[0]), str(r[1])) for r in rows]
 
     # API keys --------------------------------------------------------------
 
+    @_guarded
     def insert_key(self, key: ApiKey, key_hash: str) -> None:
         with self._begin() as conn:
             conn.execute(
@@ -385,18 +475,21 @@ class SqlStore:
                 )
             )
 
+    @_guarded
     def key_by_hash(self, key_hash: str) -> ApiKey | None:
         t = schema.api_keys
         with self._connect() as conn:
             row = conn.execute(select(*_key_columns()).where(t.c.key_hash == key_hash)).first()
         return _key_from_row(tuple(row)) if row else None
 
+    @_guarded
     def list_keys(self) -> list[ApiKey]:
         t = schema.api_keys
         with self._connect() as conn:
             rows = conn.execute(select(*_key_columns()).order_by(t.c.created_at)).all()
         return [_key_from_row(tuple(r)) for r in rows]
 
+    @_guarded
     def revoke_key(self, key_id: str, at: datetime) -> bool:
         t = schema.api_keys
         with self._begin() as conn:
@@ -407,6 +500,7 @@ class SqlStore:
 
     # health ----------------------------------------------------------------
 
+    @_probe
     def ping(self) -> None:
         with self._connect() as conn:
             conn.execute(text("SELECT 1"))
@@ -431,16 +525,25 @@ class SqlStore:
         return conn
 
     def _connect(self) -> Any:
-        try:
-            return self.engine.connect()
-        except SQLAlchemyError as exc:
-            raise _store_error(exc) from exc
+        return self.engine.connect()
 
     def _begin(self) -> Any:
-        try:
-            return self.engine.begin()
-        except SQLAlchemyError as exc:
-            raise _store_error(exc) from exc
+        return self.engine.begin()
+
+    def _enter(self, *, probe: bool) -> None:
+        if not self.breaker.allows(probe=probe):
+            raise StoreError(NOT_ANSWERING)
+
+    def _failed(self, exc: BaseException) -> StoreError:
+        """The one answer a caller gets; what happened goes to the log only."""
+        cause = getattr(exc, "orig", None) or exc
+        if isinstance(cause, NoAnswer | ConnectionTimeout):
+            if not self.breaker.is_open:
+                _log.warning("the links database stopped answering (%s); failing fast", cause)
+            self.breaker.failed()
+        else:
+            _log.warning("links database call failed: %s: %s", type(cause).__name__, cause)
+        return StoreError(NOT_ANSWERING)
 
 
 def _fold_visits(
@@ -473,6 +576,16 @@ def _fold_log(cursor: Any, mark: str, batch: int | None) -> tuple[int, int]:
     return int(rows), int(visits)
 
 
+def _bounded_connect(answer_seconds: float) -> Callable[..., Any]:
+    """SQLAlchemy's ``do_connect`` hook: connections of ``BoundedConnection``'s kind."""
+    connection_class = bounded.bounded_connection_class(answer_seconds)
+
+    def connect(_dialect: Any, _record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
+        return connection_class.connect(*cargs, **cparams)
+
+    return connect
+
+
 def _tune_sqlite(dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -491,8 +604,12 @@ def _note_change(conn: Any, code: str) -> None:
         conn.execute(delete(schema.link_changes).where(schema.link_changes.c.seq < seq - _KEEP_CHANGES))
 
 
-def _store_error(exc: Exception) -> StoreError:
-    return StoreError(f"The links database is not answering: {exc.__class__.__name__}: {exc}")
+def _make_database_private(path: Path) -> None:
+    """The database file (and its WAL) 0600, new or left readable by an older version."""
+    if not path.exists():
+        path.touch(mode=0o600)  # before SQLite creates it with the process's umask
+    for name in (path.name, f"{path.name}-wal", f"{path.name}-shm"):
+        make_private(path.with_name(name))
 
 
 def _columns() -> list[Any]:

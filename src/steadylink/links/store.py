@@ -43,10 +43,15 @@ class Store(Protocol):
         created_from: datetime | None = None,
         created_to: datetime | None = None,
         owner: str | None = None,
+        protected_urls_of: str | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> LinkPage:
-        """Links newest first; ``text`` matches code or URL; ``owner`` restricts."""
+        """Links newest first; ``text`` matches code or URL; ``owner`` restricts.
+
+        With ``protected_urls_of``, ``text`` matches the URL of a password link
+        only if that owner's (the caller may not read the others' targets).
+        """
         ...
 
     def iter_links(self) -> Iterator[Link]:
@@ -101,6 +106,10 @@ class Store(Protocol):
     # cache invalidation across worker processes
     def invalidations_since(self, seq: int) -> tuple[int, list[str]]:
         """Codes changed or deleted after ``seq``, and the newest seq."""
+        ...
+
+    def changes_since(self, seq: int) -> list[tuple[int, str]]:
+        """``(seq, code)`` of every change after ``seq``, oldest first."""
         ...
 
     # API keys (only hashes are stored)

@@ -13,13 +13,17 @@ If a batch fails because a row breaks a rule the service did not check, each
 of its links is tried again on its own, so the error reaches only the request
 it belongs to. If the database does not answer (``StoreError``), every request
 of the batch gets that answer at once: trying each link again would make the
-last one wait for as many timeouts as the batch has links. Nothing is ever
-half-written: each transaction commits whole or not at all.
+last one wait for as many timeouts as the batch has links. The batch's error
+is logged here, once; each request gets an error of its own that names no
+row, because the driver's text holds the whole statement's parameters — the
+other users' URLs, owners and password hashes. Nothing is ever half-written:
+each transaction commits whole or not at all.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from steadylink.errors import StoreError
@@ -27,6 +31,7 @@ from steadylink.links.model import Link
 from steadylink.links.store import Store
 
 MAX_BATCH = 256
+_log = logging.getLogger(__name__)
 
 
 class LinkWriter:
@@ -76,8 +81,9 @@ class LinkWriter:
                     self._thread(), self._store.insert_links, [link for link, _ in batch]
                 )
             except StoreError as exc:  # the database does not answer: the same for every link
+                _log.error("a batch of %d new links was not stored: %s", len(batch), exc.message)
                 for _, answer in batch:
-                    _settle(answer, error=exc)
+                    _settle(answer, error=_unstored(exc))
                 continue
             except Exception as exc:
                 if len(batch) == 1:
@@ -100,6 +106,14 @@ class LinkWriter:
                 _settle(answer, error=exc)
             else:
                 _settle(answer, result=results[0])
+
+
+def _unstored(batch_error: StoreError) -> StoreError:
+    """One request's share of a batch's failure: what happened, none of the batch's rows."""
+    return StoreError(
+        f"The links database did not answer ({type(batch_error.__cause__ or batch_error).__name__}); "
+        "the link was not stored. Try again in a moment."
+    )
 
 
 def _settle(

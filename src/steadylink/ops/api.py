@@ -45,7 +45,9 @@ class RollbackBody(BaseModel):
 def create_ops_app(guard: Guard, store: Store, *, source_dir: Path | None) -> FastAPI:
     app = FastAPI(title="steadylink guard", openapi_url="/ops/openapi.json", docs_url="/ops/docs")
 
-    install_error_handlers(app)  # the same JSON errors as the public API, naming the field
+    # The same JSON errors as the public API, naming the field; its callers are
+    # the operators, so a failed release step's 5xx says what failed.
+    install_error_handlers(app, shows_server_errors=True)
 
     def caller(authorization: Annotated[str | None, Header()] = None) -> ApiKey:
         scheme, _, secret = (authorization or "").partition(" ")

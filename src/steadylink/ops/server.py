@@ -1,6 +1,7 @@
 """``steadylink up``: the guard in the foreground.
 
-Starts (or adopts) HAProxy and the serving release, then serves the ops API
+Starts (or adopts) HAProxy and the serving release (building the first
+release when nothing was released yet, ``release/first.py``), then serves the ops API
 on the ops port until Ctrl-C / SIGTERM, and then stops everything it runs.
 """
 
@@ -10,19 +11,23 @@ import contextlib
 import os
 import signal
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import uvicorn
 
 from steadylink.clock import SystemClock
 from steadylink.edge import ensure_port_free
-from steadylink.links.migrate import upgrade_to_head
+from steadylink.links.compat import prepare_schema
 from steadylink.links.service import authenticate, create_key
 from steadylink.links.sql_store import open_store
 from steadylink.ops.api import create_ops_app
+from steadylink.release.first import ensure_serving_release
 from steadylink.release.guard import Guard
+from steadylink.release.supervision import SupervisionLoop
 from steadylink.settings import Settings
 from steadylink.types import Role
+from steadylink.watch.journal import Journal
 
 OPERATOR_KEY_FILE = "operator.key"
 
@@ -36,7 +41,7 @@ def ensure_operator_key(settings: Settings) -> str:
     path = operator_key_path(settings.data_dir)
     store = open_store(settings.database_url)
     try:
-        upgrade_to_head(store.engine)
+        prepare_schema(store.engine)  # a newer release may have migrated it: then it must fit
         if path.exists():
             secret = path.read_text().strip()
             if authenticate(store=store, secret=secret) is not None:
@@ -77,11 +82,22 @@ def run_guard(
     signal.signal(signal.SIGTERM, _interrupt)
     ensure_operator_key(settings)
     guard = Guard(settings)
+    # Before anything starts: a first build that fails leaves nothing running.
+    ensure_serving_release(guard, source_dir=source_dir, progress=progress)
     store = open_store(settings.database_url)
+    retention = timedelta(days=settings.watch.journal_retention_days)
+    journal = Journal.for_data_dir(settings.data_dir, retention=retention)
     server: uvicorn.Server | None = None
+    supervision: SupervisionLoop | None = None
+    def edge_event(kind: str, message: str, severity: str) -> None:
+        journal.append(kind, message, severity=severity)
+        progress(message)
+
+    guard.on_edge_event = edge_event  # map rebuilds, failed map syncs, a restarted visit reader
     try:
         guard.start(progress=progress)
         guard.record_ops_port(settings.ops_port)
+        supervision = SupervisionLoop(guard, journal=journal, progress=progress).start()
         app = create_ops_app(guard, store, source_dir=source_dir)
         config = uvicorn.Config(
             app, host=settings.host, port=settings.ops_port, log_level="warning", access_log=False
@@ -97,5 +113,8 @@ def run_guard(
         server.run()
     finally:
         progress("stopping")
+        if supervision is not None:
+            supervision.stop()  # first: it must not restart what is being stopped
         guard.stop(progress=progress)
         store.close()
+        journal.close()

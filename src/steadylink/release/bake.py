@@ -4,7 +4,9 @@
 the canary's rule (``CanaryPolicy.is_clear_failure``) against the error ratio
 the previous release had before promotion: a burning error budget, a crash
 loop or a latency jump means ``RollBack``, a weight change back to the warm
-release. After ``bake_seconds`` and at least ``min_requests`` requests it is
+release; so do worker restarts or memory running away in the new release's
+group (``CanaryPolicy.judge_group``: the baseline is the warm previous
+release's group over the same time). After ``bake_seconds`` and at least ``min_requests`` requests it is
 ``Baked``: the guard stops the previous release and keeps its directory.
 Pure like the canary; the guard does the I/O.
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from steadylink.clock import Clock
-from steadylink.release.canary import AbortCause, CanaryPolicy, ServerFigures, Tally
+from steadylink.release.canary import AbortCause, CanaryPolicy, GroupFigures, ServerFigures, Tally
 from steadylink.release.history import Figure
 from steadylink.settings import ReleaseSettings
 
@@ -94,8 +96,17 @@ class BakeWatch:
     RollBack and Baked are final; observing afterwards repeats them.
     """
 
-    def __init__(self, policy: BakePolicy, clock: Clock, *, start: ServerFigures) -> None:
+    def __init__(
+        self,
+        policy: BakePolicy,
+        clock: Clock,
+        *,
+        start: ServerFigures,
+        start_group: GroupFigures | None = None,
+        start_baseline_group: GroupFigures | None = None,
+    ) -> None:
         self.policy = policy
+        self._groups_at_start = (start_group or GroupFigures(), start_baseline_group or GroupFigures())
         self._tally = Tally(start)
         self._started = clock.monotonic()
         self._down_since: float | None = None
@@ -109,6 +120,8 @@ class BakeWatch:
         *,
         baseline_latency_ms: float | None = None,
         is_crashing: bool = False,
+        group: GroupFigures | None = None,
+        baseline_group: GroupFigures | None = None,
     ) -> BakeDecision:
         if self._final is not None:
             return self._final
@@ -123,6 +136,17 @@ class BakeWatch:
             latency_ms=sample.latency_ms,
         )
         failure = self._judge_failure(sample, figures, now, baseline_latency_ms, is_crashing)
+        if failure is None:
+            start, baseline_start = self._groups_at_start
+            trouble = rule.judge_group(
+                "the new release",
+                start,
+                group or GroupFigures(),
+                baseline_start,
+                baseline_group or GroupFigures(),
+            )
+            if trouble is not None:
+                failure = RollBack(trouble[1], figures, trouble[0])
         if failure is not None:
             self._final = failure
             return failure

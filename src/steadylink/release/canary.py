@@ -25,13 +25,26 @@ never fail it, since ``t >= baseline ratio``. The test runs on two windows,
 the current step and the whole canary (errors that only show under a larger
 share of the traffic, and slow failures that need every request as evidence);
 the baseline is always the stable release over the whole canary.
+
+Its processes, beside its answers. granian replaces a worker that exits
+(``--respawn-failed-workers``), so a crash-looping release keeps a live leader
+and answers most requests; each crash still fails what that worker held. So
+every worker exit in the candidate's group (``GroupFigures.restarts``, counted
+by the executor over all the group's processes) is a clear failure: a release
+whose workers restart is not promoted. Memory: the candidate's group (all its
+processes' resident memory) may grow by at most ``memory_growth_factor`` x
+what the stable release's group grew over the same time, and growth under
+``memory_growth_floor_mb`` is never judged (warm-up, allocator noise); above
+``memory_ceiling_mb`` it fails whatever the stable release does. A leak that
+takes minutes to show is not caught here; one that runs away in seconds (the
+kind that exhausts a machine before the bake ends) is.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from steadylink.clock import Clock
@@ -39,6 +52,7 @@ from steadylink.errors import ConfigError
 from steadylink.release.history import Figure
 from steadylink.settings import ReleaseSettings
 
+MB = 1024 * 1024
 FULL_WEIGHT = 100  # HAProxy weights go to 256; percent maps 1:1 so weights read as shares.
 
 
@@ -58,12 +72,27 @@ class ServerFigures:
 
 
 @dataclass(frozen=True)
+class GroupFigures:
+    """A worker group's processes at one tick (from ``/proc``; see ``release/processes.py``).
+
+    ``restarts`` counts worker exits since the watch began (cumulative);
+    ``rss_bytes`` is the resident memory of every process of the group, None
+    when the guard cannot see it.
+    """
+
+    restarts: int = 0
+    rss_bytes: int | None = None
+
+
+@dataclass(frozen=True)
 class Sample:
     """What the guard saw at one tick; ``is_crashing`` comes from its supervisor."""
 
     stable: ServerFigures
     candidate: ServerFigures
     is_crashing: bool = False
+    candidate_group: GroupFigures = field(default_factory=GroupFigures)
+    stable_group: GroupFigures = field(default_factory=GroupFigures)
 
 
 @dataclass(frozen=True)
@@ -117,6 +146,9 @@ class CanaryPolicy:
     latency_floor_ms: float = 10.0
     # A server briefly DOWN is a restart; DOWN this long is a crash loop.
     down_grace_seconds: float = 2.0
+    memory_growth_factor: float = 3.0
+    memory_growth_floor_mb: float = 200.0
+    memory_ceiling_mb: float = 4096.0
 
     def __post_init__(self) -> None:
         steps = self.steps
@@ -134,6 +166,9 @@ class CanaryPolicy:
             error_factor=settings.canary_error_factor,
             error_floor=settings.canary_error_floor,
             latency_factor=settings.canary_latency_factor,
+            memory_growth_factor=settings.memory_growth_factor,
+            memory_growth_floor_mb=settings.memory_growth_floor_mb,
+            memory_ceiling_mb=settings.memory_ceiling_mb,
         )
 
     def error_threshold(self, baseline_ratio: float) -> float:
@@ -147,6 +182,39 @@ class CanaryPolicy:
 
     def latency_limit_ms(self, baseline_ms: float) -> float:
         return self.latency_factor * max(baseline_ms, self.latency_floor_ms)
+
+    def judge_group(
+        self,
+        who: str,
+        start: GroupFigures,
+        now: GroupFigures,
+        baseline_start: GroupFigures,
+        baseline_now: GroupFigures,
+    ) -> tuple[AbortCause, str] | None:
+        """Why ``who``'s group clearly failed since ``start`` (restarts, memory), or None."""
+        restarts = now.restarts - start.restarts
+        if restarts > 0:
+            reason = f"{restarts} worker restart(s) in {who}'s group (a worker exited and was replaced)"
+            return AbortCause.CRASH, reason
+        if now.rss_bytes is None:
+            return None
+        rss_mb = now.rss_bytes / MB
+        if rss_mb > self.memory_ceiling_mb:
+            ceiling = self.memory_ceiling_mb
+            return AbortCause.MEMORY, f"{who}'s workers use {rss_mb:,.0f} MB (ceiling {ceiling:,.0f} MB)"
+        if start.rss_bytes is None:
+            return None
+        growth_mb = (now.rss_bytes - start.rss_bytes) / MB
+        baseline_mb = 0.0
+        if baseline_start.rss_bytes is not None and baseline_now.rss_bytes is not None:
+            baseline_mb = max(0.0, (baseline_now.rss_bytes - baseline_start.rss_bytes) / MB)
+        limit_mb = max(self.memory_growth_factor * baseline_mb, self.memory_growth_floor_mb)
+        if growth_mb > limit_mb:
+            return AbortCause.MEMORY, (
+                f"{who}'s workers grew by {growth_mb:,.0f} MB to {rss_mb:,.0f} MB, against "
+                f"{baseline_mb:,.0f} MB on the stable release (limit {limit_mb:,.0f} MB)"
+            )
+        return None
 
 
 def binomial_tail(n: int, k: int, p: float) -> float:
@@ -214,6 +282,7 @@ class AbortCause(StrEnum):
     ERRORS = "errors"
     LATENCY = "latency"
     CRASH = "crash"
+    MEMORY = "memory"
 
 
 @dataclass(frozen=True)
@@ -278,6 +347,7 @@ class CanaryAnalysis:
         self._step_started = clock.monotonic()
         self._down_since: float | None = None
         self._final: Promote | Abort | None = None
+        self._groups_at_start = (start.candidate_group, start.stable_group)
 
     @property
     def weight_percent(self) -> int:
@@ -332,6 +402,13 @@ class CanaryAnalysis:
         policy = self.policy
         if sample.is_crashing:
             return Abort("the candidate is crash-looping", figures, AbortCause.CRASH)
+        candidate_start, stable_start = self._groups_at_start
+        trouble = policy.judge_group(
+            "the candidate", candidate_start, sample.candidate_group, stable_start, sample.stable_group
+        )
+        if trouble is not None:
+            cause, reason = trouble
+            return Abort(reason, figures, cause)
         if not sample.candidate.is_down:
             self._down_since = None
         elif self._down_since is None:

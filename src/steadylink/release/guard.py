@@ -7,35 +7,43 @@ restarts adopts the HAProxy and workers that kept serving without it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import secrets
 import sys
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from steadylink import __version__
 from steadylink.clock import Clock, SystemClock
 from steadylink.edge import (
     EdgeConfig,
     EdgeProcess,
     EdgeRedirects,
     RuntimeClient,
+    SlotSetting,
     adopt_edge,
     check_certificates,
     ensure_port_free,
     reload_edge,
+    restart_edge,
     start_edge,
     stop_edge,
 )
 from steadylink.errors import Conflict, NotFound, ReleaseError
 from steadylink.links.sql_store import open_store
 from steadylink.release.history import list_records
+from steadylink.release.processes import is_group_gone
 from steadylink.release.workers import (
+    SocketLease,
     WorkerSpec,
     is_alive,
+    private_socket,
     probe_socket,
+    publish_socket,
+    start_compactor,
     start_workers,
     stop_workers,
     wait_until_healthy,
@@ -52,6 +60,17 @@ class SlotEntry:
     release: str
     pid: int
     python: str
+    # The slot socket this group published (see workers.publish_socket): removed
+    # on retire only while it is still this file.
+    socket_device: int | None = None
+    socket_inode: int | None = None
+    # A compactor the guard started for this group after the group's own one died.
+    compactor: int | None = None
+
+    def lease(self, path: Path) -> SocketLease | None:
+        if self.socket_device is None or self.socket_inode is None:
+            return None
+        return SocketLease(path, self.socket_device, self.socket_inode)
 
 
 @dataclass
@@ -94,10 +113,6 @@ class GuardState:
         )
 
 
-def installed_release_id() -> str:
-    return f"installed-{__version__}"
-
-
 def edge_config_of(settings: Settings, run_dir: Path, *, slots: int = 4) -> EdgeConfig:
     """HAProxy's config from the settings (``[edge]``, the front door's host and port)."""
     return EdgeConfig(
@@ -137,19 +152,27 @@ class Guard:
         self.edge: EdgeProcess | None = None
         # plain links answered by HAProxy itself (edge/redirector.py); None when edge.redirects is off
         self.redirects: EdgeRedirects | None = None
+        # where map rebuilds and failed syncs are told: `up` points it at the journal
+        self.on_edge_event: Callable[[str, str, str], None] = _say_event
         self.lock = threading.RLock()
-        self.state.pythons.setdefault(installed_release_id(), sys.executable)
 
     # lifecycle -------------------------------------------------------------
 
     def start(self, *, progress: ProgressFn = print) -> bool:
-        """Adopt what still runs, or start HAProxy and the serving release. True if adopted."""
+        """Adopt what still runs, or start HAProxy and the serving release. True if adopted.
+
+        The serving release is a built release folder, registered before (``release/first.py``
+        builds the first one): never the installed package.
+        """
+        release = self.state.serving
+        if release is None or not Path(self.state.pythons.get(release, "/nonexistent")).exists():
+            raise ReleaseError("No built release to serve; `steadylink up` builds the first one.")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         ensure_port_free(self.settings.host, self.settings.ops_port)
         check_certificates(self.edge_config.tls_certs)
         self.redirects = self._edge_redirects()
         self.edge = adopt_edge(self.edge_config)
-        if self.edge is not None and self._live_slots():
+        if self.edge is not None and self._live_slots() and self.state.slot_of(release) is not None:
             self._prune_dead_slots()
             progress(f"adopted HAProxy (pid {self.edge.pid}) and {len(self.state.slots)} release(s)")
             self._save()
@@ -159,6 +182,11 @@ class Guard:
             return True
         if self.edge is not None:
             stop_edge(self.edge)
+        for entry in self.state.slots.values():
+            # left by a guard that died with HAProxy: they would serve on, unseen,
+            # and a granian stopping later deletes the socket it bound
+            progress(f"stopping {entry.release} (pid {entry.pid}), left by an earlier guard")
+            self._stop_group(entry)
         self.state.slots.clear()
         self.state.weights.clear()
         self.state.warm_previous = None
@@ -168,10 +196,6 @@ class Guard:
         if self.redirects is not None:
             self.redirects.start()
         progress(f"HAProxy listening on {self.settings.host}:{self.settings.port} (pid {self.edge.pid})")
-        release = self.state.serving if self.state.serving in self.state.pythons else None
-        release = release or installed_release_id()
-        if not Path(self.state.pythons[release]).exists():
-            release = installed_release_id()
         slot = self.launch(release, progress=progress)
         self.set_traffic({slot: FULL_WEIGHT})
         self.state.serving = release
@@ -183,7 +207,7 @@ class Guard:
         with self.lock:
             for slot, entry in list(self.state.slots.items()):
                 progress(f"stopping {entry.release} (pid {entry.pid})")
-                stop_workers(entry.pid)
+                self._stop_group(entry, self.edge_config.slot_socket(slot))
                 del self.state.slots[slot]
             self.state.weights.clear()
             self.state.warm_previous = None
@@ -203,7 +227,10 @@ class Guard:
         with self.lock:
             slot = self._free_slot()
             python = Path(self.state.pythons[release])
-            spec = self.worker_spec(release, python, self.edge_config.slot_socket(slot), database)
+            public = self.edge_config.slot_socket(slot)
+            # The group binds a path of its own; it becomes the slot's socket once ready.
+            private = private_socket(public, secrets.token_hex(4))
+            spec = self.worker_spec(release, python, private, database)
             pid = start_workers(spec)
             self.state.slots[slot] = SlotEntry(release, pid, str(python))
             self.state.weights[slot] = 0
@@ -211,9 +238,17 @@ class Guard:
         progress(f"starting {release} on slot {slot} (pid {pid})")
         try:
             wait_until_healthy(spec, pid, clock=self.clock)
-        except ReleaseError:
+            lease = publish_socket(private, public)
+        except (ReleaseError, OSError) as exc:
             self.retire(slot)
+            private.unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise ReleaseError(f"Release {release} could not take slot {slot}'s socket: {exc}") from exc
             raise
+        with self.lock:
+            entry = self.state.slots[slot]
+            entry.socket_device, entry.socket_inode = lease.device, lease.inode
+            self._save()
         return slot
 
     def worker_spec(
@@ -227,6 +262,8 @@ class Guard:
             database=database or self.settings.database_url,
             workers=self.settings.release.workers,
             extra_env=(("STEADYLINK_BASE_URL", self.settings.base_url),),
+            # one log per slot, whatever path the group binds first
+            log=socket.with_name(socket.name.split(".", 1)[0] + ".log"),
         )
 
     def set_traffic(self, weights: dict[int, int]) -> None:
@@ -250,7 +287,47 @@ class Guard:
             self.state.weights.pop(slot, None)
             self._save()
         if entry is not None:
-            stop_workers(entry.pid)
+            self._stop_group(entry, self.edge_config.slot_socket(slot))
+
+    # supervision (release/supervision.py decides; these act) ---------------------
+
+    def restart_edge(self) -> EdgeProcess:
+        """Start HAProxy again with the slot weights and states the guard holds."""
+        with self.lock:
+            initial = {
+                n: SlotSetting(weight=w, state="ready" if w > 0 else "drain")
+                for n, w in self.state.weights.items()
+                if n in self.state.slots
+            }
+            config = dataclasses.replace(self.edge_config, initial=initial)
+            self.edge = restart_edge(self.edge, config)
+            return self.edge
+
+    def replace_group(self, slot: int, *, progress: ProgressFn = print) -> int:
+        """Start the slot's release on a free slot, move the weight there, stop the old group."""
+        with self.lock:
+            entry = self.state.slots[slot]
+            weight = self.state.weights.get(slot, 0)
+        new_slot = self.launch(entry.release, progress=progress)
+        self.set_traffic({new_slot: weight, slot: 0})
+        self.retire(slot)
+        return new_slot
+
+    def restart_compactor(self, slot: int) -> int:
+        with self.lock:
+            entry = self.state.slots[slot]
+            spec = self.worker_spec(entry.release, Path(entry.python), self.edge_config.slot_socket(slot))
+            entry.compactor = start_compactor(spec, entry.pid)
+            self._save()
+            return entry.compactor
+
+    def _stop_group(self, entry: SlotEntry, socket: Path | None = None) -> None:
+        """The whole group and any compactor started for it; the slot's socket if still its own."""
+        stop_workers(entry.pid)
+        if entry.compactor is not None:
+            stop_workers(entry.compactor, timeout=5.0)
+        if socket is not None and (lease := entry.lease(socket)) is not None:
+            lease.remove()
 
     def rollback(self, target: str | None = None, *, progress: ProgressFn = print) -> str:
         """Send all traffic back to ``target`` (default: the previous good release)."""
@@ -360,7 +437,8 @@ class Guard:
         return EdgeRedirects(
             self.edge_config, open_store(self.settings.database_url), self._runtime,
             data_dir=self.data_dir, limit=self.settings.edge.map_max_links,
-            flush_seconds=self.settings.links.click_flush_seconds, on_event=_say_event,
+            flush_seconds=self.settings.links.click_flush_seconds,
+            on_event=lambda kind, message, severity: self.on_edge_event(kind, message, severity),
         )  # fmt: skip
 
     def _runtime(self) -> RuntimeClient:
@@ -370,7 +448,8 @@ class Guard:
 
     def _free_slot(self) -> int:
         for n in range(self.edge_config.slots):
-            if n not in self.state.slots:
+            # a socket that answers there is some other process's: never take it over
+            if n not in self.state.slots and probe_socket(self.edge_config.slot_socket(n)) is None:
                 return n
         raise Conflict("Every HAProxy slot is in use; finish or roll back the running release first.")
 
@@ -381,13 +460,16 @@ class Guard:
         )
 
     def _prune_dead_slots(self) -> None:
+        """Forget groups with nothing left; a dead leader's orphaned workers stay
+        (still serving) until the supervisor replaces the group."""
         for n, entry in list(self.state.slots.items()):
-            if not is_alive(entry.pid):
+            is_alive(entry.pid)  # reaps it if it is our exited child
+            if is_group_gone(entry.pid):
                 del self.state.slots[n]
                 self.state.weights.pop(n, None)
 
     def _previous_good(self) -> str | None:
-        """The newest promoted release older than the serving one; else the installed one."""
+        """The newest promoted release older than the serving one (the first release included)."""
         records = list_records(self.data_dir)
         promoted = [r.id for r in records if r.verdict == "promoted"]
         serving = self.state.serving
@@ -397,9 +479,7 @@ class Guard:
             older = []
         else:
             older = promoted
-        if older:
-            return older[0]
-        return installed_release_id() if serving != installed_release_id() else None
+        return older[0] if older else None
 
     def _save(self) -> None:
         self.state.guard_pid = os.getpid()

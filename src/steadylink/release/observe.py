@@ -6,6 +6,9 @@ executor around it: it samples ``show stat`` every ``TICK`` seconds, applies
 weights through the runtime API, and sends synthetic requests straight to the
 candidate's socket when real traffic is too thin to judge it (counted into the
 candidate's figures, tagged with a bot user agent so link stats keep them apart).
+It also reads both worker groups' processes from ``/proc`` (every
+``GROUP_EVERY`` seconds: a pass over ``/proc`` costs a few ms) for worker
+restarts and memory.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from steadylink.release.canary import (
     Advance,
     CanaryAnalysis,
     CanaryPolicy,
+    GroupFigures,
     Hold,
     Promote,
     Sample,
@@ -33,9 +37,11 @@ from steadylink.release.canary import (
 )
 from steadylink.release.guard import FULL_WEIGHT, Guard
 from steadylink.release.history import StepRecord, StepVerdict
+from steadylink.release.processes import RestartCount, read_groups
 from steadylink.release.workers import is_alive
 
 TICK = 0.1
+GROUP_EVERY = 0.3
 SYNTHETIC_BURST = 10
 SYNTHETIC_AGENT = "steadylink-canary/1 (synthetic; bot)"
 CANARY_TIMEOUT = 600.0
@@ -77,6 +83,24 @@ class _Reader:
         return figures
 
 
+class _Groups:
+    """Worker restarts and memory of some groups (by leader pid), counted from the first look."""
+
+    def __init__(self, leaders: list[int]) -> None:
+        self._leaders = leaders
+        first = read_groups(leaders)
+        self._counts = {n: RestartCount(g) for n, g in first.items()}
+        self._figures = {n: GroupFigures(0, g.rss_bytes) for n, g in first.items()}
+        self._read_at = time.monotonic()
+
+    def figures(self, leader: int) -> GroupFigures:
+        if time.monotonic() - self._read_at >= GROUP_EVERY:
+            for n, group in read_groups(self._leaders).items():
+                self._figures[n] = GroupFigures(self._counts[n].add(group), group.rss_bytes)
+            self._read_at = time.monotonic()
+        return self._figures[leader]
+
+
 def figures_of(stats: ServerStats, extra: _Synthetic | None = None) -> ServerFigures:
     extra = extra or _Synthetic()
     return ServerFigures(
@@ -98,6 +122,8 @@ def run_canary(
     entry = guard.state.slots[candidate_slot]
 
     reader = _Reader()
+    stable_pid = guard.state.slots[stable_slot].pid
+    groups = _Groups([entry.pid, stable_pid])
 
     def sample() -> Sample:
         stats = runtime.server_stats()
@@ -105,6 +131,8 @@ def run_canary(
             stable=reader.read(stats, stable_slot),
             candidate=reader.read(stats, candidate_slot, synthetic),
             is_crashing=not is_alive(entry.pid),
+            candidate_group=groups.figures(entry.pid),
+            stable_group=groups.figures(stable_pid),
         )
 
     analysis = CanaryAnalysis(policy, clock, start=sample())
@@ -174,6 +202,7 @@ def run_bake(
     *,
     guard: Guard,
     slot: int,
+    previous_slot: int | None = None,
     baseline_ratio: float,
     baseline_latency_ms: float | None = None,
     clock: Clock,
@@ -189,11 +218,25 @@ def run_bake(
     codes = _sample_codes(guard)
 
     reader = _Reader()
+    if previous_slot is None and guard.state.warm_previous is not None:
+        previous_slot = guard.state.slot_of(guard.state.warm_previous)
+    previous = guard.state.slots.get(previous_slot) if previous_slot is not None else None
+    leaders = [entry.pid, *([previous.pid] if previous else [])]
+    groups = _Groups(leaders)
 
     def figures() -> ServerFigures:
         return reader.read(runtime.server_stats(), slot, synthetic)
 
-    watch = BakeWatch(watch_policy, clock, start=figures())
+    def baseline_group() -> GroupFigures | None:
+        return groups.figures(previous.pid) if previous else None
+
+    watch = BakeWatch(
+        watch_policy,
+        clock,
+        start=figures(),
+        start_group=groups.figures(entry.pid),
+        start_baseline_group=baseline_group(),
+    )
     while True:
         decision = watch.observe(
             figures(),
@@ -201,6 +244,8 @@ def run_bake(
             clock.monotonic(),
             baseline_latency_ms=baseline_latency_ms,
             is_crashing=not is_alive(entry.pid),
+            group=groups.figures(entry.pid),
+            baseline_group=baseline_group(),
         )
         if isinstance(decision, RollBack):
             step = StepRecord(

@@ -13,15 +13,23 @@ failed: the report shows everything that is wrong, and passes only if all do.
 
 ``sample_codes`` should leave out links limited by ``max_visits``: each
 resolve counts a visit, so the second release to answer could rightly say 410.
+
+The sample is resolved on both releases ``release.stage_concurrency`` codes at
+a time, in rounds; a round that settles the verdict (a difference, or a
+latency far over the limit) ends it early, so a broken or slow candidate is
+rejected in seconds. How many codes are compared, and what that catches:
+``stage_power.py``.
 """
 
 from __future__ import annotations
 
+import itertools
 import random
 import statistics
 import string
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -30,12 +38,23 @@ import httpx
 from steadylink.clock import Clock, SystemClock
 from steadylink.release.build import Progress
 from steadylink.release.history import Figure
+from steadylink.release.stage_power import (
+    detection_power,
+    differential_sample_size,
+    is_differential_failure,
+)
 from steadylink.settings import ReleaseSettings
 
 CREATE_FIELDS = ("code", "short_url", "url", "created_at", "expires_at", "max_visits", "visits")
 SHOWN_MISMATCHES = 5
-# Sub-millisecond medians on a unix socket are scheduler noise; compare from 1 ms up.
-LATENCY_FLOOR_MS = 1.0
+# Medians of a few milliseconds on a unix socket, with requests in flight together, are
+# scheduler noise; compare from 5 ms up.
+LATENCY_FLOOR_MS = 5.0
+# Pairs per round (at least): after each round the verdict may already be clear.
+ROUND_PAIRS = 32
+# Latency is judged early only on this many pairs, and only when far over the limit.
+EARLY_LATENCY_PAIRS = 20
+EARLY_LATENCY_MARGIN = 2.0
 _TOKEN_ALPHABET = string.ascii_lowercase + string.digits
 
 
@@ -126,17 +145,35 @@ class StageContext:
         return Answer(response.status_code, response.headers.get("location"), elapsed_ms)
 
     def resolve_sample(self, current: httpx.Client) -> list[SampleAnswer]:
-        """Each sample code on both releases, interleaved so drift hits both; done once."""
+        """Each sample code on both releases (the current first, then the candidate, so drift
+        hits both), ``stage_concurrency`` codes at a time, round by round until the verdict is
+        clear or the sample is done; done once."""
         if self._sample_answers is None:
-            self._sample_answers = [
-                SampleAnswer(
-                    code,
-                    current=self.fetch(current, f"/{code}"),
-                    candidate=self.fetch(self.candidate, f"/{code}"),
+            answers: list[SampleAnswer] = []
+
+            def pair(code: str) -> SampleAnswer:
+                return SampleAnswer(
+                    code, self.fetch(current, f"/{code}"), self.fetch(self.candidate, f"/{code}")
                 )
-                for code in self.sample_codes
-            ]
+
+            workers = self.settings.stage_concurrency
+            size = workers * max(4, -(-ROUND_PAIRS // workers))  # whole waves of `workers` pairs
+            with ThreadPoolExecutor(workers, thread_name_prefix="stage") as pool:
+                for start in range(0, len(self.sample_codes), size):
+                    answers += pool.map(pair, self.sample_codes[start : start + size])
+                    if self._is_settled(answers):
+                        break
+            self._sample_answers = answers
         return self._sample_answers
+
+    def _is_settled(self, answers: list[SampleAnswer]) -> bool:
+        """Whether the answers so far already decide: a difference, or latency far too high."""
+        if is_differential_failure(len(answers), len(mismatches_in(answers)), self.settings):
+            return True
+        if len(answers) < EARLY_LATENCY_PAIRS:
+            return False
+        candidate_ms, _, limit_ms = latency_figures(answers, self.settings)
+        return candidate_ms > EARLY_LATENCY_MARGIN * limit_ms
 
 
 class StageCheck(ABC):
@@ -244,21 +281,35 @@ class DifferentialCheck(StageCheck):
 
     def run(self, context: StageContext) -> CheckOutcome:
         if context.current is None:
-            return CheckOutcome("no current release to compare with")
+            return CheckOutcome("skipped: no current release to compare with")
+        if not context.sample_codes:
+            return CheckOutcome("skipped: the store has no links to compare yet")
         answers = context.resolve_sample(context.current)
         mismatches = [
             f"/{a.code}: {a.candidate.describe()} (current: {a.current.describe()})"
-            for a in answers
-            if (a.candidate.status, a.candidate.location) != (a.current.status, a.current.location)
+            for a in mismatches_in(answers)
         ]
-        figures: dict[str, Figure] = {"compared": len(answers), "mismatches": len(mismatches)}
-        if mismatches:
+        planned = len(context.sample_codes)
+        power = detection_power(len(answers), context.settings)
+        figures: dict[str, Figure] = {
+            "compared": len(answers),
+            "planned": planned,
+            "mismatches": len(mismatches),
+            "power": round(power, 4),
+        }
+        if is_differential_failure(len(answers), len(mismatches), context.settings):
             shown = "; ".join(mismatches[:SHOWN_MISMATCHES])
             hidden = len(mismatches) - SHOWN_MISMATCHES
             more = f" and {hidden} more" if hidden > 0 else ""
-            detail = f"{len(mismatches)} of {len(answers)} codes differ: {shown}{more}"
+            stopped = f" (stopped after {len(answers)} of {planned})" if len(answers) < planned else ""
+            detail = f"{len(mismatches)} of {len(answers)} codes differ{stopped}: {shown}{more}"
             raise CheckFailed(detail, figures)
-        return CheckOutcome(f"{len(answers)} codes answer alike", figures)
+        floor = context.settings.canary_error_floor
+        return CheckOutcome(
+            f"{len(answers)} requests answer alike on both releases ({power:.1%} sure to catch "
+            f"one differing on {floor:.1%} of them)",
+            figures,
+        )
 
 
 class LatencyCheck(StageCheck):
@@ -270,9 +321,7 @@ class LatencyCheck(StageCheck):
         if context.current is None or not context.sample_codes:
             return CheckOutcome("no current release or sample to compare with")
         answers = context.resolve_sample(context.current)
-        candidate_ms = statistics.median(a.candidate.elapsed_ms for a in answers)
-        current_ms = statistics.median(a.current.elapsed_ms for a in answers)
-        limit_ms = context.settings.stage_latency_factor * max(current_ms, LATENCY_FLOOR_MS)
+        candidate_ms, current_ms, limit_ms = latency_figures(answers, context.settings)
         figures: dict[str, Figure] = {
             "candidate_median_ms": round(candidate_ms, 3),
             "current_median_ms": round(current_ms, 3),
@@ -282,6 +331,21 @@ class LatencyCheck(StageCheck):
         if candidate_ms > limit_ms:
             raise CheckFailed(detail, figures)
         return CheckOutcome(detail, figures)
+
+
+def mismatches_in(answers: Iterable[SampleAnswer]) -> list[SampleAnswer]:
+    return [
+        a
+        for a in answers
+        if (a.candidate.status, a.candidate.location) != (a.current.status, a.current.location)
+    ]
+
+
+def latency_figures(answers: Sequence[SampleAnswer], settings: ReleaseSettings) -> tuple[float, float, float]:
+    """The candidate's and the current's median redirect time, and the candidate's limit (ms)."""
+    candidate_ms = statistics.median(a.candidate.elapsed_ms for a in answers)
+    current_ms = statistics.median(a.current.elapsed_ms for a in answers)
+    return candidate_ms, current_ms, settings.stage_latency_factor * max(current_ms, LATENCY_FLOOR_MS)
 
 
 class StageCheckRegistry:
@@ -335,7 +399,7 @@ def run_stage(
     context = StageContext(
         candidate=candidate,
         current=current,
-        sample_codes=list(sample_codes)[: settings.stage_sample],
+        sample_codes=planned_requests(sample_codes, settings),
         api_key=api_key,
         settings=settings,
         clock=clock or SystemClock(),
@@ -344,6 +408,13 @@ def run_stage(
     )
     results = [run_check(check, context, progress) for check in checks]
     return StageReport(passed=all(result.passed for result in results), checks=results)
+
+
+def planned_requests(codes: Sequence[str], settings: ReleaseSettings) -> list[str]:
+    """The codes to compare, ``differential_sample_size`` of them: repeated when there are fewer."""
+    if not codes:
+        return []
+    return list(itertools.islice(itertools.cycle(codes), differential_sample_size(settings)))
 
 
 def run_check(check: StageCheck, context: StageContext, progress: Progress) -> CheckResult:

@@ -20,12 +20,21 @@ from pathlib import Path
 import httpx
 
 from steadylink.clock import Clock, SystemClock
+from steadylink.errors import ReleaseError, StoreError
 from steadylink.links.backup import create_backup
+from steadylink.links.migrate import current_revision
 from steadylink.links.service import create_key
 from steadylink.links.sql_store import open_store
 from steadylink.release.guard import Guard
 from steadylink.release.history import StepRecord, StepVerdict
-from steadylink.release.stage import StageReport, run_stage
+from steadylink.release.schema_change import applied_migrations, breaks_current
+from steadylink.release.stage import (
+    STAGE_CHECKS,
+    StageCheckRegistry,
+    StageReport,
+    run_stage,
+)
+from steadylink.release.stage_power import differential_sample_size
 from steadylink.release.workers import (
     WorkerSpec,
     migrate_with_release,
@@ -36,6 +45,9 @@ from steadylink.release.workers import (
 from steadylink.types import Role
 
 Progress = Callable[[str], None]
+CURRENT_ON_NEW_SCHEMA = "stage-current-on-new-schema"
+# The current release's own pass: the sample comparison is already done in the first pass.
+OWN_CHECKS = StageCheckRegistry(c for c in STAGE_CHECKS if c.name not in ("differential", "latency"))
 
 
 @dataclass
@@ -75,6 +87,9 @@ def stage_release(*, guard: Guard, release_id: str, python: Path, progress: Prog
 
     started = time.monotonic()
     ok, output = migrate_with_release(python, database=database, data_dir=stage_dir)
+    migrations = applied_migrations(python, snapshot.revision, _revision_of(database))
+    if ok:
+        output = f"applied {', '.join(migrations) or 'no migration'}\n{output}"
     verdict: StepVerdict = "passed" if ok else "failed"
     elapsed = time.monotonic() - started
     outcome.steps.append(StepRecord("stage-migrate", verdict, clock.now(), elapsed, output))
@@ -84,7 +99,7 @@ def stage_release(*, guard: Guard, release_id: str, python: Path, progress: Prog
     store = open_store(database)
     try:
         key = create_key(store=store, clock=SystemClock(), name=f"stage {release_id}", role=Role.ADMIN)
-        sample = store.sample_codes(guard.settings.release.stage_sample)
+        sample = store.sample_codes(differential_sample_size(guard.settings.release))
     finally:
         store.close()
 
@@ -106,20 +121,23 @@ def stage_release(*, guard: Guard, release_id: str, python: Path, progress: Prog
             pids.append(start_workers(current_spec))
         try:
             wait_until_healthy(candidate_spec, pids[0], timeout=30)
-            if current_spec is not None:
-                wait_until_healthy(current_spec, pids[1], timeout=30)
-        except Exception as exc:
-            outcome.steps.append(
-                StepRecord(
-                    "stage-start",
-                    "failed",
-                    clock.now(),
-                    time.monotonic() - started,
-                    str(exc)[-2000:],
-                )
-            )
+        except ReleaseError as exc:
+            elapsed = time.monotonic() - started
+            detail = exc.message[-2000:]
+            outcome.steps.append(StepRecord("stage-start", "failed", clock.now(), elapsed, detail))
             return outcome
-        progress(f"stage: {release_id} and {current} serving a copy of {len(sample)} sampled codes")
+        if current_spec is not None:
+            try:
+                wait_until_healthy(current_spec, pids[1], timeout=30)
+            except ReleaseError as exc:
+                detail = breaks_current(migrations, current or "", exc.message)
+                progress(f"stage: {detail.splitlines()[0]}")
+                elapsed = time.monotonic() - started
+                outcome.steps.append(
+                    StepRecord(CURRENT_ON_NEW_SCHEMA, "failed", clock.now(), elapsed, detail[-2000:])
+                )
+                return outcome
+        progress(f"stage: {release_id} and {current} serving a copy with {len(sample)} sampled codes")
         with _client(candidate_spec.socket) as cand, _client_or_none(current_spec) as cur:
             report = run_stage(
                 cand,
@@ -132,22 +150,42 @@ def stage_release(*, guard: Guard, release_id: str, python: Path, progress: Prog
             outcome.steps.append(_to_step("stage", report, clock))
             is_passed = report.passed
             if cur is not None:
-                # The release serving now must survive the candidate's migrations.
+                # The release serving now must survive the candidate's migrations. Its answers to
+                # the sample on the migrated copy were already the differential's reference.
                 own = run_stage(
-                    cur,
-                    None,
-                    sample_codes=[],
-                    api_key=key.secret,
-                    settings=guard.settings.release,
-                    progress=progress,
-                )
-                outcome.steps.append(_to_step("stage-current-on-new-schema", own, clock))
+                    cur, None, sample_codes=[], api_key=key.secret, settings=guard.settings.release,
+                    progress=lambda line: None, checks=OWN_CHECKS,
+                )  # fmt: skip
+                step = _to_step(CURRENT_ON_NEW_SCHEMA, own, clock)
+                done = ", ".join(c.name for c in own.checks)
+                migrated = f"after {', '.join(migrations)}" if migrations else "(no migration)"
+                if own.passed:
+                    step.output_tail = (
+                        f"{current} on the migrated copy {migrated}: {done} passed; its answers to "
+                        f"the sample were the differential's reference\n{step.output_tail}"
+                    )
+                else:
+                    step.output_tail = (
+                        f"{breaks_current(migrations, current or '', '')}\n{step.output_tail}"
+                    )
+                progress(f"stage: {step.output_tail.splitlines()[0]}")
+                outcome.steps.append(step)
                 is_passed = is_passed and own.passed
         outcome.is_passed = is_passed
         return outcome
     finally:
         for pid in pids:
             stop_workers(pid)
+
+
+def _revision_of(database: str) -> str | None:
+    store = open_store(database)
+    try:
+        return current_revision(store.engine)
+    except StoreError:
+        return None
+    finally:
+        store.close()
 
 
 def _in_dir(spec: WorkerSpec, stage_dir: Path) -> WorkerSpec:

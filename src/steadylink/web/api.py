@@ -123,6 +123,9 @@ async def list_links(
 ) -> LinkList:
     page = ctx.store.list_links(
         text=q or None,
+        # otherwise a search by URL would tell who is not allowed to see them what
+        # password links point to
+        protected_urls_of=None if caller.has_role(Role.ADMIN) else (caller.owner or ""),
         created_from=_instant(created_from, end_of_day=False),
         created_to=_instant(created_to, end_of_day=True),
         limit=limit,
@@ -130,7 +133,10 @@ async def list_links(
     )
     following = page.offset + page.limit
     return LinkList(
-        items=[LinkOut.of(link, base_url=ctx.settings.base_url) for link in page.links],
+        items=[
+            LinkOut.of(link, base_url=ctx.settings.base_url, shows_target=caller.sees_target_of(link))
+            for link in page.links
+        ],
         total=page.total,
         limit=page.limit,
         offset=page.offset,
@@ -147,7 +153,7 @@ async def list_links(
 async def show_link(code: str, caller: Viewer, ctx: Ctx) -> LinkDetail:
     link = service.get_link(store=ctx.store, code=_stored_code(code))
     stats = ctx.store.link_stats(link.code)
-    out = LinkOut.of(link, base_url=ctx.settings.base_url)
+    out = LinkOut.of(link, base_url=ctx.settings.base_url, shows_target=caller.sees_target_of(link))
     return LinkDetail(**out.model_dump(), stats=StatsOut.of(stats))
 
 

@@ -28,8 +28,8 @@ from steadylink.clock import Clock, SystemClock
 from steadylink.links.cache import MemoryLinkCache
 from steadylink.links.clicks import BatchClickRecorder
 from steadylink.links.codes import RandomSource, SystemRandom
+from steadylink.links.compat import prepare_schema
 from steadylink.links.files import FileStore
-from steadylink.links.migrate import is_at_head, upgrade_to_head
 from steadylink.links.spool import VisitSpool
 from steadylink.links.sql_store import open_store
 from steadylink.links.store import Store
@@ -58,12 +58,12 @@ def build_context(
     rng: RandomSource | None = None,
     store: Store | None = None,
 ) -> AppContext:
-    """Open the store (migrating a fresh one to head) and build the worker's services."""
+    """Open the store (migrating one behind this release; one ahead of it must fit, see
+    ``links/compat.py``) and build the worker's services."""
     clock = clock or SystemClock()
     if store is None:
         opened = open_store(settings.database_url)
-        if not is_at_head(opened.engine):
-            upgrade_to_head(opened.engine)
+        prepare_schema(opened.engine)
         store = opened
     return AppContext(
         settings=settings,

@@ -69,6 +69,12 @@ class Caller:
             return True
         return self.has_role(Role.EDITOR) and link.owner is not None and link.owner == self.owner
 
+    def sees_target_of(self, link: Link) -> bool:
+        """A password link's target (URL or file) is its owner's and the admins' to read."""
+        if not link.has_password or self.has_role(Role.ADMIN):
+            return True
+        return self.key is not None and link.owner is not None and link.owner == self.owner
+
     def abilities(self) -> list[str]:
         wanted = [
             ("read", Role.VIEWER),

@@ -103,6 +103,8 @@ class QuickCreate:
                 new=fields.to_new(owner),
             )
         except SteadylinkError as exc:
+            if exc.status >= 500:
+                raise  # the front answers a fixed sentence and the request id, and logs it
             return Answer.of(error_response(exc))
         ctx.cache.invalidate(link.code)  # in case a miss for this code was remembered
         payload = _LINK_OUT.dump_json(LinkOut.of(link, base_url=ctx.settings.base_url))

@@ -8,7 +8,11 @@
   naming the first bad field (``body`` when the JSON itself is malformed);
 - routing's 404 / 405 → JSON (browsers may get HTML through ``render_html``,
   but never under ``/api/``);
-- anything unexpected → a plain JSON 500 (the app logs the exception).
+- anything unexpected → a plain JSON 500 (the app logs the exception);
+- every 5xx (a bug, the database not answering) carries a fixed sentence and
+  the request id, never the error's own text (a driver's message holds SQL,
+  bound parameters of other users' rows, host:port): the exception goes on to
+  the app's edge, which writes it to the log.
 
 It also adds ``BodyLimit``: JSON and form bodies above ``MAX_JSON_BYTES``, and
 multipart uploads above the upload limit plus a little room for the form, get
@@ -17,6 +21,7 @@ a 413 as soon as the Content-Length says so or the streamed body passes it.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -52,11 +57,15 @@ _HTTP_KINDS = {
 }
 
 
-def install_error_handlers(app: FastAPI, *, render_html: HtmlRenderer | None = None) -> None:
+def install_error_handlers(
+    app: FastAPI, *, render_html: HtmlRenderer | None = None, shows_server_errors: bool = False
+) -> None:
     """Register the JSON error handlers (and the body limit) on ``app``.
 
     ``render_html(request, status, body)``, if given, answers browsers
     (``Accept: text/html``) outside ``/api/`` — the web UI's friendly pages.
+    ``shows_server_errors`` is for the guard's ops API, whose callers are the
+    operators: they get a 5xx error's own message (a release step that failed).
     """
 
     async def respond(
@@ -72,6 +81,10 @@ def install_error_handlers(app: FastAPI, *, render_html: HtmlRenderer | None = N
 
     async def on_steadylink_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, SteadylinkError)
+        if shows_server_errors and exc.status >= 500:
+            return await respond(request, exc.status, {"error": exc.kind, "message": exc.message})
+        if exc.status >= 500:
+            raise exc  # on_unexpected answers it; the app's edge logs what it says
         return await respond(request, exc.status, exc.to_json(), error_headers(exc))
 
     async def on_validation_error(request: Request, exc: Exception) -> Response:
@@ -92,12 +105,13 @@ def install_error_handlers(app: FastAPI, *, render_html: HtmlRenderer | None = N
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         # Starlette re-raises after this answer; the app's edge logs it once.
-        body = {
-            "error": "internal",
-            "message": INTERNAL_MESSAGE,
-            "request_id": getattr(request.state, "request_id", None),
-        }
-        return JSONResponse(body, status_code=500)
+        status, body = server_error_body(exc, getattr(request.state, "request_id", None))
+        if render_html is not None and _wants_html(request):
+            return await respond(request, status, body)
+        # byte for byte what the app's front sends for its own 5xx (``web/redirect.py``)
+        answer = Response(json.dumps(body).encode(), status_code=status, media_type="application/json")
+        answer.raw_headers.sort(reverse=True)
+        return answer
 
     app.add_exception_handler(SteadylinkError, on_steadylink_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
@@ -116,8 +130,19 @@ def error_headers(exc: SteadylinkError) -> dict[str, str]:
     return headers
 
 
+def server_error_body(exc: BaseException, request_id: str | None) -> tuple[int, dict[str, object]]:
+    """A 5xx answer's status and body: a fixed sentence and the request id, nothing of ``exc``'s text."""
+    if isinstance(exc, SteadylinkError) and exc.status >= 500:
+        body = {"error": exc.kind, "message": exc.public_message or INTERNAL_MESSAGE}
+        return exc.status, {**body, "request_id": request_id}
+    return 500, {"error": "internal", "message": INTERNAL_MESSAGE, "request_id": request_id}
+
+
 def error_response(exc: SteadylinkError) -> JSONResponse:
     """An API error's answer, as the handlers above give it outside the framework (``web/create.py``)."""
+    if exc.status >= 500:
+        status, body = server_error_body(exc, None)
+        return JSONResponse(body, status_code=status)
     return JSONResponse(exc.to_json(), status_code=exc.status, headers=error_headers(exc))
 
 

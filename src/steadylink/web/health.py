@@ -2,16 +2,20 @@
 
 ``/healthz`` says the process answers (no database: a slow database must not
 get a live worker restarted). ``/readyz`` says this worker can serve: the
-store answers and its schema is at the head revision; otherwise 503 with the
-reason, so HAProxy and the release guard keep traffic away.
+store answers and its schema fits this release — at its head revision, or
+ahead of it (a newer release migrated it) with everything this release reads
+still there (``links/compat.py``); otherwise 503 with the reason, so HAProxy
+and the release guard keep traffic away.
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import Engine
 
-from steadylink.links.migrate import head_revision, is_at_head
+from steadylink.links.compat import SchemaFit, check_schema
+from steadylink.links.migrate import current_revision
 from steadylink.web.context import get_context
 from steadylink.web.metrics import CONTENT_TYPE, AppMetrics
 
@@ -31,9 +35,10 @@ def readyz(request: Request) -> JSONResponse:
     try:
         ctx.store.ping()
         engine = getattr(ctx.store, "engine", None)
-        if engine is not None and not is_at_head(engine):
-            reason = f"The schema is not at {head_revision()}; run `steadylink db upgrade`."
-            return _not_ready(reason, release)
+        if engine is not None:
+            fit = schema_fit(engine)
+            if not fit.is_servable:
+                return _not_ready(f"This release cannot serve: {fit.explain()}.", release)
     except Exception as exc:  # any failure to answer means not ready, never a 500
         return _not_ready(f"The links database is not answering: {type(exc).__name__}.", release)
     return JSONResponse({"status": "ready", "release": release})
@@ -43,6 +48,19 @@ def readyz(request: Request) -> JSONResponse:
 def metrics(request: Request) -> Response:
     app_metrics: AppMetrics = request.app.state.metrics
     return Response(app_metrics.render(), media_type=CONTENT_TYPE)
+
+
+_fits: dict[tuple[int, str | None], SchemaFit] = {}
+
+
+def schema_fit(engine: Engine) -> SchemaFit:
+    """The fit of the schema at its current revision; inspecting the tables is done once per
+    revision (probes come every few seconds; the revision is one cheap query)."""
+    key = (id(engine), current_revision(engine))
+    fit = _fits.get(key)
+    if fit is None:
+        fit = _fits[key] = check_schema(engine)
+    return fit
 
 
 def _not_ready(reason: str, release: str) -> JSONResponse:

@@ -110,7 +110,10 @@ class FileOut(BaseModel):
 class LinkOut(BaseModel):
     code: str
     short_url: str
-    url: str | None
+    url: str | None = Field(
+        description="The target; null for a file, and for a password link read by anyone "
+        "but its owner or an admin."
+    )
     kind: Literal["url", "file"]
     file: FileOut | None
     created_at: datetime
@@ -123,12 +126,14 @@ class LinkOut(BaseModel):
     owner: str | None = Field(description="Id of the API key that created it; null if anonymous.")
 
     @classmethod
-    def of(cls, link: Link, *, base_url: str) -> LinkOut:
-        stored = link.file
+    def of(cls, link: Link, *, base_url: str, shows_target: bool = True) -> LinkOut:
+        """``shows_target`` False (a password link read by someone not its owner or an
+        admin): ``url`` and ``file`` are null, as if there were nothing to show."""
+        stored = link.file if shows_target else None
         return cls(
             code=link.code,
             short_url=f"{base_url.rstrip('/')}/{link.code}",
-            url=link.url,
+            url=link.url if shows_target else None,
             kind=link.kind.value,
             file=FileOut(name=stored.name, size=stored.size, content_type=stored.content_type)
             if stored

@@ -30,6 +30,7 @@ from steadylink.web.pages import (
     file_response,
     read_form,
     render_page,
+    wants_html,
 )
 from steadylink.web.qr import qr_svg
 
@@ -160,6 +161,8 @@ def _link_page(
     short_url = f"{ctx.settings.base_url.rstrip('/')}/{link.code}"
     now = ctx.clock.now()
     resolution = resolve_link(link=link, now=now)
+    # The page is anyone's who has the code: a password link's target (and its
+    # stats) only for whoever proves the password (owners and admins use the API).
     shows_stats = not link.has_password or is_unlocked
     stats = ctx.store.link_stats(link.code) if shows_stats else None
     return render_page(
@@ -173,6 +176,7 @@ def _link_page(
         state=resolution.reason or "Active",
         is_active=resolution.outcome is Outcome.FOUND,
         stats=stats,
+        shows_target=shows_stats,
         bars=day_bars(stats.per_day, last=now.date()) if stats else [],
         error=error,
     )
@@ -230,6 +234,11 @@ def _deliver(request: Request, ctx: AppContext, link: Link, *, after_post: bool)
         if not path.is_file():
             return _gone(request, "The file behind this link is no longer stored.")
         return file_response(path, link.file)
+    if after_post and wants_html(request):
+        # A browser must not get a redirect here: the page's CSP (form-action
+        # 'self') also covers where a form's answer redirects, so Chromium stays
+        # on the page. A refresh is no form navigation; the link is the fallback.
+        return render_page("follow.html", url=str(link.url))
     # After a password POST only 303 is right: 307/308 would re-send the password.
     status = 303 if after_post else ctx.settings.links.redirect_status
     return RedirectResponse(str(link.url), status_code=status)

@@ -1,0 +1,90 @@
+"""A silent PostgreSQL (blackholed through a proxy) costs one bounded wait, then fast answers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from tests.faults.tcp_proxy import TcpProxy
+
+from steadylink.clock import FakeClock
+from steadylink.errors import StoreError
+from steadylink.links.bounded import Breaker
+from steadylink.links.model import Link, LinkKind
+from steadylink.links.sql_store import NOT_ANSWERING, SqlStore, open_store
+
+ANSWER_SECONDS = 0.3
+
+
+@pytest.fixture
+def proxied(postgres_url: str) -> Iterator[tuple[SqlStore, TcpProxy]]:
+    url = sa.engine.make_url(postgres_url)
+    with TcpProxy((url.host or "127.0.0.1", url.port or 5432)) as proxy:
+        store = open_store(
+            url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False),
+            answer_seconds=ANSWER_SECONDS,
+        )
+        yield store, proxy
+        store.close()
+
+
+def _link(code: str) -> Link:
+    now = FakeClock().now()
+    return Link(
+        code=code, kind=LinkKind.URL, url="https://example.com/", file=None, created_at=now,
+        updated_at=now, expires_at=None, max_visits=None, visits=0, is_disabled=False,
+        password_hash=None, owner=None,
+    )
+
+
+def _timed_failure(call: object) -> tuple[float, str]:
+    started = time.monotonic()
+    with pytest.raises(StoreError) as caught:
+        call()  # type: ignore[operator]
+    return time.monotonic() - started, caught.value.message
+
+
+def test_a_silent_database_answers_within_the_bound_then_at_once(
+    proxied: tuple[SqlStore, TcpProxy],
+) -> None:
+    store, proxy = proxied
+    store.insert_links([_link("bh1")])
+    assert store.get_link("bh1") is not None
+    proxy.blackhole()
+    waited, message = _timed_failure(lambda: store.get_link("bh1"))
+    assert ANSWER_SECONDS <= waited < ANSWER_SECONDS + 0.5
+    assert message == NOT_ANSWERING  # no SQL, parameters, host or driver text
+    # every other call now fails at once instead of waiting its own bound
+    for call in (lambda: store.get_link("bh1"), lambda: store.list_links(), lambda: store.count_links()):
+        waited, message = _timed_failure(call)
+        assert waited < 0.05 and message == NOT_ANSWERING
+    proxy.restore()
+    store.ping()  # the probe tries, finds the database back, and closes the breaker
+    assert not store.breaker.is_open
+    assert store.get_link("bh1") is not None
+
+
+def test_a_write_into_the_silence_is_bounded_too(proxied: tuple[SqlStore, TcpProxy]) -> None:
+    store, proxy = proxied
+    store.ping()
+    proxy.blackhole()
+    waited, _ = _timed_failure(lambda: store.insert_links([_link("bh2")]))
+    assert waited < ANSWER_SECONDS + 0.5
+    proxy.restore()
+    store.ping()
+    store.insert_links([_link("bh3")])
+    assert store.get_link("bh3") is not None
+
+
+def test_the_breaker_lets_calls_try_again_after_a_while() -> None:
+    now = [0.0]
+    breaker = Breaker(5.0, clock=lambda: now[0])
+    assert breaker.allows()
+    breaker.failed()
+    assert not breaker.allows() and breaker.allows(probe=True)
+    now[0] = 5.0
+    assert breaker.allows()  # one may try; its failure re-opens, its answer closes
+    breaker.answered()
+    assert not breaker.is_open and breaker.allows()

@@ -1,0 +1,100 @@
+"""Worker groups as /proc shows them: parsing, grouping, restart counting."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from steadylink.release.processes import (
+    GroupProcesses,
+    ProcessInfo,
+    RestartCount,
+    is_group_gone,
+    parse_stat,
+    read_group,
+)
+
+PAGE = 4096
+
+
+def stat_line(pid: int, ppid: int, pgid: int, state: str = "S", start: int = 100, rss: int = 10) -> str:
+    # pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
+    # cutime cstime priority nice num_threads itrealvalue starttime vsize rss ...
+    rest = [state, ppid, pgid, pgid, 0, -1, 0, 0, 0, 0, 0, 1, 1, 0, 0, 20, 0, 1, 0, start, 1000, rss]
+    return f"{pid} (py (thon) x) " + " ".join(map(str, rest)) + " 0 0 0\n"
+
+
+def fake_proc(tmp_path: Path, rows: list[tuple[str, str]]) -> Path:
+    proc = tmp_path / "proc"
+    for line, cmdline in rows:
+        pid = line.split()[0]
+        (proc / pid).mkdir(parents=True)
+        (proc / pid / "stat").write_text(line)
+        (proc / pid / "cmdline").write_bytes(cmdline.replace(" ", "\0").encode())
+    (proc / "self").mkdir()
+    return proc
+
+
+def test_a_stat_line_parses_even_with_parentheses_in_the_name() -> None:
+    info = parse_stat(stat_line(42, 1, 40, "T", 777, 3), page_size=PAGE)
+    assert info == ProcessInfo(42, 1, 40, "T", 777, 3 * PAGE)
+    assert info.is_stopped
+    assert parse_stat(stat_line(42, 1, 40, "Z")) is None
+    assert parse_stat("garbage") is None
+
+
+def test_a_group_holds_its_leader_workers_and_compactor_and_nothing_else(tmp_path: Path) -> None:
+    proc = fake_proc(
+        tmp_path,
+        [
+            (stat_line(10, 1, 10, rss=100), "python granian --workers 2"),
+            (stat_line(11, 10, 10, rss=200), "python -m steadylink compact --follow 10"),
+            (stat_line(12, 10, 10, rss=300), "python granian --workers 2"),
+            (stat_line(13, 1, 10, rss=300), "python granian --workers 2"),  # orphaned worker
+            (stat_line(14, 10, 10, "Z"), ""),
+            (stat_line(20, 1, 20), "something else"),
+        ],
+    )
+    group = read_group(10, proc=proc)
+    assert group.is_leader_alive
+    assert sorted(p.pid for p in group.workers) == [12, 13]
+    assert group.compactor is not None and group.compactor.pid == 11
+    assert group.rss_bytes == 900 * os.sysconf("SC_PAGE_SIZE")
+    assert read_group(99, proc=proc).is_empty
+
+
+def group(*workers: tuple[int, int]) -> GroupProcesses:
+    return GroupProcesses(1, tuple(ProcessInfo(pid, 1, 1, "S", start, 0) for pid, start in workers))
+
+
+def test_restarts_count_every_worker_that_is_gone_even_when_replaced() -> None:
+    count = RestartCount(group((2, 10), (3, 10)))
+    assert count.add(group((2, 10), (3, 10))) == 0
+    assert count.add(group((2, 10), (4, 20))) == 1  # 3 exited, granian forked 4
+    assert count.add(group((2, 10), (4, 20))) == 1
+    assert count.add(group((5, 30), (4, 20))) == 2
+    assert count.add(group((5, 40), (4, 20))) == 3  # a reused pid is another process
+
+
+def test_a_real_group_is_seen_whole_and_gone_when_every_member_is(tmp_path: Path) -> None:
+    script = "import os, time\nos.fork()\ntime.sleep(60)\n"
+    leader = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while len(read_group(leader.pid).processes) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        os.kill(leader.pid, signal.SIGKILL)
+        leader.wait()
+        assert not is_group_gone(leader.pid)  # the forked child lives on in the group
+        assert not read_group(leader.pid).is_leader_alive
+    finally:
+        os.killpg(leader.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while not is_group_gone(leader.pid):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)

@@ -1,0 +1,142 @@
+"""The supervisor's decisions, tick by tick on a FakeClock."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from steadylink.clock import FakeClock
+from steadylink.release.supervisor import (
+    Action,
+    GroupView,
+    KillStalled,
+    ReplaceGroup,
+    RestartCompactor,
+    RestartEdge,
+    StackView,
+    Supervisor,
+    SupervisorPolicy,
+)
+
+HEALTHY = GroupView(slot=0, release="r1", leader=100, is_leader_alive=True, workers=2, is_answering=True)
+
+
+def view(*groups: GroupView, edge: bool = True, answering: bool = True, deploying: bool = False) -> StackView:
+    return StackView(edge, answering, groups, expected_workers=2, is_deploying=deploying)
+
+
+def ticks(
+    supervisor: Supervisor, clock: FakeClock, seen: StackView, seconds: float, step: float = 0.25
+) -> list[tuple[float, Action]]:
+    """Every action asked for while ``seen`` holds for ``seconds``, with the second it came at."""
+    asked: list[tuple[float, Action]] = []
+    start = clock.monotonic()
+    while clock.monotonic() - start <= seconds:
+        for action in supervisor.decide(seen):
+            asked.append((round(clock.monotonic() - start, 2), action))
+        clock.advance(step)
+    return asked
+
+
+def test_a_healthy_stack_needs_nothing() -> None:
+    clock = FakeClock()
+    assert ticks(Supervisor(SupervisorPolicy(), clock), clock, view(HEALTHY), 60) == []
+
+
+def test_haproxy_gone_is_restarted_at_the_first_tick_and_again_when_it_dies_again() -> None:
+    clock = FakeClock()
+    supervisor = Supervisor(SupervisorPolicy(), clock)
+    [(at, action)] = ticks(supervisor, clock, view(HEALTHY, edge=False), 0)
+    assert at == 0 and isinstance(action, RestartEdge) and "master" in action.why
+    supervisor.forget(action)  # restarted
+    assert isinstance(supervisor.decide(view(HEALTHY, edge=False))[0], RestartEdge)
+
+
+def test_a_failed_restart_is_not_retried_in_a_tight_loop() -> None:
+    clock = FakeClock()
+    asked = ticks(Supervisor(SupervisorPolicy(), clock), clock, view(edge=False), 25)
+    assert [at for at, _ in asked] == [0, 10, 20]
+
+
+def test_haproxy_that_stops_answering_is_restarted_after_two_seconds() -> None:
+    clock = FakeClock()
+    asked = ticks(Supervisor(SupervisorPolicy(), clock), clock, view(answering=False), 3)
+    assert [(at, type(a)) for at, a in asked] == [(2.0, RestartEdge)]
+
+
+def test_a_group_whose_leader_died_is_replaced_at_once() -> None:
+    clock = FakeClock()
+    dead = replace(HEALTHY, is_leader_alive=False, has_compactor=False)
+    [(_at, action)] = ticks(Supervisor(SupervisorPolicy(), clock), clock, view(dead), 0)
+    assert action == ReplaceGroup(0, "r1", "its leader (pid 100) is gone")
+
+
+def test_a_group_that_stops_answering_is_replaced_after_three_seconds() -> None:
+    clock = FakeClock()
+    supervisor = Supervisor(SupervisorPolicy(), clock)
+    hung = replace(HEALTHY, is_answering=False)
+    not_probed = replace(HEALTHY, is_answering=None)
+    asked: list[tuple[int, Action]] = []
+    for second in range(8):
+        seen = hung if second % 2 == 0 else not_probed  # probed every other tick
+        asked += [(second, a) for a in supervisor.decide(view(seen))]
+        clock.advance(1)
+    assert [(s, type(a)) for s, a in asked] == [(3, ReplaceGroup)]
+    assert "health check for 3.0 s" in asked[0][1].why
+
+
+def test_one_failed_probe_is_not_a_hung_group() -> None:
+    clock = FakeClock()
+    supervisor = Supervisor(SupervisorPolicy(), clock)
+    for second in range(20):
+        seen = replace(HEALTHY, is_answering=second % 3 != 0)
+        assert supervisor.decide(view(seen)) == []
+        clock.advance(1)
+
+
+def test_a_stopped_worker_is_killed_after_a_second_and_a_stopped_leader_replaces_the_group() -> None:
+    clock = FakeClock()
+    stalled = replace(HEALTHY, workers=1, stalled=(101,))
+    asked = ticks(Supervisor(SupervisorPolicy(), clock), clock, view(stalled), 2)
+    assert [(at, a.pids) for at, a in asked if isinstance(a, KillStalled)] == [(1.0, (101,))]
+    assert not any(isinstance(a, ReplaceGroup) for _, a in asked)
+    leader = replace(HEALTHY, is_leader_stalled=True)
+    assert isinstance(Supervisor(SupervisorPolicy(), clock).decide(view(leader))[0], ReplaceGroup)
+
+
+def test_a_lost_compactor_is_restarted_after_two_seconds() -> None:
+    clock = FakeClock()
+    lost = replace(HEALTHY, has_compactor=False)
+    asked = ticks(Supervisor(SupervisorPolicy(), clock), clock, view(lost), 3)
+    assert [(at, type(a)) for at, a in asked] == [(2.0, RestartCompactor)]
+
+
+def test_a_group_short_of_workers_for_ten_seconds_is_replaced() -> None:
+    clock = FakeClock()
+    short = replace(HEALTHY, workers=1)
+    asked = ticks(Supervisor(SupervisorPolicy(), clock), clock, view(short), 11, step=1)
+    assert [(at, type(a)) for at, a in asked] == [(10, ReplaceGroup)]
+    # granian replaced it within a few seconds: nothing to do
+    clock = FakeClock()
+    supervisor = Supervisor(SupervisorPolicy(), clock)
+    asked = ticks(supervisor, clock, view(short), 3, step=1) + ticks(
+        supervisor, clock, view(HEALTHY), 20, step=1
+    )
+    assert asked == []
+
+
+def test_during_a_deploy_only_a_silent_group_is_replaced() -> None:
+    clock = FakeClock()
+    dead = replace(HEALTHY, is_leader_alive=False, is_answering=True)
+    assert Supervisor(SupervisorPolicy(), clock).decide(view(dead, deploying=True)) == []
+    silent = replace(HEALTHY, is_answering=False)
+    asked = ticks(Supervisor(SupervisorPolicy(), clock), clock, view(silent, deploying=True), 3)
+    assert [type(a) for _, a in asked] == [ReplaceGroup]
+
+
+def test_a_replaced_group_starts_with_a_clean_slate() -> None:
+    clock = FakeClock()
+    supervisor = Supervisor(SupervisorPolicy(), clock)
+    ticks(supervisor, clock, view(replace(HEALTHY, is_answering=False)), 2.5)
+    successor = replace(HEALTHY, slot=1, leader=200, is_answering=False)
+    asked = ticks(supervisor, clock, view(successor), 2.5)
+    assert asked == []  # its own three seconds, not the old group's
