@@ -17,7 +17,7 @@ from pathlib import Path
 import uvicorn
 
 from steadylink.clock import SystemClock
-from steadylink.edge import ensure_port_free
+from steadylink.edge import check_certificates, ensure_port_free
 from steadylink.links.compat import prepare_schema
 from steadylink.links.service import authenticate, create_key
 from steadylink.links.sql_store import open_store
@@ -82,6 +82,7 @@ def run_guard(
     signal.signal(signal.SIGTERM, _interrupt)
     ensure_operator_key(settings)
     guard = Guard(settings)
+    check_certificates(guard.edge_config.tls_certs)  # a bad one is refused before anything starts
     # Before anything starts: a first build that fails leaves nothing running.
     ensure_serving_release(guard, source_dir=source_dir, progress=progress)
     store = open_store(settings.database_url)
