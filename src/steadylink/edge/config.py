@@ -56,6 +56,8 @@ class EdgeConfig:
     redirect_status: int = 302
     # None: HAProxy derives it from the file-descriptor limit (ulimit -n).
     maxconn: int | None = None
+    # None: one thread per CPU HAProxy may run on (bench/edge.py pins it to one core, one thread)
+    nbthread: int | None = None
     timeout_connect_ms: int = 2_000
     timeout_client_ms: int = 30_000
     timeout_server_ms: int = 30_000
@@ -178,6 +180,8 @@ def _global(config: EdgeConfig) -> list[str]:
     ]
     if config.maxconn is not None:
         lines.append(f"    maxconn {config.maxconn}")
+    if config.nbthread is not None:
+        lines.append(f"    nbthread {config.nbthread}")
     if config.has_tls:
         lines += [
             f"    ssl-default-bind-ciphers {TLS12_CIPHERS}",
