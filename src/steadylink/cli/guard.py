@@ -138,7 +138,7 @@ def status(
             f"  edge map: {map_['links']} links (max {map_['limit']}), last sync {map_['last_sync']}"
             + (f", [bold red]{map_['error']}[/]" if map_["error"] else "")
         )
-        out().print(f"  edge visits: {visits['received']} counted, {visits['lost']} lost")
+        out().print(f"  edge visits: {visits['received'] or 0} counted, {visits['lost'] or 0} lost")
     for slot in body["slots"]:
         out().print(
             f"  slot {slot['slot']}: {slot['release']} weight {slot['weight']} "
