@@ -12,6 +12,7 @@ from steadylink.release.supervisor import (
     ReplaceGroup,
     RestartCompactor,
     RestartEdge,
+    RestartVisitReader,
     StackView,
     Supervisor,
     SupervisorPolicy,
@@ -140,3 +141,17 @@ def test_a_replaced_group_starts_with_a_clean_slate() -> None:
     successor = replace(HEALTHY, slot=1, leader=200, is_answering=False)
     asked = ticks(supervisor, clock, view(successor), 2.5)
     assert asked == []  # its own three seconds, not the old group's
+
+
+def test_a_gone_edge_visit_reader_is_restarted_at_once_and_not_in_a_tight_loop() -> None:
+    clock = FakeClock()
+    supervisor = Supervisor(SupervisorPolicy(), clock)
+    gone = replace(view(HEALTHY), is_visit_reader_running=False)
+    asked = ticks(supervisor, clock, gone, 25)
+    assert [at for at, _ in asked] == [0, 10, 20]  # a restart that fails is retried every 10 s
+    assert all(isinstance(action, RestartVisitReader) for _, action in asked)
+    supervisor.forget(asked[0][1])
+    assert supervisor.decide(gone) != []  # restarted, then gone again: at once
+    # edge redirects off (None) or the reader running: nothing to do
+    for seen in (view(HEALTHY), replace(view(HEALTHY), is_visit_reader_running=True)):
+        assert ticks(Supervisor(SupervisorPolicy(), clock), clock, seen, 30) == []

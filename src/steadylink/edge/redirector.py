@@ -7,8 +7,9 @@
   ``adopted`` rebuilds it through the runtime API, since links may have
   changed while no guard watched;
 - a thread ticks the sync every ``SYNC_SECONDS`` (changes within about a
-  second; a rebuild when HAProxy's worker is one the sync did not load),
-  and checks the visit reader: a reader that died is started again and said;
+  second; a rebuild when HAProxy's worker is one the sync did not load);
+  the guard's supervisor (``release/supervision.py``) starts the visit
+  reader again when it dies (``is_reader_running``, ``ensure_reader``);
 - ``reload`` writes the file and reloads HAProxy under the sync's lock, so no
   change falls between the file and the new worker.
 
@@ -107,21 +108,22 @@ class EdgeRedirects:
     def _run(self) -> None:
         while not self._stop.wait(SYNC_SECONDS):
             self.sync.tick()
-            try:
-                self.ensure_reader()
-            except OSError as exc:
-                why = f"cannot start the edge visit reader: {exc}"
-                self.on_event("edge.visit_reader_failed", why, "error")
 
     # the visit reader ------------------------------------------------------------------
 
+    def is_reader_running(self) -> bool:
+        pid = self.reader_pid or _read_pid(self.config.run_dir / READER_PID_FILE)
+        return pid is not None and is_process_running(pid)
+
     def ensure_reader(self) -> int:
-        """The running reader's PID; one is started (and the start said) when none runs."""
+        """The running reader's PID; one is started when none runs (the supervisor's hook)."""
         pid = self.reader_pid or _read_pid(self.config.run_dir / READER_PID_FILE)
         if pid is not None and is_process_running(pid):
             self.reader_pid = pid
             return pid
-        was_running = self.reader_pid is not None
+        with contextlib.suppress(ChildProcessError):
+            if pid is not None:
+                os.waitpid(pid, os.WNOHANG)  # ours, and dead: reap it
         log = (self.config.run_dir / READER_LOG_FILE).open("ab")
         with log:
             process = subprocess.Popen(
@@ -130,12 +132,6 @@ class EdgeRedirects:
             )  # fmt: skip
         self.reader_pid = process.pid
         (self.config.run_dir / READER_PID_FILE).write_text(f"{process.pid}\n")
-        if was_running:
-            self.on_event(
-                "edge.visit_reader_restarted",
-                f"the edge visit reader (pid {pid}) was gone; started again as pid {process.pid}",
-                "warning",
-            )
         return process.pid
 
     def stop_reader(self, timeout: float = 10.0) -> None:
