@@ -105,6 +105,10 @@ class EdgeRedirects:
         if stop_reader:
             self.stop_reader()
 
+    def close(self) -> None:
+        """At the guard's stop, after the reader: the sync's store connection."""
+        self.sync.store.close()
+
     def _run(self) -> None:
         while not self._stop.wait(SYNC_SECONDS):
             self.sync.tick()

@@ -218,6 +218,7 @@ class Guard:
                 self.edge = None
             if self.redirects is not None:
                 self.redirects.stop_reader()  # after HAProxy: the last visits are in
+                self.redirects.close()
             self._save()
 
     # slots -------------------------------------------------------------------
