@@ -211,3 +211,18 @@ def test_the_sync_thread_can_run_beside_requests(sqlite_store: SqlStore, map_edg
 def test_the_map_file_path_is_the_one_haproxy_reads(map_edge: EdgeProcess) -> None:
     assert str(map_edge.config.link_map) in map_edge.config.config_file.read_text()
     assert Path(map_edge.config.link_map).exists()
+
+
+def test_a_map_file_that_cannot_be_written_leaves_the_old_one_and_says_why(
+    sqlite_store: SqlStore, tmp_path: Path
+) -> None:
+    folder = tmp_path / "run"
+    folder.mkdir()
+    old = folder / "links.map"
+    old.write_text("/old https://example.com/old\n")
+    sqlite_store.insert_link(link("fresh"))
+    sync = LinkMapSync(sqlite_store, lambda: RuntimeClient(folder / "none.sock"), old, limit=10)
+    (folder / ".links.map.new").mkdir()  # the new file cannot be made (as on a full disk)
+    with pytest.raises(EdgeError, match=r"Cannot write the edge link map .*links\.map.*keeps the map it has"):
+        sync.write_file()
+    assert old.read_text() == "/old https://example.com/old\n"

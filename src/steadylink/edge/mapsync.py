@@ -108,7 +108,13 @@ class LinkMapSync:
         Hold ``lock`` from here until HAProxy has loaded it, then call ``expect_reload``.
         """
         self._file_seq = self._position()
-        self.size = write_map_file(self.map_file, self._entries())
+        try:
+            self.size = write_map_file(self.map_file, self._entries())
+        except OSError as exc:  # the old file stays whole: it is replaced only once complete
+            raise EdgeError(
+                f"Cannot write the edge link map {self.map_file} ({exc.strerror or exc}); "
+                "HAProxy keeps the map it has."
+            ) from exc
         return self.size
 
     def expect_reload(self) -> None:
