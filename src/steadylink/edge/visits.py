@@ -60,32 +60,50 @@ class VisitTally:
     _partial: bytes = b""
 
     def feed(self, chunk: bytes) -> int:
-        """Count the whole lines of ``chunk`` (a line cut at its end waits for the next); return visits."""
+        """Count the whole lines of ``chunk`` (a line cut at its end waits for the next); return visits.
+
+        On the core HAProxy needs too, at up to ~100,000 lines a second: the usual
+        line — the next number of the process before it — costs two splits, an int and
+        two dict lookups; anything else (late, repeated, another process) goes through
+        ``_is_new``.
+        """
         data = self._partial + chunk
         cut = data.rfind(b"\n")
         if cut < 0:
             self._partial = data
             return 0
         self._partial = data[cut + 1 :]
-        counted = 0
+        counted = damaged = 0
         pending = self._pending
+        rests = self._rest
+        processes = self.processes
+        last_pid = None
+        process = ProcessVisits()
         for line in data[:cut].decode("ascii", "replace").split("\n"):
-            try:
-                head, referer, agent = line.split("\t")
-                pid, seq_text, path = head.split(" ")
-                seq = int(seq_text)
-            except ValueError:
-                self.damaged += 1
+            parts = line.split("\t")
+            head = parts[0].split(" ")
+            if len(parts) != 3 or len(head) != 3 or not head[1].isdigit() or head[2][:1] != "/":
+                damaged += 1
                 continue
-            if not self._is_new(pid, seq):
+            pid, seq = head[0], int(head[1])
+            if pid != last_pid:
+                found = processes.get(pid)
+                process = found if found is not None else processes.setdefault(pid, ProcessVisits())
+                process.idle_flushes = 0
+                last_pid = pid
+            if seq == process.floor + 1 and not process.ahead:
+                process.floor = seq
+            elif not self._is_new(process, seq):
                 self.duplicates += 1
                 continue
-            rest = self._rest.get((referer, agent))
+            key = (parts[1], parts[2])
+            rest = rests.get(key)
             if rest is None:
-                rest = self._remember(referer, agent)
-            pending.append(path[1:] + rest)
+                rest = self._remember(*key)
+            pending.append(head[2][1:] + rest)
             counted += 1
         self.received += counted
+        self.damaged += damaged
         return counted
 
     def take(self, day: str) -> list[str]:
@@ -97,13 +115,12 @@ class VisitTally:
         batch, self._pending = self._pending, []
         return batch
 
-    def _is_new(self, pid: str, seq: int) -> bool:
-        process = self.processes.get(pid)
-        if process is None:
-            process = self.processes[pid] = ProcessVisits()
+    def _is_new(self, process: ProcessVisits, seq: int) -> bool:
         if seq <= process.floor - _REPLAY_WINDOW:
             # far below anything the ring can replay: a new process that got an old pid
-            process = self.processes[pid] = ProcessVisits()
+            process.floor = 0
+            process.ahead.clear()
+            process.stale_gap = None
         if seq <= process.floor or seq in process.ahead:
             return False
         if seq == process.floor + 1:
@@ -114,7 +131,6 @@ class VisitTally:
                 ahead.discard(process.floor)
         else:
             process.ahead.add(seq)
-        process.idle_flushes = 0
         return True
 
     def _close_old_gaps(self) -> None:
@@ -139,9 +155,8 @@ class VisitTally:
         if len(self._rest) >= _MEMO_LIMIT:
             self._rest.clear()
         family, is_bot = classify_agent(_header(agent))
-        rest = self._rest[(referer, agent)] = visit_line_tail(
-            self.day, referrer_host(_header(referer)), family, is_bot
-        )
+        host = referrer_host(_header(referer))
+        rest = self._rest[(referer, agent)] = visit_line_tail(self.day, host, family, is_bot)
         return rest
 
     # the reader's state file ---------------------------------------------------------
