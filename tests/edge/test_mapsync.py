@@ -130,7 +130,7 @@ def test_a_rebuild_cut_short_keeps_the_old_map_whole(sqlite_store: SqlStore, map
             return super().run(command)
 
     class DyingRuntime(RuntimeClient):
-        def session(self) -> RuntimeSession:
+        def session(self, *, timeout: float | None = None) -> RuntimeSession:
             return DyingSession(self.socket_path)
 
     broken = make_sync(sqlite_store, map_edge, runtime=DyingRuntime(map_edge.config.stats_socket))
@@ -147,25 +147,28 @@ def test_a_rebuild_cut_short_keeps_the_old_map_whole(sqlite_store: SqlStore, map
 
 def test_a_lost_socket_mid_sync_is_applied_again_in_full(sqlite_store: SqlStore, map_edge: EdgeProcess) -> None:
     port = map_edge.config.port
-    sync = make_sync(sqlite_store, map_edge)
-    sync.tick()
-    calls = []
+    sent: list[str] = []
+
+    class FlakySession(RuntimeSession):
+        def run(self, command: str) -> str:
+            sent.append(command)
+            if len(sent) == 3:  # the socket goes away in the middle of a batch
+                self.close()
+            return super().run(command)
 
     class FlakyRuntime(RuntimeClient):
-        def run(self, command: str) -> str:
-            calls.append(command)
-            if command.startswith(("set map", "add map")) and len([c for c in calls if "map" in c]) == 3:
-                raise EdgeError("HAProxy's runtime socket did not answer (gone)")
-            return super().run(command)
+        def session(self, *, timeout: float | None = None) -> RuntimeSession:
+            return FlakySession(self.socket_path)
 
     flaky = make_sync(sqlite_store, map_edge, runtime=FlakyRuntime(map_edge.config.stats_socket))
     flaky.tick()
     sqlite_store.insert_links([link("a1"), link("a2"), link("a3")])
     flaky.tick()
-    assert flaky.error is not None
+    assert flaky.error is not None and "did not answer" in flaky.error
     flaky.tick()  # the whole batch again: the position had not moved
     assert flaky.error is None
     assert [ask(port, f"/a{i}")[2] for i in (1, 2, 3)] == ["edge"] * 3
+    assert flaky.size == 3
 
 
 def test_a_reload_keeps_changes_made_while_the_file_was_written(
@@ -226,3 +229,16 @@ def test_a_map_file_that_cannot_be_written_leaves_the_old_one_and_says_why(
     with pytest.raises(EdgeError, match=r"Cannot write the edge link map .*links\.map.*keeps the map it has"):
         sync.write_file()
     assert old.read_text() == "/old https://example.com/old\n"
+
+
+def test_an_import_reaches_the_edge_in_one_tick(sqlite_store: SqlStore, map_edge: EdgeProcess) -> None:
+    sync = make_sync(sqlite_store, map_edge, limit=20_000)
+    sync.tick()
+    sqlite_store.insert_links([link(f"bulk{i}") for i in range(3_000)])
+    sync.tick()
+    assert sync.size == 3_000 and ask(map_edge.config.port, "/bulk2999")[2] == "edge"
+    # more changes than the store's change log keeps: a rebuild, which misses none
+    sqlite_store.insert_links([link(f"more{i}") for i in range(9_000)])
+    sync.tick()
+    assert sync.events[-1][0] == "edge.map_rebuilt"  # type: ignore[attr-defined]
+    assert sync.size == 12_000 and ask(map_edge.config.port, "/more8999")[2] == "edge"

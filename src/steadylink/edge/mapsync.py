@@ -40,6 +40,7 @@ from steadylink.edge.linkmap import (
     build_del_map,
     build_set_map,
     entry_of,
+    map_key,
     select_entries,
     write_map_file,
 )
@@ -53,6 +54,9 @@ _PAYLOAD_BYTES = 12_000
 # On PostgreSQL a change-log number can commit after a larger one was seen (as in links/cache.py).
 _OVERLAP = 64
 _RECENT = 1024
+_REBUILD_ABOVE = 9_000
+_COMMAND_SECONDS = 2.0
+_REBUILD_COMMAND_SECONDS = 60.0
 _MISSING = ("", "")
 
 EventFn = Callable[[str, str, str], None]  # kind, message, severity
@@ -134,7 +138,8 @@ class LinkMapSync:
         pid = runtime.worker_pid()
         # the file first (what the next start or reload reads), then the same lines to HAProxy
         self.write_file()
-        with runtime.session() as session:
+        # committing a new version frees the old one's entries: seconds for a million
+        with runtime.session(timeout=_REBUILD_COMMAND_SECONDS) as session:
             version = _prepare(session, self.map_file)
             for payload in _chunks(self.map_file):
                 session.run_action(f"add map @{version} {self.map_file} <<\n{payload}")
@@ -156,23 +161,28 @@ class LinkMapSync:
     def apply_changes(self) -> int:
         """Apply the store's changes since the last sync; return how many entries changed."""
         seq, codes = self.store.invalidations_since(max(self._seq - _OVERLAP, 0))
-        runtime = self.runtime()
+        if len(codes) >= _REBUILD_ABOVE:
+            # the store keeps only its last 10,000 changes: a gap this long may have lost some
+            return self.rebuild()
+        wanted = {code: entry_of(self.store.get_link(code)) for code in dict.fromkeys(codes)}
+        todo = {code: entry for code, entry in wanted.items() if self._recent.get(code, _MISSING) != entry}
         changed = 0
-        for code in dict.fromkeys(codes):
-            wanted = entry_of(self.store.get_link(code))
-            if self._recent.get(code, _MISSING) == wanted:
-                continue  # applied already (the overlap reads recent changes again)
-            changed += self._apply(runtime, code, wanted)
-            self._recent[code] = wanted
-            self._recent.move_to_end(code)
-            if len(self._recent) > _RECENT:
-                self._recent.popitem(last=False)
+        if todo:  # applied already otherwise (the overlap reads recent changes again)
+            with self.runtime().session(timeout=_COMMAND_SECONDS) as session:
+                for code, entry in todo.items():
+                    changed += self._apply(session, code, entry)
+                    self._recent[code] = entry
+                    self._recent.move_to_end(code)
+                    if len(self._recent) > _RECENT:
+                        self._recent.popitem(last=False)
         self._seq = max(seq, self._seq)
         self.last_sync = self.clock.now()
         return changed
 
-    def _apply(self, runtime: RuntimeClient, code: str, wanted: MapEntry | None) -> int:
-        key = "/" + code
+    def _apply(self, runtime: RuntimeSession, code: str, wanted: MapEntry | None) -> int:
+        key = map_key(code)
+        if key is None:
+            return 0  # a code the map cannot hold was never in it
         if wanted is not None:
             answer = runtime.run(build_set_map(self.map_file, wanted)).strip()
             if not answer:

@@ -82,9 +82,9 @@ class RuntimeClient:
             raise EdgeError(f"HAProxy answered {SHOW_SERVERS_STATE!r} with: {answer.strip()[:200]}")
         return answer
 
-    def session(self) -> RuntimeSession:
-        """One connection for many commands (interactive mode): bulk map loads."""
-        return RuntimeSession(self.socket_path, timeout=self.timeout)
+    def session(self, *, timeout: float | None = None) -> RuntimeSession:
+        """One connection for many commands (interactive mode): map changes and loads."""
+        return RuntimeSession(self.socket_path, timeout=timeout or self.timeout)
 
     def worker_pid(self) -> int:
         """The PID of the HAProxy worker answering: it changes at each reload or restart."""
