@@ -118,10 +118,16 @@ def main() -> None:
             ceilings.append(wrk(ceiling_url, script, args.seconds)[0])
 
         # a guard restart: the whole map again through the runtime API, HAProxy serving meanwhile
+        during = subprocess.Popen(wrk_argv(edge_url, script, 30), stdout=subprocess.PIPE, text=True)
+        time.sleep(1)
         started = time.monotonic()
         sync.rebuild()
         rebuild_seconds = time.monotonic() - started
         after_rebuild_mb = rss_mb(worker)
+        output, _ = during.communicate(timeout=90)
+        while_rebuilding = parse_wrk(output)
+        slowest = max_latency(output)
+        edge_requests += total_requests(output)
 
         # every worker stopped for a while, under load
         granian = start_worker(config.slot_socket(0), env, work / "granian.log")
@@ -174,6 +180,10 @@ def main() -> None:
         f"({with_map_mb * 1e6 / args.links:,.0f} bytes a link, the empty process included), "
         f"{after_rebuild_mb:,.0f} MB after a rebuild; start with the map {load_seconds:.1f} s, "
         f"rebuild through the runtime API {rebuild_seconds:.1f} s"
+    )
+    print(
+        f"while it rebuilt (30 s of wrk around it): {while_rebuilding.requests_per_second:,.0f} req/s, "
+        f"p99 {while_rebuilding.p99_ms:.1f} ms, slowest {slowest}, {while_rebuilding.errors}"
     )
 
 
@@ -236,6 +246,11 @@ def total_requests(output: str) -> int:
     found = re.search(r"(\d+) requests in", output)
     assert found is not None, output
     return int(found.group(1))
+
+
+def max_latency(output: str) -> str:
+    found = re.search(r"Latency\s+\S+\s+\S+\s+(\S+)", output)
+    return found.group(1) if found else "?"
 
 
 def rss_mb(pid: int) -> float:
