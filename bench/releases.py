@@ -37,9 +37,11 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import contextlib
 import json
 import os
 import random
+import re
 import signal
 import statistics
 import subprocess
@@ -65,13 +67,17 @@ from tests.e2e.guard_harness import (  # noqa: E402
     GuardStack,
     commit_variant,
     free_port,
+    git,
     make_source_repo,
     short_tmp,
     wait_until,
 )
 from tests.e2e.test_guard import FAST_RELEASES, SEED_BUGS  # noqa: E402
 
+from steadylink.edge import EdgeConfig, read_master_status  # noqa: E402
 from steadylink.edge.runtime import RuntimeClient, build_set_weight  # noqa: E402
+from steadylink.release.processes import read_group  # noqa: E402
+from steadylink.watch.journal import Journal  # noqa: E402
 
 # Realistic enough at 500 req/s, short enough for one run of a few minutes.
 BENCH_RELEASES = {
@@ -123,6 +129,7 @@ class PacedLoad:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._next = 0.0
+        self.redirects_ok = 0  # 302s with the right Location: each one a visit to count
         self._threads = [
             threading.Thread(target=self._run, args=(n,), daemon=True, name=f"load-{n}")
             for n in range(threads)
@@ -184,6 +191,8 @@ class PacedLoad:
                     problem = f"{type(exc).__name__}: {exc}"
                 finished = time.monotonic()
                 with self._lock:
+                    if problem is None and r.status_code == 302:
+                        self.redirects_ok += 1
                     self.log.done.append(finished)
                     self.log.latency.append(finished - started)
                     if problem is not None:
@@ -522,6 +531,247 @@ def _serving_slot_of(stack: GuardStack) -> int:
     return slot
 
 
+# --------------------------------------------------------------------------- issue 9: kinds and faults
+
+REDIRECT = "src/steadylink/web/redirect.py"
+REFERRER_LINE = 'referrer = headers.get("referer")\n'
+VERSIONS = "src/steadylink/links/migrations/versions"
+# A worker that exits every CRASH_EVERY redirects with a Referer (live traffic
+# only: staging's requests carry none); memory that grows by HOARD_BYTES a
+# live redirect (~135 MB/s at 450 redirects/s, the issue's figure).
+CRASH_EVERY = 500
+HOARD_BYTES = 300_000
+
+Edit = tuple[str, str | None, str]  # (path, text replaced or None for a new file, new text)
+
+
+def commit_edits(repo: Path, branch: str, edits: list[Edit], message: str) -> None:
+    """A branch off main with ``edits`` applied (a new file where the old text is None)."""
+    git(repo, "checkout", "-q", "main")
+    git(repo, "checkout", "-q", "-B", branch)
+    for path, old, new in edits:
+        target = repo / path
+        if old is None:
+            target.write_text(new)
+        else:
+            text = target.read_text()
+            assert old in text, f"{old!r} not found in {path}"
+            target.write_text(text.replace(old, new, 1))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", message)
+    git(repo, "checkout", "-q", "main")
+
+
+def migration_head(repo: Path) -> str:
+    """The newest revision in the tree (the one no other revision follows)."""
+    revisions, parents = set(), set()
+    for file in (repo / VERSIONS).glob("*.py"):
+        text = file.read_text()
+        rev = re.search(r'^revision = "([^"]+)"', text, re.MULTILINE)
+        down = re.search(r'^down_revision = "([^"]+)"', text, re.MULTILINE)
+        if rev:
+            revisions.add(rev.group(1))
+        if down:
+            parents.add(down.group(1))
+    heads = sorted(revisions - parents)
+    assert len(heads) == 1, f"expected one migration head, found {heads}"
+    return heads[0]
+
+
+MIGRATION = '''"""bench: {what}
+
+Revision ID: {rev}
+Revises: {down}
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "{rev}"
+down_revision = "{down}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("links") as batch:
+        {upgrade}
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("links") as batch:
+        {downgrade}
+'''
+
+
+def migration_edit(repo: Path, rev: str, what: str, upgrade: str, downgrade: str) -> Edit:
+    body = MIGRATION.format(
+        what=what, rev=rev, down=migration_head(repo), upgrade=upgrade, downgrade=downgrade
+    )
+    return (f"{VERSIONS}/{rev}_bench.py", None, body)
+
+
+def release_kinds(repo: Path) -> list[tuple[str, list[Edit], bool, str]]:
+    """(branch, edits, should be promoted, what it is) for each kind of issue 9."""
+    crash = (
+        "        if referrer:\n"
+        "            seen = gc.__dict__.setdefault('steadylink_bench_seen', [0])\n"
+        "            seen[0] += 1\n"
+        f"            if seen[0] % {CRASH_EVERY} == 0:\n"
+        "                __import__('os')._exit(3)\n"
+    )
+    hoard = (
+        "        if referrer:\n"
+        f"            gc.__dict__.setdefault('steadylink_bench_hoard', []).append(b'x' * {HOARD_BYTES})\n"
+    )
+    return [
+        (
+            "crash-loop",
+            [(REDIRECT, REFERRER_LINE, REFERRER_LINE + crash)],
+            False,
+            f"a worker exits every {CRASH_EVERY} live redirects (granian respawns it)",
+        ),
+        (
+            "memory-growth",
+            [(REDIRECT, REFERRER_LINE, REFERRER_LINE + hoard)],
+            False,
+            f"{HOARD_BYTES // 1000} KB kept per live redirect (~135 MB/s at full traffic)",
+        ),
+        (
+            "migration-additive",
+            [
+                migration_edit(
+                    repo, "b9001", "a nullable column (additive)",
+                    'batch.add_column(sa.Column("bench_note", sa.String(200), nullable=True))',
+                    'batch.drop_column("bench_note")',
+                )
+            ],
+            True,
+            "adds a nullable column the current release ignores",
+        ),
+        (
+            "migration-destructive",
+            [
+                migration_edit(
+                    repo, "b9002", "rename links.url (destructive)",
+                    'batch.alter_column("url", new_column_name="target_url", existing_type=sa.Text)',
+                    'batch.alter_column("target_url", new_column_name="url", existing_type=sa.Text)',
+                )
+            ],
+            False,
+            "renames links.url, which the current release reads",
+        ),
+    ]  # fmt: skip
+
+
+def failed_note(record: dict[str, Any]) -> str:
+    steps = record.get("steps") or []
+    failed = [s for s in steps if isinstance(s, dict) and s.get("verdict") == "failed"]
+    if not failed:
+        return ""
+    text = " ".join(str(failed[0].get("output_tail") or "").split())
+    return f"{failed[0].get('name')}: {text[-220:]}"
+
+
+def deploy_kind(cmd: Commands, load: PacedLoad, branch: str, should_promote: bool, what: str) -> Row:
+    run = cmd.run("deploy", branch, "--source", str(cmd.stack.source), "--json")
+    record = run.json()
+    verdict = str(record.get("verdict", "?"))
+    row = window_row(
+        load,
+        f"`{branch}`: {what}",
+        run,
+        caught_by=str(record.get("caught_by") or "—"),
+        outcome=f"{verdict} (exit {run.code})",
+    )
+    is_promoted = verdict == "promoted"
+    notes = [] if is_promoted == should_promote else [
+        f"EXPECTED {'promoted' if should_promote else 'not promoted'}"
+    ]
+    notes.append(failed_note(record) or "")
+    if row.failures:
+        row.restore_s = row.failures[-1][0] - row.failures[0][0]
+    row.note = "; ".join(n for n in notes if n)
+    return row
+
+
+def guard_said(stack: GuardStack, since_id: int) -> tuple[list[str], int]:
+    """The supervisor's events after ``since_id``, and the last id seen."""
+    journal = Journal.for_data_dir(stack.data_dir)
+    try:
+        events = journal.read(kinds=["supervisor"], after_id=since_id)
+    finally:
+        journal.close()
+    last = max((e.id for e in events), default=since_id)
+    return [f"{e.kind}: {e.message}" for e in events], last
+
+
+def _serving_group(stack: GuardStack) -> tuple[int, int]:
+    serving = str(guard_state(stack)["serving"])
+    slots = guard_state(stack)["slots"]
+    assert isinstance(slots, dict)
+    n, entry = next((int(n), e) for n, e in slots.items() if e["release"] == serving)
+    return n, int(entry["pid"])
+
+
+def _front_answers(stack: GuardStack) -> bool:
+    try:
+        return httpx.get(f"{stack.front}/healthz", timeout=0.5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def run_fault(stack: GuardStack, load: PacedLoad, name: str, since_id: int) -> tuple[Row, int]:
+    """Inflict one fault of issue 9 item 4 under the load; time until the guard has restored it."""
+    slot, leader = _serving_group(stack)
+    started = time.monotonic()
+    restored: float | None = None
+    if name in ("haproxy-master", "haproxy-worker"):
+        config = EdgeConfig(run_dir=stack.data_dir / "run")
+        master = int((stack.data_dir / "run" / "haproxy.pid").read_text().split()[0])
+        pid = master if name == "haproxy-master" else read_master_status(config).workers[0]
+        os.kill(pid, signal.SIGKILL)
+        killed = time.monotonic()
+        time.sleep(0.05)
+        while time.monotonic() - killed < 10 and not _front_answers(stack):
+            time.sleep(0.02)
+        restored = time.monotonic() - killed
+        what = f"`kill -9` HAProxy's {name.split('-')[1]} (pid {pid})"
+    elif name == "leader":
+        os.kill(leader, signal.SIGKILL)
+        killed = time.monotonic()
+        while time.monotonic() - killed < 60 and _serving_group(stack)[0] == slot:
+            time.sleep(0.05)
+        restored = time.monotonic() - killed
+        what = f"`kill -9` the serving group's leader (pid {leader})"
+    else:  # stall
+        worker = read_group(leader).workers[0].pid
+        os.kill(worker, signal.SIGSTOP)
+        killed = time.monotonic()
+        time.sleep(10.0)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(worker, signal.SIGCONT)
+        is_gone = not any(p.pid == worker for p in read_group(leader).processes)
+        restored = None
+        what = f"`kill -STOP` one worker (pid {worker}) for 10 s" + ("" if is_gone else " (never killed)")
+    time.sleep(2.0)
+    ended = time.monotonic()
+    said, last = guard_said(stack, since_id)
+    requests, fails, lat = load.log.window(started, ended)
+    row = Row(what, "supervisor", "restored" if said else "NOT restored", requests, fails,
+              ended - started, restore_s=restored, p99_ms=p99(lat))  # fmt: skip
+    row.note = "; ".join(said) or "the guard said nothing"
+    return row, last
+
+
+def count_visits(stack: GuardStack, codes: list[str]) -> int:
+    auth = {"Authorization": f"Bearer {stack.key}"}
+    with httpx.Client(base_url=stack.front, headers=auth, timeout=10) as client:
+        return sum(int(client.get(f"/api/v1/links/{c}").json()["visits"]) for c in codes)
+
+
 # --------------------------------------------------------------------------- front door
 
 
@@ -685,19 +935,46 @@ def terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+FAULTS = ("haproxy-master", "haproxy-worker", "leader", "stall")
+KINDS = ("crash-loop", "memory-growth", "migration-additive", "migration-destructive")
+
+
+def _pick(value: str, known: tuple[str, ...], parser: argparse.ArgumentParser) -> list[str]:
+    if value == "all":
+        return list(known)
+    if value == "none":
+        return []
+    picked = [v.strip() for v in value.split(",") if v.strip()]
+    unknown = sorted(set(picked) - set(known))
+    if unknown:
+        parser.error(f"unknown {', '.join(unknown)}; known: {', '.join(known)}")
+    return picked
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rate", type=float, default=500.0, help="requests per second [500]")
     parser.add_argument("--threads", type=int, default=12, help="load threads [12]")
-    parser.add_argument("--bugs", default="all", help="comma-separated seed bugs, or all")
+    parser.add_argument("--bugs", default="all", help="comma-separated seed bugs, all or none")
+    parser.add_argument(
+        "--kinds", default="all", help="issue 9 release kinds (crash-loop, memory-growth, "
+        "migration-additive, migration-destructive), all or none",
+    )  # fmt: skip
+    parser.add_argument(
+        "--faults", default="all",
+        help=f"issue 9 faults ({', '.join(FAULTS)}), all or none",
+    )  # fmt: skip
+    parser.add_argument("--no-rollbacks", action="store_true", help="skip the rollback phases")
     parser.add_argument("--links", type=int, default=200, help="links to seed [200]")
     parser.add_argument("--bake", type=float, default=10.0, help="bake seconds [10]")
     parser.add_argument("--wrk-seconds", type=int, default=5, help="seconds per wrk run [5]")
     args = parser.parse_args(argv)
     names = [b[0] for b in SEED_BUGS]
     wanted = names if args.bugs == "all" else [b.strip() for b in args.bugs.split(",") if b.strip()]
+    wanted = [] if args.bugs == "none" else wanted
+    faults = _pick(args.faults, FAULTS, parser)
     unknown = sorted(set(wanted) - set(names))
     if unknown:
         parser.error(f"unknown seed bug(s) {', '.join(unknown)}; known: {', '.join(names)}")
@@ -716,6 +993,9 @@ def main(argv: list[str] | None = None) -> int:
             source = make_source_repo(workdir)
             for branch, path, old, new, message, _, _ in bugs:
                 commit_variant(source, branch, path, old, new, f"v2: {message}")
+            kinds = [k for k in release_kinds(source) if k[0] in _pick(args.kinds, KINDS, parser)]
+            for branch, edits, _, what in kinds:
+                commit_edits(source, branch, edits, f"v2: {what}")
             for ref in ("good", "good-2"):
                 commit_variant(
                     source,
@@ -739,13 +1019,30 @@ def main(argv: list[str] | None = None) -> int:
             for bug in bugs:
                 print(f"deploying {bug[0]} …", flush=True)
                 rows.append(deploy_bug(cmd, load, watch, bug))
-            print("rollback (cold) …", flush=True)
-            rows.append(rollback_cold(cmd, load, watch))
-            print("deploying good-2 and rolling back during its bake (warm) …", flush=True)
-            warm, deploy_row = rollback_warm(cmd, load, watch, "good-2")
-            rows += [deploy_row, warm]
+            for branch, _, should_promote, what in kinds:
+                print(f"deploying {branch} …", flush=True)
+                rows.append(deploy_kind(cmd, load, branch, should_promote, what))
+            since = 0
+            for fault in faults:
+                print(f"fault {fault} …", flush=True)
+                row, since = run_fault(stack, load, fault, since)
+                rows.append(row)
+            if not args.no_rollbacks:
+                print("rollback (cold) …", flush=True)
+                rows.append(rollback_cold(cmd, load, watch))
+                print("deploying good-2 and rolling back during its bake (warm) …", flush=True)
+                warm, deploy_row = rollback_warm(cmd, load, watch, "good-2")
+                rows += [deploy_row, warm]
             time.sleep(2)
             load.stop()
+            time.sleep(4)  # the last visits: a worker's flush (1 s) and a fold (1 s)
+            counted = count_visits(stack, list(links))
+            print(
+                f"visits: {counted} counted on the seeded links, {load.redirects_ok} redirects the load "
+                f"got: {counted - load.redirects_ok:+d} (canary synthetic requests count as bot "
+                "visits; below zero would be visits lost)",
+                flush=True,
+            )
             trip = runtime_round_trip(stack)
             print("front door: wrk …", flush=True)
             front = front_door_cost(stack, links, args.wrk_seconds)

@@ -15,6 +15,7 @@ only at the edges (the CLI and the HTTP apps), never in the middle.
     ├── Forbidden             the key's role does not allow it       exit 2, 403
     ├── RateLimited           too many requests from one client      exit 2, 429
     ├── StoreError            database unreachable, corrupt backup   exit 1, 503
+    │   └── DiskFull          the data dir's disk is full            exit 1, 503
     ├── EdgeError             HAProxy unreachable or refused a call  exit 1, 503
     └── ReleaseError          a release step failed                  exit 1, 500
         └── BuildFailed       (release/build.py: carries the step runs)
@@ -109,6 +110,10 @@ class StoreError(SteadylinkError):
         "The links database is not answering right now; nothing was changed. Try again in a "
         "moment; the request id identifies this in our logs."
     )
+
+
+class DiskFull(StoreError):
+    kind = "disk_full"
 
 
 class EdgeError(SteadylinkError):

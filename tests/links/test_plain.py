@@ -1,4 +1,4 @@
-"""One rule for "plain": the Python predicate and the store's query agree on every kind of link."""
+"""One definition of a plain link: the Python rule and its SQL agree on every kind of link."""
 
 from __future__ import annotations
 
@@ -7,45 +7,38 @@ from datetime import timedelta
 import pytest
 
 from steadylink.clock import FakeClock
-from steadylink.links.cache import is_plain as cache_is_plain
 from steadylink.links.model import Link, LinkKind, StoredFile
 from steadylink.links.plain import is_plain
 from steadylink.links.sql_store import SqlStore
 
 
-def _links(clock: FakeClock) -> list[Link]:
+def test_the_store_lists_exactly_the_links_is_plain_accepts(store: SqlStore, clock: FakeClock) -> None:
     now = clock.now()
 
-    def url(code: str, **fields: object) -> Link:
-        return Link(code, LinkKind.URL, f"https://example.com/{code}", None, now, now, **fields)  # type: ignore[arg-type]
+    def link(code: str, **fields: object) -> Link:
+        base: dict[str, object] = {"kind": LinkKind.URL, "url": f"https://example.com/{code}", "file": None}
+        base.update(fields)
+        return Link(code=code, created_at=now, updated_at=now, **base)  # type: ignore[arg-type]
 
-    file = StoredFile("0" * 64, "a.txt", 1, "text/plain")
-    return [
-        url("plain"),
-        url("visited", visits=9),
-        url("pw", password_hash="x"),
-        url("off", is_disabled=True),
-        url("exp", expires_at=now + timedelta(days=1)),
-        url("lim", max_visits=3),
-        Link("file", LinkKind.FILE, None, file, now, now),
+    links = [
+        link("plain1"),
+        link("plain2"),
+        link("locked", password_hash="x"),
+        link("off", is_disabled=True),
+        link("expiring", expires_at=now + timedelta(days=1)),
+        link("limited", max_visits=3),
+        link("upload", kind=LinkKind.FILE, url=None, file=StoredFile("a" * 64, "f.txt", 1, "text/plain")),
     ]
-
-
-def test_the_cache_uses_the_one_rule() -> None:
-    assert cache_is_plain is is_plain
-
-
-def test_predicate_and_query_agree(store: SqlStore, clock: FakeClock) -> None:
-    links = _links(clock)
     store.insert_links(links)
-    by_query = {code for code, _ in store.plain_links(100)}
-    assert by_query == {link.code for link in links if is_plain(link)} == {"plain", "visited"}
+    assert {code for code, _ in store.plain_links(100)} == {x.code for x in links if is_plain(x)}
+    assert {x.code for x in links if is_plain(x)} == {"plain1", "plain2"}
 
 
 @pytest.mark.parametrize("most_visited", [False, True])
 def test_the_bound_keeps_the_newest_or_the_most_visited(
     store: SqlStore, clock: FakeClock, most_visited: bool
 ) -> None:
+    """The cache warms with the newest plain links; the edge map, past its bound, keeps the most visited."""
     now = clock.now()
     for n in range(5):
         at = now + timedelta(seconds=n)

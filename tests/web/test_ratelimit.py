@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -117,9 +118,14 @@ def test_redis_limiter_is_shared_between_hosts(settings: Settings, clock: FakeCl
     configured = with_limits(settings, create_per_minute=4, redis_url=REDIS_URL)
     host_a = build_rate_limiter(configured, clock=clock, prefix=prefix)
     host_b = build_rate_limiter(configured, clock=clock, prefix=prefix)
-    assert isinstance(host_a, RedisRateLimiter)
+    assert isinstance(host_a, RedisRateLimiter) and isinstance(host_b, RedisRateLimiter)
     assert allowed(host_a, 3) == 3
-    assert allowed(host_b, 3) == 1  # one left of the shared four
+    host_a.sync()  # what each limiter's thread does a few times a second
+    assert allowed(host_b, 1) == 1  # the last of the shared four
+    host_b.sync()  # learns host A's three with its own one
+    assert allowed(host_b, 3) == 0
+    host_a.sync()
+    assert allowed(host_a, 1) == 0
     assert allowed(host_b, 2, client="5.6.7.8") == 2
     counted = redis.Redis.from_url(REDIS_URL)
     keys = list(counted.scan_iter(f"{prefix}:*"))
@@ -132,6 +138,8 @@ def test_redis_window_moves_with_the_wall_clock(settings: Settings, clock: FakeC
         with_limits(settings, create_per_minute=3, redis_url=REDIS_URL), clock=clock, prefix=prefix
     )
     assert allowed(limiter, 5) == 3
+    limiter.sync()  # type: ignore[attr-defined]
+    assert allowed(limiter, 5) == 0
     clock.advance(120)
     assert allowed(limiter, 5) == 3
 
@@ -148,16 +156,33 @@ def test_redis_down_fails_open_with_a_warning(
 ) -> None:
     down = with_limits(settings, create_per_minute=3, redis_url=f"redis://127.0.0.1:{closed_port()}/0")
     limiter = build_rate_limiter(down, clock=clock)
+    assert isinstance(limiter, RedisRateLimiter)
     with caplog.at_level(logging.WARNING, logger="steadylink.web.ratelimit"):
         limiter.check("create", "1.2.3.4")  # allowed, not an error
         limiter.check("create", "1.2.3.4")
+        limiter.sync()
+        limiter.sync()
     warnings = [r for r in caplog.records if "Redis" in r.getMessage()]
-    assert len(warnings) == 1  # said once, not on every request
+    assert len(warnings) == 1  # said once, not on every sync
     # Meanwhile this process still limits on its own.
     assert allowed(limiter, 5) == 1
 
 
-def test_redis_is_retried_after_an_outage(settings: Settings, clock: FakeClock, prefix: str) -> None:
+def test_a_check_never_waits_for_redis(settings: Settings, clock: FakeClock) -> None:
+    """A Redis that accepts but never answers holds the sync thread only."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        limiter = build_rate_limiter(
+            with_limits(settings, create_per_minute=100, redis_url=f"redis://127.0.0.1:{port}/0"), clock=clock
+        )
+        started = time.monotonic()
+        assert allowed(limiter, 50) == 50
+        assert time.monotonic() - started < 0.2  # 50 checks, no round trip among them
+
+
+def test_counts_reach_redis_after_an_outage(settings: Settings, clock: FakeClock, prefix: str) -> None:
     limiter = build_rate_limiter(
         with_limits(settings, create_per_minute=100, redis_url=REDIS_URL), clock=clock, prefix=prefix
     )
@@ -165,10 +190,10 @@ def test_redis_is_retried_after_an_outage(settings: Settings, clock: FakeClock, 
     real = limiter.redis
     limiter.redis = redis.Redis(port=closed_port(), socket_connect_timeout=0.2)
     limiter.check("create", "9.9.9.9")
-    limiter.redis = real
-    clock.advance(1)
-    limiter.check("create", "9.9.9.9")  # still skipping Redis for a few seconds
+    limiter.sync()  # fails: the count stays here
     assert not list(real.scan_iter(f"{prefix}:*"))
-    clock.advance(10)
+    limiter.redis = real
     limiter.check("create", "9.9.9.9")
-    assert list(real.scan_iter(f"{prefix}:*"))
+    limiter.sync()
+    [key] = list(real.scan_iter(f"{prefix}:*"))
+    assert int(real.get(key) or 0) == 2

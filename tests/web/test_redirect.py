@@ -5,24 +5,29 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import io
+import json
+import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import httpx
 import pytest
+from tests.web.rsgi_client import Protocol as RsgiProtocol
+from tests.web.rsgi_client import Scope as rsgi_scope
 from tests.web.rsgi_client import rsgi_client
 
 from steadylink.clock import FakeClock
+from steadylink.errors import RateLimited, StoreError
 from steadylink.links import service
 from steadylink.links.model import LinkChanges, NewLink
 from steadylink.links.spool import VisitSpool
+from steadylink.links.sql_store import NOT_ANSWERING
 from steadylink.settings import Settings
 from steadylink.web.app import build_context, create_app, run_lifespan
 from steadylink.web.context import AppContext
 
 pytestmark = pytest.mark.anyio
-
 
 
 _interface = ["asgi"]
@@ -221,3 +226,83 @@ async def test_an_error_on_the_memory_path_is_a_json_500_logged_once(
         failed = await client.get(f"/{code}", headers={"X-Request-ID": "req-7"})
         assert failed.status_code == 500 and failed.json()["request_id"] == "req-7"
         assert "secret" not in failed.text
+
+
+async def test_a_store_that_does_not_answer_never_holds_a_redirect_from_memory(
+    settings: Settings, clock: FakeClock
+) -> None:
+    """A cache miss waits for the store in a thread; the loop keeps answering held links."""
+    async with serving(settings, clock) as (client, ctx):
+        code = _create(ctx)
+        assert (await client.get(f"/{code}")).status_code == 302  # now held in memory
+        silent = threading.Event()
+        real_get = ctx.store.get_link
+
+        def get_link(wanted: str) -> object:
+            silent.wait(10)  # a database that does not answer
+            return real_get(wanted)
+
+        ctx.store.get_link = get_link  # type: ignore[method-assign]
+        stuck = asyncio.ensure_future(client.get("/unknownx"))
+        await asyncio.sleep(0.05)  # the miss is out, waiting in its thread
+        answers = [await client.get(f"/{code}") for _ in range(20)]
+        assert [a.status_code for a in answers] == [302] * 20
+        assert not stuck.done()
+        silent.set()
+        assert (await stuck).status_code == 404
+
+
+async def test_the_store_failing_is_a_fixed_503_on_a_cache_miss(settings: Settings, clock: FakeClock) -> None:
+    async with serving(settings, clock) as (client, ctx):
+
+        def get_link(wanted: str) -> object:
+            raise StoreError(NOT_ANSWERING)
+
+        ctx.store.get_link = get_link  # type: ignore[method-assign]
+        response = await client.get("/unknownx", headers={"X-Request-ID": "rid-1"})
+        assert response.status_code == 503
+        assert response.json() == {"error": "store", "message": NOT_ANSWERING, "request_id": "rid-1"}
+        assert response.headers["x-request-id"] == "rid-1"
+
+
+async def test_error_answers_keep_their_headers_on_both_paths(settings: Settings, clock: FakeClock) -> None:
+    """A 429 from the front carries Retry-After as the framework's handler sends it."""
+    async with serving(settings, clock) as (client, ctx):
+
+        def get_link(wanted: str) -> object:
+            raise RateLimited("Too many requests here; try again in 7 s.", retry_after=7)
+
+        ctx.store.get_link = get_link  # type: ignore[method-assign]
+        response = await client.get("/unknownx")
+        assert response.status_code == 429 and response.headers["retry-after"] == "7"
+
+
+@pytest.mark.parametrize(
+    ("peer", "expected"), [("127.0.0.1", "198.51.100.7"), ("203.0.113.5", "203.0.113.5")]
+)
+async def test_the_access_log_trusts_forwarded_for_only_from_the_front_door(
+    settings: Settings, clock: FakeClock, interface: str, peer: str, expected: str
+) -> None:
+    """One rule on both paths: a loopback (or unix-socket) peer is our HAProxy; anyone else
+    naming another client in X-Forwarded-For is not believed."""
+    ctx = build_context(settings, clock=clock)
+    log = io.StringIO()
+    app = create_app(settings, ctx=ctx, log_stream=log)
+    code = _create(ctx)
+    headers = {"X-Forwarded-For": "198.51.100.7"}
+    if interface == "rsgi":
+        async with run_lifespan(app):
+            for path in (f"/{code}", "/healthz"):
+                request = httpx.Request("GET", f"http://t{path}", headers=headers)
+                scope = rsgi_scope(request)
+                scope.client = f"{peer}:40000"
+                await app.__rsgi__(scope, RsgiProtocol(b""))
+    else:
+        transport = httpx.ASGITransport(app=app, client=(peer, 40000))
+        async with run_lifespan(app), httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            for path in (f"/{code}", "/healthz"):
+                await client.get(path, headers=headers)
+    app.log.flush()
+    lines = [json.loads(line) for line in log.getvalue().splitlines()]
+    clients = [line["client"] for line in lines if line.get("event") == "request"]
+    assert clients == [expected, expected]  # the redirect's line and the framework's alike

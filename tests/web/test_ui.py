@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ import httpx
 import pytest
 
 from steadylink.clock import FakeClock
+from steadylink.errors import RateLimited
 from steadylink.links.spool import VisitSpool
 from steadylink.links.sql_store import SqlStore
 from steadylink.settings import Settings
@@ -337,3 +339,32 @@ def test_templates_have_no_inline_scripts_or_styles() -> None:
         assert "<style" not in text and " style=" not in text, template.name
         assert re.search(r"<script(?![^>]*\bsrc=)", text) is None, template.name
         assert " on" + "click=" not in text, template.name
+
+
+async def test_password_guesses_past_the_links_limit_get_a_429_without_a_check(
+    settings: Settings, clock: FakeClock, sqlite_store: SqlStore
+) -> None:
+    """The limit is per link and shared: new client addresses do not reset it."""
+    limits = dataclasses.replace(settings.limits, password_attempts_per_minute=3, create_per_minute=0)
+    settings = dataclasses.replace(settings, limits=limits)
+    ctx = build_context(settings, clock=clock, store=sqlite_store)
+    app = create_app(settings, ctx=ctx)
+    statuses = []
+    await_create = True
+    for i in range(5):
+        # every guess from another address, as through the front door with X-Forwarded-For
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 4000))
+        async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
+            if await_create:
+                await create(http, url="https://example.com/", code="guarded", password="right")
+                await_create = False
+            headers = {**BROWSER, "x-forwarded-for": f"198.51.100.{i}"}
+            answer = await http.post("/guarded", data={"password": f"guess{i}"}, headers=headers)
+            statuses.append(answer.status_code)
+            if answer.status_code == 429:
+                assert int(answer.headers["retry-after"]) >= 1
+    assert statuses == [403, 403, 403, 429, 429]
+    # another worker of the host (its own context) sees the same count: the file is shared
+    other = build_context(settings, clock=clock, store=sqlite_store)
+    with pytest.raises(RateLimited):
+        await other.passwords.check("guarded", "unused", "guess")

@@ -3,9 +3,9 @@
 Two plain dicts, not ``functools.lru_cache`` or ``cachetools``: a hit is one
 ``dict.get`` (36 ns, PERF-NOTES.md).
 
-- ``_plain`` maps the code of every *plain* link — a URL, no password, not
-  disabled, no expiry, no visit limit — to its ``Location`` value, already
-  encoded. The redirect asks ``location(code)`` first: a hit answers at once.
+- ``_plain`` maps the code of every *plain* link (``links/plain.py``: a URL,
+  no password, not disabled, no expiry, no visit limit) to its ``Location``
+  value, already encoded. The redirect asks ``location(code)`` first: a hit answers at once.
 - ``_links`` keeps every other link as a full ``Link`` (the redirect checks
   expiry, limits, passwords on it).
 
@@ -55,14 +55,14 @@ from urllib.parse import quote
 from steadylink.clock import Clock
 from steadylink.links.codes import RESERVED
 from steadylink.links.model import Link
-from steadylink.links.plain import is_plain  # one rule for cache, store and edge map
+from steadylink.links.plain import is_plain
 from steadylink.links.store import Store
-
-__all__ = ["MemoryLinkCache", "is_plain", "location_of"]
 
 # The change log is read with some overlap: on PostgreSQL a sequence number can
 # commit after a larger one was already seen.
 _POLL_OVERLAP = 64
+__all__ = ["NOT_HELD", "MemoryLinkCache", "is_plain", "location_of"]
+
 # What ``held`` says of a code whose answer is not in memory: ask ``load``.
 NOT_HELD: object = object()
 
@@ -88,8 +88,12 @@ class MemoryLinkCache:
         self.hits = 0
         self.misses = 0
         self._lock = threading.Lock()
-        # bumped by every invalidate: a load that read the store before it keeps nothing
-        self._generation = 0
+        # when each code was last invalidated (a counter): a load that read the store
+        # before its code's invalidation keeps nothing; forgotten above a bound, then
+        # every load begun before the forgetting counts as raced (``_floor``)
+        self._counter = 0
+        self._floor = 0
+        self._changed: dict[str, int] = {}
         # the change log's position now; what is in its overlap window counts as seen
         changes = store.changes_since(0)
         self._seq = changes[-1][0] if changes else 0
@@ -134,12 +138,15 @@ class MemoryLinkCache:
     def load(self, code: str) -> Link | None:
         """Read ``code`` from the store and remember the answer (a store call: not on the loop)."""
         self.misses += 1
-        generation = self._generation
+        began = self._counter
         link = self._store.get_link(code)
         with self._lock:
-            if generation != self._generation:
+            if self._changed_since(code, began):
                 return link  # changed meanwhile: answer this once, remember nothing
             return self._remember(code, link)
+
+    def _changed_since(self, code: str, began: int) -> bool:
+        return self._changed.get(code, self._floor) > began
 
     def warm(self) -> int:
         """Fill the cache with the newest plain links, up to its size; return how many."""
@@ -161,7 +168,11 @@ class MemoryLinkCache:
 
     def invalidate(self, code: str) -> None:
         with self._lock:
-            self._generation += 1
+            self._counter += 1
+            if len(self._changed) >= 100_000:
+                self._changed.clear()
+                self._floor = self._counter
+            self._changed[code] = self._counter
             self._plain.pop(code, None)
             self._links.pop(code, None)
             self._missing.pop(code, None)
@@ -170,24 +181,38 @@ class MemoryLinkCache:
         """Drop every code changed in the store since the last poll; return how many.
 
         Only rows not seen by an earlier poll count: the overlap window is read
-        again, but its known rows drop nothing (module docstring).
+        again, but its known rows drop nothing (module docstring). A changed
+        link that was held is read again at once (the poll runs in a thread), so
+        a change — or a link's own creation, seen after its first visit — does not
+        leave it out of memory until its next visit, when the store might not answer.
         """
         since = max(self._seq - _POLL_OVERLAP, 0)
         changes = self._store.changes_since(since)
         seen = self._seen
-        dropped = 0
+        dropped = []
         for seq, code in changes:
             if seq in seen or seq <= since:
                 continue
             seen.add(seq)
-            self.invalidate(code)
-            dropped += 1
+            dropped.append(code)
             if seq > self._seq:
                 self._seq = seq
         floor = self._seq - _POLL_OVERLAP
         if len(seen) > 2 * _POLL_OVERLAP or any(s <= floor for s in seen):
             self._seen = {s for s in seen if s > floor}
-        return dropped
+        held = [code for code in dropped if code in self._plain or code in self._links]
+        for code in dropped:
+            self.invalidate(code)
+        for code in held:
+            self._refresh(code)
+        return len(dropped)
+
+    def _refresh(self, code: str) -> None:
+        began = self._counter
+        link = self._store.get_link(code)
+        with self._lock:
+            if link is not None and not self._changed_since(code, began):
+                self._remember(code, link)
 
     def __len__(self) -> int:
         return len(self._plain) + len(self._links)

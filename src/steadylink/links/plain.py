@@ -1,42 +1,43 @@
-"""What a *plain* link is — one rule for the worker cache, the store query and the edge map.
+"""What a *plain* link is: one definition for every place that answers links without asking.
 
-A plain link redirects on its URL alone: a URL link, no password, not
-disabled, no expiry, no visit limit. Such a link may be answered without
-looking at anything else — by a worker from memory (``links/cache.py``), or
-by HAProxy from its map (``edge/linkmap.py``) without any release. Every
-other link needs the app: a file, a password page, an expiry or a limit that
-must be checked at each visit.
-
-The rule is written once, as data (``PLAIN_COLUMNS``): ``is_plain`` applies it
-to a ``Link`` and ``plain_conditions`` to the ``links`` table, so the two can
-never disagree.
+A plain link redirects to its URL with no other check: a URL link, not
+disabled, without a password, an expiry or a visit limit. The worker cache
+answers these from memory (``links/cache.py``), the store lists them for its
+warm-up with the same rule in SQL (``plain_clauses``), and the edge's map of
+links HAProxy answers itself holds exactly these. Everything else — files,
+password pages, expiring and limited links — needs the app's checks on every
+visit.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from steadylink.links.model import Link, LinkKind
+from sqlalchemy import Table
 
-# column (and Link attribute) -> the value a plain link holds there
-PLAIN_COLUMNS: tuple[tuple[str, object], ...] = (
-    ("kind", LinkKind.URL.value),
-    ("password_hash", None),
-    ("is_disabled", False),
-    ("expires_at", None),
-    ("max_visits", None),
-)
+from steadylink.links.model import Link, LinkKind
 
 
 def is_plain(link: Link) -> bool:
     """A link the redirect can answer from its URL alone, with no other check."""
-    return link.url is not None and all(getattr(link, name) == value for name, value in PLAIN_COLUMNS)
+    return (
+        link.kind is LinkKind.URL
+        and link.url is not None
+        and link.password_hash is None
+        and not link.is_disabled
+        and link.expires_at is None
+        and link.max_visits is None
+    )
 
 
-def plain_conditions(table: Any) -> list[Any]:
-    """The same rule as SQLAlchemy conditions on the ``links`` table."""
-    conditions = [table.c.url.is_not(None)]
-    for name, value in PLAIN_COLUMNS:
-        column = table.c[name]
-        conditions.append(column.is_(value) if value is None or isinstance(value, bool) else column == value)
-    return conditions
+def plain_clauses(links: Table) -> list[Any]:
+    """``is_plain`` as SQL conditions on the ``links`` table (``links/schema.py``)."""
+    c = links.c
+    return [
+        c.kind == LinkKind.URL.value,
+        c.url.is_not(None),
+        c.password_hash.is_(None),
+        c.is_disabled.is_(False),
+        c.expires_at.is_(None),
+        c.max_visits.is_(None),
+    ]

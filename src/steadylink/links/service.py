@@ -259,6 +259,13 @@ class KeyCache:
         self._size = size
         self._keys: dict[str, tuple[ApiKey, float]] = {}
 
+    def remembered(self, secret: str) -> ApiKey | None:
+        """The key for ``secret`` if this cache holds it, fresh; never asks the store."""
+        kept = self._keys.get(hash_api_key(secret))
+        if kept is not None and self._clock.monotonic() < kept[1]:
+            return kept[0]
+        return None
+
     def authenticate(self, secret: str) -> ApiKey | None:
         key_hash = hash_api_key(secret)
         now = self._clock.monotonic()

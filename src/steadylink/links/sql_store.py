@@ -39,10 +39,11 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.sql.elements import ColumnElement
 
 from steadylink.datadir import make_private
-from steadylink.errors import NotFound, StoreError
+from steadylink.errors import DiskFull, NotFound, StoreError
 from steadylink.links import bounded, schema
 from steadylink.links.bounded import Breaker, NoAnswer
 from steadylink.links.codes import code_taken, fold
+from steadylink.links.files import DISK_FULL_MESSAGE
 from steadylink.links.model import (
     ApiKey,
     Link,
@@ -52,7 +53,7 @@ from steadylink.links.model import (
     StoredFile,
     VisitRow,
 )
-from steadylink.links.plain import plain_conditions
+from steadylink.links.plain import plain_clauses
 
 _LINK_COLUMNS = (
     "code, kind, url, file_sha256, file_name, file_size, file_content_type, created_at, "
@@ -245,7 +246,7 @@ class SqlStore:
     def plain_links(self, limit: int, *, most_visited: bool = False) -> Iterator[tuple[str, str]]:
         t = schema.links
         order = (t.c.visits.desc(), t.c.created_at.desc()) if most_visited else (t.c.created_at.desc(),)
-        query = select(t.c.code, t.c.url).where(*plain_conditions(t)).order_by(*order).limit(limit)
+        query = select(t.c.code, t.c.url).where(*plain_clauses(t)).order_by(*order).limit(limit)
         with self._connect() as conn:
             for code, url in conn.execution_options(yield_per=10_000).execute(query):
                 yield str(code), str(url)
@@ -543,6 +544,8 @@ class SqlStore:
             self.breaker.failed()
         else:
             _log.warning("links database call failed: %s: %s", type(cause).__name__, cause)
+            if "disk is full" in str(cause) or "No space left" in str(cause):
+                return DiskFull(DISK_FULL_MESSAGE)
         return StoreError(NOT_ANSWERING)
 
 

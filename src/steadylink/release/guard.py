@@ -35,7 +35,7 @@ from steadylink.edge import (
 from steadylink.errors import Conflict, NotFound, ReleaseError
 from steadylink.links.sql_store import open_store
 from steadylink.release.history import list_records
-from steadylink.release.processes import is_group_gone
+from steadylink.release.processes import is_group_gone, read_groups
 from steadylink.release.workers import (
     SocketLease,
     WorkerSpec,
@@ -51,6 +51,9 @@ from steadylink.release.workers import (
 from steadylink.settings import Settings
 
 FULL_WEIGHT = 100
+# A replacement group may take this long to answer; on a 2-core machine under
+# a deploy's builds and full load, 30 s was seen to be too short.
+REPLACE_TIMEOUT = 120.0
 ProgressFn = Callable[[str], None]
 STATE_FILE = "guard.json"
 
@@ -155,6 +158,7 @@ class Guard:
         # where map rebuilds and failed syncs are told: `up` points it at the journal
         self.on_edge_event: Callable[[str, str, str], None] = _say_event
         self.lock = threading.RLock()
+        self.is_stopping = False  # set by stop(): nothing new may start after it
 
     # lifecycle -------------------------------------------------------------
 
@@ -205,6 +209,7 @@ class Guard:
     def stop(self, *, progress: ProgressFn = print) -> None:
         """Stop every worker group and HAProxy; nothing is left behind."""
         with self.lock:
+            self.is_stopping = True
             for slot, entry in list(self.state.slots.items()):
                 progress(f"stopping {entry.release} (pid {entry.pid})")
                 self._stop_group(entry, self.edge_config.slot_socket(slot))
@@ -223,9 +228,18 @@ class Guard:
 
     # slots -------------------------------------------------------------------
 
-    def launch(self, release: str, *, progress: ProgressFn = print, database: str | None = None) -> int:
+    def launch(
+        self,
+        release: str,
+        *,
+        progress: ProgressFn = print,
+        database: str | None = None,
+        timeout: float = 30.0,
+    ) -> int:
         """Start ``release`` on a free slot (weight 0) and wait until it is ready."""
         with self.lock:
+            if self.is_stopping:
+                raise ReleaseError("The guard is stopping; nothing new is started.")
             slot = self._free_slot()
             python = Path(self.state.pythons[release])
             public = self.edge_config.slot_socket(slot)
@@ -238,7 +252,7 @@ class Guard:
             self._save()
         progress(f"starting {release} on slot {slot} (pid {pid})")
         try:
-            wait_until_healthy(spec, pid, clock=self.clock)
+            wait_until_healthy(spec, pid, clock=self.clock, timeout=timeout)
             lease = publish_socket(private, public)
         except (ReleaseError, OSError) as exc:
             self.retire(slot)
@@ -247,7 +261,9 @@ class Guard:
                 raise ReleaseError(f"Release {release} could not take slot {slot}'s socket: {exc}") from exc
             raise
         with self.lock:
-            entry = self.state.slots[slot]
+            entry = self.state.slots.get(slot)
+            if entry is None:  # stop() ran meanwhile and stopped it
+                raise ReleaseError(f"Release {release} was stopped while it started.")
             entry.socket_device, entry.socket_inode = lease.device, lease.inode
             self._save()
         return slot
@@ -295,6 +311,8 @@ class Guard:
     def restart_edge(self) -> EdgeProcess:
         """Start HAProxy again with the slot weights and states the guard holds."""
         with self.lock:
+            if self.is_stopping:
+                raise ReleaseError("The guard is stopping; HAProxy is not started again.")
             initial = {
                 n: SlotSetting(weight=w, state="ready" if w > 0 else "drain")
                 for n, w in self.state.weights.items()
@@ -309,7 +327,8 @@ class Guard:
         with self.lock:
             entry = self.state.slots[slot]
             weight = self.state.weights.get(slot, 0)
-        new_slot = self.launch(entry.release, progress=progress)
+        # the old group still serves meanwhile (orphans, or the workers left): no hurry
+        new_slot = self.launch(entry.release, progress=progress, timeout=REPLACE_TIMEOUT)
         self.set_traffic({new_slot: weight, slot: 0})
         self.retire(slot)
         return new_slot
@@ -407,14 +426,20 @@ class Guard:
             except Exception:
                 stats = {}
         slots = []
+        groups = read_groups([e.pid for e in self.state.slots.values()])
         for n, entry in sorted(self.state.slots.items()):
             s = stats.get(n)
+            group = groups[entry.pid]
+            lease = entry.lease(self.edge_config.slot_socket(n))
             slots.append(
                 {
                     "slot": n,
                     "release": entry.release,
                     "pid": entry.pid,
-                    "alive": is_alive(entry.pid),
+                    # alive: the leader runs and the slot's socket is still the one it published
+                    "alive": is_alive(entry.pid) and (lease is None or lease.is_current()),
+                    "workers": len(group.workers) if group.is_visible else None,
+                    "rss_mb": round(group.rss_bytes / 2**20) if group.rss_bytes is not None else None,
                     "weight": self.state.weights.get(n, 0),
                     "haproxy_status": s.status if s else None,
                     "requests": s.lbtot if s else None,

@@ -84,7 +84,8 @@ class SupervisionLoop:
     def stop(self) -> None:
         self._stop.set()
         if self._thread.is_alive():
-            self._thread.join(timeout=30)
+            # a group being started finishes first (the guard refuses new ones once stopping)
+            self._thread.join(timeout=60)
 
     def _run(self) -> None:
         while not self._stop.wait(TICK):

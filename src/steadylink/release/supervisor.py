@@ -28,6 +28,9 @@ The rules, and why:
   is replaced.
 - A group whose leader lives but whose compactor is gone for
   ``compactor_grace_seconds`` gets a new compactor.
+- A group being replaced still has its stopped processes killed: a
+  replacement that takes long (or fails and waits to be tried again) must
+  not leave requests hanging on them.
 - The same action on the same target waits ``retry_seconds`` before it is
   asked again (a release that cannot start is not restarted in a tight loop).
 - While a deploy runs, a group is replaced only when it does not answer at
@@ -193,9 +196,9 @@ class Supervisor:
                 replace = (
                     f"it has run {view.expected_workers - group.workers} worker(s) short for {short:.0f} s"
                 )
-        if replace is not None and (not view.is_deploying or is_silent):
-            return [ReplaceGroup(slot, release, replace)]
         actions: list[Action] = []
+        if replace is not None and (not view.is_deploying or is_silent):
+            actions.append(ReplaceGroup(slot, release, replace))
         stalled = tuple(
             pid
             for pid in group.stalled
@@ -206,7 +209,7 @@ class Supervisor:
             pids = ", ".join(map(str, stalled))
             why = f"process(es) {pids} stopped (SIGSTOP) for {policy.stall_seconds:g} s or more"
             actions.append(KillStalled(slot, release, stalled, why))
-        if group.is_visible:
+        if group.is_visible and replace is None:
             gone = self._since.held_for((*key, "compactor"), not group.has_compactor, now)
             if gone is not None and gone >= policy.compactor_grace_seconds:
                 why = f"its visit compactor has been gone for {gone:.1f} s"

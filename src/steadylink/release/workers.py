@@ -33,6 +33,7 @@ from steadylink.release.processes import is_group_gone
 WORKER_CONTRACT = 1
 # stop_workers repeats SIGTERM this often while it waits (see there why).
 TERM_AGAIN_SECONDS = 1.0
+AFTER_LEADER_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -230,6 +231,10 @@ def stop_workers(
     while clock.monotonic() < deadline:
         if is_gone():
             return
+        if not is_alive(pid):
+            # granian's leader exits after its workers: what is left is the compactor's
+            # last pass or orphans; they get a short grace, not the whole timeout
+            deadline = min(deadline, clock.monotonic() + AFTER_LEADER_SECONDS)
         if clock.monotonic() >= next_term:
             _signal_group(pid, signal.SIGTERM)
             next_term += TERM_AGAIN_SECONDS

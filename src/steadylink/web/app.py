@@ -25,6 +25,7 @@ from typing import Any, TextIO
 from fastapi import FastAPI
 
 from steadylink.clock import Clock, SystemClock
+from steadylink.errors import SteadylinkError, StoreError
 from steadylink.links.cache import MemoryLinkCache
 from steadylink.links.clicks import BatchClickRecorder
 from steadylink.links.codes import RandomSource, SystemRandom
@@ -45,6 +46,7 @@ from steadylink.web.metrics import AppMetrics
 from steadylink.web.pages import render_error_html
 from steadylink.web.ratelimit import build_rate_limiter
 from steadylink.web.redirect import RedirectDispatcher
+from steadylink.web.unlock import build_password_checks
 
 __all__ = ["build_context", "create_app", "run_lifespan"]
 
@@ -62,13 +64,23 @@ def build_context(
     ``links/compat.py``) and build the worker's services."""
     clock = clock or SystemClock()
     if store is None:
-        opened = open_store(settings.database_url)
-        prepare_schema(opened.engine)
+        # every call of a worker waits at most store.timeout_seconds for an answer;
+        # migrating a database behind this release may take longer: a store of its own
+        opened = open_store(settings.database_url, answer_seconds=settings.store.timeout_seconds)
+        migrating = open_store(settings.database_url)
+        try:
+            prepare_schema(migrating.engine)
+        finally:
+            migrating.close()
         store = opened
     return AppContext(
         settings=settings,
         store=store,
-        files=FileStore(settings.files_dir, max_bytes=settings.links.upload_max_bytes),
+        files=FileStore(
+            settings.files_dir,
+            max_bytes=settings.links.upload_max_bytes,
+            reserve_bytes=settings.store.disk_reserve_bytes,
+        ),
         clock=clock,
         rng=rng or SystemRandom(),
         cache=MemoryLinkCache(
@@ -77,6 +89,7 @@ def build_context(
         ),
         clicks=BatchClickRecorder(VisitSpool(settings.visits_dir), clock),
         limiter=build_rate_limiter(settings, clock=clock),
+        passwords=build_password_checks(settings, clock=clock),
     )
 
 
@@ -113,7 +126,11 @@ def _lifespan(ctx: AppContext, metrics: AppMetrics, log: RequestLog) -> Any:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if ctx.settings.links.cache_warm and isinstance(ctx.cache, MemoryLinkCache):
             started = time.monotonic()
-            warmed = ctx.cache.warm()
+            try:
+                warmed = ctx.cache.warm()
+            except StoreError as exc:  # serve anyway: misses are read one by one
+                log.event("cache_warm_failed", message=exc.message)
+                warmed = len(ctx.cache)
             log.event("cache_warmed", links=warmed, seconds=round(time.monotonic() - started, 3))
         task = asyncio.create_task(_run_background(ctx, metrics, log))
         log.event("started")
@@ -128,6 +145,8 @@ def _lifespan(ctx: AppContext, metrics: AppMetrics, log: RequestLog) -> Any:
             log.event("stopped")
             log.flush()
             ctx.writer.close()
+            ctx.offload.close()
+            ctx.passwords.close()
             ctx.store.close()
 
     return lifespan
@@ -137,17 +156,18 @@ async def _run_background(ctx: AppContext, metrics: AppMetrics, log: RequestLog)
     """Flush clicks, logs and cache counters; poll the change log. Never dies on an error."""
     links = ctx.settings.links
     loop = asyncio.get_running_loop()
-    next_flush = next_poll = loop.time()
+    # the first poll one interval after start: warm() read the store after the
+    # cache noted the change log's position, so that poll catches what warm-up missed
+    next_flush = loop.time()
+    next_poll = next_flush + links.invalidation_poll_seconds
     while True:
         now = loop.time()
         if now >= next_poll:
             next_poll = now + links.invalidation_poll_seconds
-            try:
-                poll = getattr(ctx.cache, "poll_invalidations", None)
-                if poll is not None:
-                    poll()
-            except Exception as exc:
-                log.event("cache_poll_failed", exception=type(exc).__name__, message=str(exc))
+            poll = getattr(ctx.cache, "poll_invalidations", None)
+            if poll is not None:
+                # in a thread: a silent database holds the poll, never the redirects
+                await asyncio.to_thread(_poll, ctx, log, poll)
         if now >= next_flush:
             next_flush = now + links.click_flush_seconds
             # The batch is taken here, on the loop that records visits; the file
@@ -155,6 +175,14 @@ async def _run_background(ctx: AppContext, metrics: AppMetrics, log: RequestLog)
             await asyncio.to_thread(_write_clicks, ctx, log, ctx.clicks.take())
             _flush_counters(ctx, metrics, log)
         await asyncio.sleep(max(min(next_poll, next_flush) - loop.time(), 0.01))
+
+
+def _poll(ctx: AppContext, log: RequestLog, poll: Any) -> None:
+    try:
+        poll()
+    except Exception as exc:
+        message = exc.message if isinstance(exc, SteadylinkError) else str(exc)
+        log.event("cache_poll_failed", exception=type(exc).__name__, message=message)
 
 
 def _write_clicks(ctx: AppContext, log: RequestLog, batch: list[str]) -> int:

@@ -22,6 +22,7 @@ from steadylink.links.service import KeyCache
 from steadylink.links.store import Store
 from steadylink.links.writer import LinkWriter
 from steadylink.settings import Settings
+from steadylink.web.offload import Offload
 
 
 class LinkCache(Protocol):
@@ -33,6 +34,14 @@ class LinkCache(Protocol):
 
     def lookup(self, code: str) -> Link | None:
         """The link for ``code`` from memory, else from the store (then remembered)."""
+        ...
+
+    def held(self, code: str) -> Link | object | None:
+        """The link for ``code`` (None: known missing) from memory alone, else ``NOT_HELD``."""
+        ...
+
+    def load(self, code: str) -> Link | None:
+        """Read ``code`` from the store and remember it (a store call: run it in a thread)."""
         ...
 
     def invalidate(self, code: str) -> None:
@@ -58,6 +67,14 @@ class ClickRecorder(Protocol):
         ...
 
 
+class PasswordChecker(Protocol):
+    async def check(self, code: str, password_hash: str, password: str) -> bool:
+        """Whether ``password`` opens link ``code`` (off the event loop); RateLimited past a limit."""
+        ...
+
+    def close(self) -> None: ...
+
+
 class RateLimiter(Protocol):
     def check(self, bucket: str, client: str) -> None:
         """Raise RateLimited if ``client`` used up its allowance in ``bucket``."""
@@ -74,12 +91,16 @@ class AppContext:
     cache: LinkCache
     clicks: ClickRecorder
     limiter: RateLimiter
+    passwords: PasswordChecker
     keys: KeyCache = field(init=False)
     writer: LinkWriter = field(init=False)
+    # store and Redis calls of request handlers that must not wait on the event loop
+    offload: Offload = field(init=False)
 
     def __post_init__(self) -> None:
         self.keys = KeyCache(self.store, self.clock)
         self.writer = LinkWriter(self.store)
+        self.offload = Offload()
 
 
 def get_context(request: Request) -> AppContext:

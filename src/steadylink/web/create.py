@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from pydantic import TypeAdapter, ValidationError
 from starlette.responses import Response
@@ -32,7 +31,8 @@ from starlette.types import Message, Receive
 from steadylink.errors import SteadylinkError
 from steadylink.links import service
 from steadylink.types import Role
-from steadylink.web.auth import CREATE_BUCKET, bearer_secret, client_address
+from steadylink.web.answer import Answer
+from steadylink.web.auth import CREATE_BUCKET, bearer_secret
 from steadylink.web.context import AppContext
 from steadylink.web.errors import MAX_JSON_BYTES, error_response
 from steadylink.web.schemas import LinkCreate, LinkOut
@@ -51,21 +51,12 @@ def takes(content_type: str | None, content_length: str | None) -> bool:
     return int(content_length) <= MAX_JSON_BYTES
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """A quick create's answer, its headers as ``str`` pairs (as RSGI takes them)."""
-
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-
-    @classmethod
-    def of(cls, response: Response) -> Answer:
-        return cls(
-            response.status_code,
-            [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers],
-            bytes(response.body),
-        )
+def _answer_of(response: Response) -> Answer:
+    return Answer(
+        response.status_code,
+        [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers],
+        bytes(response.body),
+    )
 
 
 class QuickCreate:
@@ -74,10 +65,12 @@ class QuickCreate:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
 
-    async def answer(
-        self, body: bytes, *, authorization: str | None, peer: str, forwarded: str | None
-    ) -> Answer | None:
-        """The create's answer, or None to leave the request to the framework's route."""
+    async def answer(self, body: bytes, *, authorization: str | None, client: str) -> Answer | None:
+        """The create's answer, or None to leave the request to the framework's route.
+
+        ``client`` is the caller's address (``web/auth.client_address``). A key
+        this worker has not seen within a second is looked up in a thread.
+        """
         try:
             fields = LinkCreate.model_validate(json.loads(body))
         except (ValueError, ValidationError, RecursionError):
@@ -88,10 +81,12 @@ class QuickCreate:
                 if not ctx.settings.links.anonymous_create:
                     return None
                 owner = None
-                ctx.limiter.check(CREATE_BUCKET, client_address(peer, forwarded))
+                ctx.limiter.check(CREATE_BUCKET, client)
             else:
                 secret = bearer_secret(authorization)
-                key = ctx.keys.authenticate(secret) if secret is not None else None
+                key = None
+                if secret is not None:
+                    key = ctx.keys.remembered(secret) or await ctx.offload.run(ctx.keys.authenticate, secret)
                 if key is None or key.role < Role.EDITOR:
                     return None  # the route answers 401 or 403
                 owner = key.id
@@ -105,7 +100,7 @@ class QuickCreate:
         except SteadylinkError as exc:
             if exc.status >= 500:
                 raise  # the front answers a fixed sentence and the request id, and logs it
-            return Answer.of(error_response(exc))
+            return _answer_of(error_response(exc))
         ctx.cache.invalidate(link.code)  # in case a miss for this code was remembered
         payload = _LINK_OUT.dump_json(LinkOut.of(link, base_url=ctx.settings.base_url))
         # The route's headers in its order: its Response(media_type="application/json"),

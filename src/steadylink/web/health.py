@@ -2,10 +2,12 @@
 
 ``/healthz`` says the process answers (no database: a slow database must not
 get a live worker restarted). ``/readyz`` says this worker can serve: the
-store answers and its schema fits this release — at its head revision, or
+store answers, its schema fits this release — at its head revision, or
 ahead of it (a newer release migrated it) with everything this release reads
-still there (``links/compat.py``); otherwise 503 with the reason, so HAProxy
-and the release guard keep traffic away.
+still there (``links/compat.py``) — and the data dir's disk keeps more than
+``store.disk_reserve_bytes`` free; otherwise 503 with the reason, so HAProxy
+and the release guard keep traffic away. Both are plain ``def``: FastAPI runs
+them in its thread pool, so the store's ping never waits on the event loop.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
 
 from steadylink.links.compat import SchemaFit, check_schema
+from steadylink.links.files import free_bytes
 from steadylink.links.migrate import current_revision
 from steadylink.web.context import get_context
 from steadylink.web.metrics import CONTENT_TYPE, AppMetrics
@@ -41,6 +44,14 @@ def readyz(request: Request) -> JSONResponse:
                 return _not_ready(f"This release cannot serve: {fit.explain()}.", release)
     except Exception as exc:  # any failure to answer means not ready, never a 500
         return _not_ready(f"The links database is not answering: {type(exc).__name__}.", release)
+    free = free_bytes(ctx.settings.data_dir)
+    reserve = ctx.settings.store.disk_reserve_bytes
+    if free <= reserve:
+        reason = (
+            f"The data dir's disk is (nearly) full: {free // 1_048_576} MB free, more than "
+            f"{reserve // 1_048_576} MB needed (store.disk_reserve_bytes)."
+        )
+        return _not_ready(reason, release)
     return JSONResponse({"status": "ready", "release": release})
 
 

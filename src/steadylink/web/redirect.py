@@ -1,43 +1,50 @@
-"""The raw ASGI front of the app: answers ``GET``/``HEAD /{code}`` itself.
+"""The app's front: answers ``GET``/``HEAD /{code}`` and the common create itself.
 
-A redirect never touches the framework (FastAPI costs ~97 µs a request, a raw
-callable ~1.5 µs; PERF-NOTES.md). Only a plain URL link that resolves to
-FOUND and has no password is answered here; everything else — unknown,
-disabled, expired or used-up codes (404/410 pages with HTML/JSON
-negotiation), file links, password links, every other path — goes to the
-inner FastAPI app *unchanged*, where ``web/ui.py`` serves ``/{code}``.
-``HEAD`` only looks: it neither counts a click nor uses up a limited link.
+A redirect never touches the framework (FastAPI costs ~100 µs a request, a
+raw callable ~1.5 µs). Only a plain URL link that resolves to FOUND and has
+no password is answered here; everything else — unknown, disabled, expired
+or used-up codes (404/410 pages with HTML/JSON negotiation), file links,
+password links, every other path — goes to the inner FastAPI app
+*unchanged*, where ``web/ui.py`` serves ``/{code}``. ``HEAD`` only looks: it
+neither counts a visit nor uses up a limited link.
 
+One front, two thin entry points. The decisions are protocol-neutral and
+return an ``Answer`` (``web/answer.py``): ``memory_redirect`` (the hot path:
+a plain link held in memory), ``stored_redirect`` (the cache did not hold
+the code: the store is read in a thread), the quick create
+(``web/create.py``) and ``error_answer``. ``__rsgi__`` (granian's RSGI, what
+``steadylink serve`` runs) and ``__call__`` (ASGI: tests, any ASGI server)
+only translate a request into those calls and an ``Answer`` into their
+protocol's messages; the rest goes to the inner app through ``delegate``.
 Every request, answered here or inside, gets one metrics observation, one
-access-log line and an ``X-Request-ID`` response header; an exception
-anywhere becomes a JSON error (500 ``internal`` for bugs) without a stack
-trace, logged once.
+access-log line (``finish``) and an ``X-Request-ID``; an exception anywhere
+becomes a JSON error without a stack trace, logged once.
 
-Two entry points share that logic: ``__call__`` (ASGI: tests, any ASGI
-server) and ``__rsgi__`` (granian's RSGI, what ``steadylink serve`` runs). The
-RSGI path answers a plain link found in the cache's ``location`` map by
-itself — a dict lookup and one ``response_bytes`` — and hands every other
-request to the ASGI path through ``web/bridge.py``.
+Nothing here waits for the outside world on the event loop: store reads
+and writes of the redirect, and the quick create's key lookups, run in the
+context's ``Offload`` threads. Who the client is follows one rule for both
+entry points: ``web/auth.client_address`` (``X-Forwarded-For`` only from
+the front door, i.e. a loopback or unix-socket peer).
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
-import json
 from time import perf_counter
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from steadylink.errors import SteadylinkError
-from steadylink.links.cache import location_of
+from steadylink.links.cache import NOT_HELD, location_of
 from steadylink.links.codes import RESERVED, looks_like_code
-from steadylink.links.model import LinkKind
-from steadylink.web.bridge import Lifespan, RsgiSend, call_asgi, peer_host
+from steadylink.links.model import Link, LinkKind
+from steadylink.links.plain import is_plain
+from steadylink.web.answer import Answer, error_answer
+from steadylink.web.auth import client_address
+from steadylink.web.bridge import Lifespan, call_asgi, peer_host
 from steadylink.web.context import AppContext
 from steadylink.web.create import CREATE_PATH, QuickCreate, read_body, takes
-from steadylink.web.errors import INTERNAL_MESSAGE
 from steadylink.web.logs import RequestLog, safe_request_id
 from steadylink.web.metrics import AppMetrics
 
@@ -51,13 +58,11 @@ _REASONS = {
     307: b"Temporary Redirect",
     308: b"Permanent Redirect",
 }
-_CACHE_CONTROL = (b"cache-control", b"private, max-age=0")
-_TEXT = (b"content-type", b"text/plain; charset=utf-8")
-_RSGI_FIXED = [(k.decode(), v.decode()) for k, v in (_CACHE_CONTROL, _TEXT)]
+_FIXED = [("cache-control", "private, max-age=0"), ("content-type", "text/plain; charset=utf-8")]
 
 
 class RedirectDispatcher:
-    """The ASGI callable granian runs; ``inner`` is the FastAPI app."""
+    """The app granian runs (RSGI) or any ASGI server; ``inner`` is the FastAPI app."""
 
     def __init__(
         self, *, ctx: AppContext, inner: ASGIApp, metrics: AppMetrics, log: RequestLog
@@ -69,271 +74,81 @@ class RedirectDispatcher:
         self.routes = RouteTemplates(inner)
         self._status = ctx.settings.links.redirect_status
         self._body = _REASONS[self._status] + b"\n"
-        self._fixed_headers = [
-            _CACHE_CONTROL,
-            _TEXT,
-            (b"content-length", str(len(self._body)).encode()),
-        ]
         self._lifespan: Lifespan | None = None
         self.quick = QuickCreate(ctx)
 
-    # RSGI (granian --interface rsgi) -------------------------------------------
+    # The protocol-neutral front ------------------------------------------------
 
-    def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._lifespan = Lifespan(self.inner)
-        self._lifespan.start(loop)
-        # Everything loaded so far lives as long as the worker: keep it out of the
-        # garbage collector's full passes (~0.5M objects, tens of ms each).
-        gc.freeze()
-
-    def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self._lifespan is not None:
-            self._lifespan.stop(loop)
-
-    async def __rsgi__(self, scope: Any, protocol: Any) -> None:
-        if scope.proto != "http":
-            return  # no websockets (granian runs with --no-ws)
-        method: str = scope.method
-        if method == "GET" or method == "HEAD":
-            started = perf_counter()
-            try:
-                if self._answer_from_memory(scope.path[1:], method, scope, protocol, started):
-                    return
-            except Exception as exc:
-                await self._answer_rsgi_error(exc, method, scope, protocol, started)
-                return
-        elif method == "POST" and scope.path == CREATE_PATH:
-            headers = scope.headers
-            if takes(headers.get("content-type"), headers.get("content-length")):
-                await self._create_rsgi(scope, protocol)
-                return
-        await call_asgi(self, scope, protocol)
-
-    async def _create_rsgi(self, scope: Any, protocol: Any) -> None:
-        """A create with a JSON body: ``web/create.py`` answers it, or the inner app does."""
-        started = perf_counter()
-        headers = scope.headers
-        request_id = safe_request_id(headers.get("x-request-id"))
-        try:
-            body = await protocol()
-        except Exception:
-            # The client went away mid-body (granian: RSGIProtocolClosed): the route
-            # meets the same error and answers and logs it as it always has.
-            await call_asgi(self._without_quick_create, scope, protocol)
-            return
-        try:
-            answer = await self.quick.answer(
-                body,
-                authorization=headers.get("authorization"),
-                peer=peer_host(scope.client),
-                forwarded=headers.get("x-forwarded-for"),
-            )
-        except Exception as exc:
-            status = await self._answer_error(exc, RsgiSend(protocol), request_id, "POST", CREATE_PATH)
-            self._log_rsgi("POST", status, scope, request_id, perf_counter() - started, CREATE_PATH)
-            return
-        if answer is None:
-            await call_asgi(self._without_quick_create, scope, protocol, body=body)
-            return
-        protocol.response_bytes(answer.status, [*answer.headers, ("x-request-id", request_id)], answer.body)
-        if answer.status == 201:
-            self.metrics.links_created.inc()
-        self._log_rsgi("POST", answer.status, scope, request_id, perf_counter() - started, CREATE_PATH)
-
-    def _answer_from_memory(self, code: str, method: str, scope: Any, protocol: Any, started: float) -> int:
-        """The hot path: a plain link held in memory, answered on the RSGI protocol.
+    def memory_redirect(self, code: str, method: str, request_id: str) -> Answer | None:
+        """The hot path: the redirect of a plain link held in memory, else None.
 
         Its code came from the store, so it is a valid, unreserved code: nothing
-        else to check. Returns 0 (nothing sent) when the code is not held.
+        else to check. The caller sends the answer, then calls ``visited``.
         """
         location = self.ctx.cache.location(code)
         if location is None:
-            return 0
-        headers = scope.headers
-        referrer = headers.get("referer")
-        request_id = safe_request_id(headers.get("x-request-id"))
-        protocol.response_bytes(
+            return None
+        return Answer(
             self._status,
-            [("location", location), ("x-request-id", request_id), *_RSGI_FIXED],
+            [("location", location), ("x-request-id", request_id), *_FIXED],
             b"" if method == "HEAD" else self._body,
         )
-        if method == "GET":
-            self.ctx.clicks.record(code, referrer=referrer, user_agent=headers.get("user-agent"))
-        self.metrics.count_redirect()
-        self._log_rsgi(method, self._status, scope, request_id, perf_counter() - started)
-        return self._status
 
-    async def _answer_rsgi_error(
-        self, exc: Exception, method: str, scope: Any, protocol: Any, started: float
-    ) -> None:
-        request_id = safe_request_id(scope.headers.get("x-request-id"))
-        try:
-            status = await self._answer_error(exc, RsgiSend(protocol), request_id, method, CODE_ROUTE)
-        except Exception:  # the redirect had gone out before the error; _answer_error logged it
-            status = self._status
-        self._log_rsgi(method, status, scope, request_id, perf_counter() - started)
+    async def stored_redirect(self, code: str, method: str, request_id: str) -> Answer | None:
+        """The redirect of a plain, usable link the memory path did not hold, else None.
 
-    def _log_rsgi(
-        self, method: str, status: int, scope: Any, request_id: str, elapsed: float, route: str = CODE_ROUTE
-    ) -> None:
-        self.metrics.observe(route, method, status, elapsed)
-        if self.log.enabled:
-            forwarded = scope.headers.get("x-forwarded-for")
-            # the peer as the ASGI path names it: "::1", not granian's "[::1]"
-            client = forwarded.split(",", 1)[0].strip() if forwarded else peer_host(scope.client)
-            self.log.request(
-                method=method, route=route, status=status, seconds=elapsed,
-                request_id=request_id, client=client or "-",
-            )
-
-    # ASGI -------------------------------------------------------------------------
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._serve(scope, receive, send, quick_create=True)
-
-    async def _without_quick_create(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The ASGI path for a create ``web/create.py`` has declined already."""
-        await self._serve(scope, receive, send, quick_create=False)
-
-    async def _serve(self, scope: Scope, receive: Receive, send: Send, *, quick_create: bool) -> None:
-        if scope["type"] != "http":
-            await self.inner(scope, receive, send)  # lifespan, websocket
-            return
-        started = perf_counter()
-        method: str = scope["method"]
-        referrer = user_agent = request_id = forwarded = None
-        for name, value in scope["headers"]:
-            if name == b"referer":
-                referrer = value.decode("latin-1")
-            elif name == b"user-agent":
-                user_agent = value.decode("latin-1")
-            elif name == b"x-request-id":
-                request_id = value.decode("latin-1")
-            elif name == b"x-forwarded-for":
-                forwarded = value.decode("latin-1").split(",", 1)[0].strip()
-        request_id = safe_request_id(request_id)
-        status = 0
-        route = CODE_ROUTE
-        if method in ("GET", "HEAD"):
-            code: str = scope["path"][1:]
-            if looks_like_code(code) and code.lower() not in RESERVED:
-                status = await self._redirect(
-                    code, method, send, request_id, referrer=referrer, user_agent=user_agent
-                )
-        elif method == "POST" and quick_create and scope["path"] == CREATE_PATH:
-            route = CREATE_PATH
-            status, receive = await self._create(scope, receive, send, request_id)
-        if status == 0:
-            status, route = await self._delegate(scope, receive, send, request_id)
-        if status == 201 and route in CREATE_ROUTES:
-            self.metrics.links_created.inc()
-        elapsed = perf_counter() - started
-        self.metrics.observe(route, method, status, elapsed)
-        if self.log.enabled:
-            client = forwarded or (scope["client"][0] if scope.get("client") else "-")
-            self.log.request(
-                method=method, route=route, status=status, seconds=elapsed,
-                request_id=request_id, client=client,
-            )
-
-    async def _redirect(
-        self, code: str, method: str, send: Send, request_id: str, *,
-        referrer: str | None, user_agent: str | None,
-    ) -> int:
-        """Answer a redirect and return its status, or 0 to hand the request on."""
+        None hands the request to the inner app, which applies ``resolve_link``
+        in full (and so stays the one rule): unknown, disabled, expired, used-up,
+        password and file links. The store is read in a thread.
+        """
+        if not looks_like_code(code) or code.lower() in RESERVED:
+            return None
         ctx = self.ctx
-        try:
-            location = ctx.cache.location(code)
-            if location is not None:
-                return await self._answer_redirect(
-                    code, location, method, send, request_id, referrer=referrer, user_agent=user_agent
-                )
-            link = ctx.cache.lookup(code)
-            # A plain URL link that is clearly usable; anything else goes to the
-            # inner app, which applies resolve_link() in full (and so stays the one rule).
-            if (
-                link is None
-                or link.kind is not LinkKind.URL
-                or link.url is None
-                or link.password_hash is not None
-                or link.is_disabled
-                or (link.expires_at is not None and ctx.clock.now() >= link.expires_at)
-                or (link.max_visits is not None and link.visits >= link.max_visits)
-            ):
-                return 0
-            is_visit = method == "GET"  # HEAD only looks: no visit counted, as in web/ui.py
-            if is_visit and link.max_visits is not None:
-                is_allowed = ctx.store.take_limited_visit(code)
-                # the count changed: this worker re-reads it; others learn it from the change log
-                ctx.cache.invalidate(code)
-                if not is_allowed:
-                    return 0  # the inner app answers 410
-        except Exception as exc:
-            return await self._answer_error(exc, send, request_id, method, CODE_ROUTE)
-        return await self._answer_redirect(
-            code, location_of(link.url), method, send, request_id, referrer=referrer, user_agent=user_agent
+        found = ctx.cache.held(code)
+        if found is NOT_HELD:
+            found = await ctx.offload.run(ctx.cache.load, code)
+        if not isinstance(found, Link) or not _is_redirect(found, ctx):
+            return None
+        if method == "GET" and found.max_visits is not None:
+            is_allowed = await ctx.offload.run(ctx.store.take_limited_visit, code)
+            # the count changed: this worker re-reads it; others learn it from the change log
+            ctx.cache.invalidate(code)
+            if not is_allowed:
+                return None  # the inner app answers 410
+        assert found.url is not None  # _is_redirect checked it
+        return Answer(
+            self._status,
+            [("location", location_of(found.url)), ("x-request-id", request_id), *_FIXED],
+            b"" if method == "HEAD" else self._body,
         )
 
-    async def _answer_redirect(
-        self, code: str, location: str, method: str, send: Send, request_id: str, *,
-        referrer: str | None, user_agent: str | None,
-    ) -> int:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": self._status,
-                "headers": [
-                    (b"location", location.encode()),
-                    (b"x-request-id", request_id.encode("latin-1")),
-                    *self._fixed_headers,
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else self._body})
+    def visited(self, code: str, method: str, referrer: str | None, user_agent: str | None) -> None:
+        """After a redirect went out: count the visit (GET only) and the redirect."""
         if method == "GET":
             self.ctx.clicks.record(code, referrer=referrer, user_agent=user_agent)
         self.metrics.count_redirect()
-        return self._status
 
-    async def _create(
-        self, scope: Scope, receive: Receive, send: Send, request_id: str
-    ) -> tuple[int, Receive]:
-        """A create answered by ``web/create.py``: its status, or 0 and a ``receive``
-        that gives the inner app the body again."""
-        headers = {k: v.decode("latin-1") for k, v in reversed(scope["headers"])}  # the first wins
-        if not takes(headers.get(b"content-type"), headers.get(b"content-length")):
-            return 0, receive
-        body, receive = await read_body(receive)
-        if body is None:
-            return 0, receive
-        try:
-            client = scope.get("client")
-            answer = await self.quick.answer(
-                body,
-                authorization=headers.get(b"authorization"),
-                peer=client[0] if client else "",
-                forwarded=headers.get(b"x-forwarded-for"),
+    def error_answer(self, exc: BaseException, request_id: str, method: str, route: str) -> Answer:
+        """The JSON error for ``exc``; a server-side one (5xx) is logged once."""
+        answer = error_answer(exc, request_id)
+        if answer.status >= 500:
+            self.log.error(exc, request_id=request_id, method=method, route=route)
+        return answer
+
+    def finish(
+        self, method: str, route: str, status: int, started: float, request_id: str,
+        peer: str, forwarded: str | None,
+    ) -> None:  # fmt: skip
+        """One metrics observation and one access-log line for a request."""
+        elapsed = perf_counter() - started
+        self.metrics.observe(route, method, status, elapsed)
+        if self.log.enabled:
+            self.log.request(
+                method=method, route=route, status=status, seconds=elapsed,
+                request_id=request_id, client=client_address(peer, forwarded),
             )
-        except Exception as exc:
-            return await self._answer_error(exc, send, request_id, "POST", CREATE_PATH), receive
-        if answer is None:
-            return 0, receive
-        await send(
-            {
-                "type": "http.response.start",
-                "status": answer.status,
-                "headers": [
-                    *((k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers),
-                    (b"x-request-id", request_id.encode("latin-1")),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": answer.body})
-        return answer.status, receive
 
-    async def _delegate(
-        self, scope: Scope, receive: Receive, send: Send, request_id: str
-    ) -> tuple[int, str]:
+    async def delegate(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> tuple[int, str]:
         """Run the inner app; return the status it answered and the route template it matched."""
         status = 0
         rid_header = (b"x-request-id", request_id.encode("latin-1"))
@@ -353,7 +168,9 @@ class RedirectDispatcher:
             if status:  # the framework already answered (a 500 of its own): log only
                 self.log.error(exc, request_id=request_id, method=scope["method"], route=route)
                 return status, route
-            return await self._answer_error(exc, send, request_id, scope["method"], route), route
+            answer = self.error_answer(exc, request_id, scope["method"], route)
+            await _send_asgi(send, answer)
+            return answer.status, route
         if status == 0:  # the app returned without answering
             self.log.error(
                 RuntimeError("no response"), request_id=request_id, method=scope["method"],
@@ -361,31 +178,196 @@ class RedirectDispatcher:
             )
         return status or 500, self.routes.of(scope)
 
-    async def _answer_error(
-        self, exc: Exception, send: Send, request_id: str, method: str, route: str
-    ) -> int:
-        body: dict[str, Any]
-        if isinstance(exc, SteadylinkError):
-            status, body = exc.status, exc.to_json()
-        else:
-            status, body = 500, {"error": "internal", "message": INTERNAL_MESSAGE}
-        if status >= 500:
-            self.log.error(exc, request_id=request_id, method=method, route=route)
-        body["request_id"] = request_id
-        payload = json.dumps(body).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(payload)).encode()),
-                    (b"x-request-id", request_id.encode("latin-1")),
-                ],
-            }
+    # RSGI (granian --interface rsgi): translation only ----------------------------
+
+    def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._lifespan = Lifespan(self.inner)
+        self._lifespan.start(loop)
+        # Everything loaded so far lives as long as the worker: keep it out of the
+        # garbage collector's full passes (~0.5M objects, tens of ms each).
+        gc.freeze()
+
+    def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._lifespan is not None:
+            self._lifespan.stop(loop)
+
+    async def __rsgi__(self, scope: Any, protocol: Any) -> None:
+        if scope.proto != "http":
+            return  # no websockets (granian runs with --no-ws)
+        method: str = scope.method
+        if method == "GET" or method == "HEAD":
+            started = perf_counter()
+            headers = scope.headers
+            request_id = safe_request_id(headers.get("x-request-id"))
+            code = scope.path[1:]
+            answer = None
+            try:
+                answer = self.memory_redirect(code, method, request_id)
+                if answer is None:
+                    answer = await self.stored_redirect(code, method, request_id)
+                    if answer is None:
+                        await call_asgi(self._delegated, scope, protocol)
+                        return
+                protocol.response_bytes(answer.status, answer.headers, answer.body)
+                self.visited(code, method, headers.get("referer"), headers.get("user-agent"))
+            except Exception as exc:
+                failed = self.error_answer(exc, request_id, method, CODE_ROUTE)
+                if answer is None or failed.status != 500:
+                    answer = failed
+                    protocol.response_bytes(answer.status, answer.headers, answer.body)
+                # else the redirect had gone out before the error (logged): it stands
+            self.finish(
+                method, CODE_ROUTE, answer.status, started, request_id,
+                peer_host(scope.client), headers.get("x-forwarded-for"),
+            )
+            return
+        if method == "POST" and scope.path == CREATE_PATH:
+            headers = scope.headers
+            if takes(headers.get("content-type"), headers.get("content-length")):
+                await self._create_rsgi(scope, protocol)
+                return
+        await call_asgi(self._delegated, scope, protocol)
+
+    async def _create_rsgi(self, scope: Any, protocol: Any) -> None:
+        """A create with a JSON body: ``web/create.py`` answers it, or the inner app does."""
+        started = perf_counter()
+        headers = scope.headers
+        request_id = safe_request_id(headers.get("x-request-id"))
+        try:
+            body = await protocol()
+        except Exception:
+            # The client went away mid-body (granian: RSGIProtocolClosed): the route
+            # meets the same error and answers and logs it as it always has.
+            await call_asgi(self._delegated, scope, protocol)
+            return
+        peer, forwarded = peer_host(scope.client), headers.get("x-forwarded-for")
+        answer = await self._quick_create(
+            body, headers.get("authorization"), client_address(peer, forwarded), request_id
         )
-        await send({"type": "http.response.body", "body": payload})
-        return status
+        if answer is None:
+            await call_asgi(self._delegated, scope, protocol, body=body)
+            return
+        protocol.response_bytes(answer.status, answer.headers, answer.body)
+        self.finish("POST", CREATE_PATH, answer.status, started, request_id, peer, forwarded)
+
+    async def _quick_create(
+        self, body: bytes, authorization: str | None, client: str, request_id: str
+    ) -> Answer | None:
+        try:
+            answer = await self.quick.answer(body, authorization=authorization, client=client)
+        except Exception as exc:
+            return self.error_answer(exc, request_id, "POST", CREATE_PATH)
+        if answer is None:
+            return None
+        answer.headers.append(("x-request-id", request_id))
+        if answer.status == 201:
+            self.metrics.links_created.inc()
+        return answer
+
+    # ASGI: translation only ---------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.inner(scope, receive, send)  # lifespan, websocket
+            return
+        method: str = scope["method"]
+        if method == "GET" or method == "HEAD":
+            await self._redirect_asgi(scope, receive, send)
+        elif method == "POST" and scope["path"] == CREATE_PATH:
+            await self._create_asgi(scope, receive, send)
+        else:
+            await self._delegated(scope, receive, send)
+
+    async def _redirect_asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = perf_counter()
+        method: str = scope["method"]
+        headers = _first_headers(scope)
+        request_id = safe_request_id(headers.get(b"x-request-id"))
+        code: str = scope["path"][1:]
+        answer = None
+        try:
+            answer = self.memory_redirect(code, method, request_id)
+            if answer is None:
+                answer = await self.stored_redirect(code, method, request_id)
+                if answer is None:
+                    await self._delegated(scope, receive, send, request_id=request_id, started=started)
+                    return
+            await _send_asgi(send, answer)
+            self.visited(code, method, headers.get(b"referer"), headers.get(b"user-agent"))
+        except Exception as exc:
+            failed = self.error_answer(exc, request_id, method, CODE_ROUTE)
+            if answer is None or failed.status != 500:
+                answer = failed
+                await _send_asgi(send, answer)
+        self.finish(method, CODE_ROUTE, answer.status, started, request_id, _asgi_peer(scope),
+                    headers.get(b"x-forwarded-for"))  # fmt: skip
+
+    async def _create_asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = perf_counter()
+        headers = _first_headers(scope)
+        request_id = safe_request_id(headers.get(b"x-request-id"))
+        if takes(headers.get(b"content-type"), headers.get(b"content-length")):
+            body, receive = await read_body(receive)
+            if body is not None:
+                peer, forwarded = _asgi_peer(scope), headers.get(b"x-forwarded-for")
+                answer = await self._quick_create(
+                    body, headers.get(b"authorization"), client_address(peer, forwarded), request_id
+                )
+                if answer is not None:
+                    await _send_asgi(send, answer)
+                    self.finish("POST", CREATE_PATH, answer.status, started, request_id, peer, forwarded)
+                    return
+        await self._delegated(scope, receive, send, request_id=request_id, started=started)
+
+    async def _delegated(
+        self, scope: Scope, receive: Receive, send: Send, *,
+        request_id: str | None = None, started: float | None = None,
+    ) -> None:  # fmt: skip
+        """A request for the inner app (both entry points end here), logged and counted."""
+        if scope["type"] != "http":
+            await self.inner(scope, receive, send)
+            return
+        started = perf_counter() if started is None else started
+        headers = _first_headers(scope)
+        if request_id is None:
+            request_id = safe_request_id(headers.get(b"x-request-id"))
+        status, route = await self.delegate(scope, receive, send, request_id)
+        if status == 201 and route in CREATE_ROUTES:
+            self.metrics.links_created.inc()
+        self.finish(scope["method"], route, status, started, request_id, _asgi_peer(scope),
+                    headers.get(b"x-forwarded-for"))  # fmt: skip
+
+
+def _is_redirect(link: Link, ctx: AppContext) -> bool:
+    """A URL link that is clearly usable: plain, or limited or expiring but not used up or over."""
+    if is_plain(link):
+        return True
+    return (
+        link.kind is LinkKind.URL
+        and link.url is not None
+        and link.password_hash is None
+        and not link.is_disabled
+        and (link.expires_at is None or ctx.clock.now() < link.expires_at)
+        and (link.max_visits is None or link.visits < link.max_visits)
+    )
+
+
+def _first_headers(scope: Scope) -> dict[bytes, str]:
+    """The request's headers by name, the first of repeated ones winning."""
+    return {k: v.decode("latin-1") for k, v in reversed(scope["headers"])}
+
+
+def _asgi_peer(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else ""
+
+
+async def _send_asgi(send: Send, answer: Answer) -> None:
+    headers = answer.asgi_headers()
+    if not any(name == b"content-length" for name, _ in headers):
+        headers.append((b"content-length", str(len(answer.body)).encode()))
+    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+    await send({"type": "http.response.body", "body": answer.body})
 
 
 class RouteTemplates:

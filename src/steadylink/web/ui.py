@@ -17,7 +17,6 @@ from starlette.responses import RedirectResponse, Response
 from steadylink.errors import Gone, NotFound, RateLimited, SteadylinkError
 from steadylink.links.codes import looks_like_code
 from steadylink.links.model import Link, LinkKind
-from steadylink.links.passwords import verify_password
 from steadylink.links.service import Outcome, resolve_link
 from steadylink.web.auth import client_ip
 from steadylink.web.context import AppContext, provide_context
@@ -94,7 +93,10 @@ async def unlock_stats(request: Request, code: str, ctx: Ctx) -> Response:
     password = await _password_attempt(request, ctx)
     if isinstance(password, Response):
         return password
-    if link.password_hash is None or verify_password(link.password_hash, password):
+    is_right = await _check_password(request, ctx, link, password)
+    if isinstance(is_right, Response):
+        return is_right
+    if is_right:
         return _link_page(ctx, link, is_unlocked=True)
     return _link_page(ctx, link, status=403, error="That password is not right.")
 
@@ -119,7 +121,10 @@ async def unlock_link(request: Request, code: str, ctx: Ctx) -> Response:
     password = await _password_attempt(request, ctx)
     if isinstance(password, Response):
         return password
-    if link.password_hash is not None and not verify_password(link.password_hash, password):
+    is_right = await _check_password(request, ctx, link, password)
+    if isinstance(is_right, Response):
+        return is_right
+    if not is_right:
         error = "That password is not right. Check it and try again."
         return render_page("password.html", status=403, code=code, error=error)
     return _deliver(request, ctx, link, after_post=True)
@@ -213,6 +218,17 @@ async def _password_attempt(request: Request, ctx: AppContext) -> str | Response
         return error_response(request, status=exc.status, kind=exc.kind, message=exc.message)
     password = form.get("password")
     return password if isinstance(password, str) else ""
+
+
+async def _check_password(request: Request, ctx: AppContext, link: Link, password: str) -> bool | Response:
+    """The password checked off the event loop (``web/unlock.py``), or a 429 past the link's limit."""
+    if link.password_hash is None:
+        return True
+    try:
+        return await ctx.passwords.check(link.code, link.password_hash, password)
+    except RateLimited as exc:
+        headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
+        return error_response(request, status=429, kind=exc.kind, message=exc.message, headers=headers)
 
 
 def _deliver(request: Request, ctx: AppContext, link: Link, *, after_post: bool) -> Response:
