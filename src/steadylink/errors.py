@@ -114,6 +114,7 @@ class StoreError(SteadylinkError):
 
 class DiskFull(StoreError):
     kind = "disk_full"
+    public_message = "The server's disk is full, so nothing was stored; try again later."
 
 
 class EdgeError(SteadylinkError):

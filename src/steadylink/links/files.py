@@ -30,7 +30,7 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
 
 # What a full disk (or a file-size limit) looks like to a write.
 _DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
-DISK_FULL_MESSAGE = "The server's disk is full, so nothing was stored; try again later."
+DISK_FULL_MESSAGE = DiskFull.public_message
 
 
 def free_bytes(path: Path) -> int:

@@ -102,7 +102,7 @@ _COMPACT_LOCK = "SELECT pg_advisory_xact_lock(7402310531)"
 
 
 # What a client may be told when the store fails: no SQL, driver text or address.
-NOT_ANSWERING = "The links database is not answering right now; try again in a moment."
+NOT_ANSWERING = StoreError.public_message  # the one sentence clients get
 # Failures that mean "the database cannot do it now", not a bug of ours.
 _UNAVAILABLE = (sqlite3.OperationalError, OperationalError, TimeoutError, psycopg.OperationalError)
 
