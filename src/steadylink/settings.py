@@ -141,6 +141,15 @@ class StatusSettings:
 
 
 @dataclass(frozen=True)
+class EdgeSettings:
+    redirects: bool = True
+    map_max_links: int = 1_000_000
+    tls_cert: tuple[Path, ...] = ()
+    tls_port: int = 8443
+    hsts_seconds: int = 31_536_000
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path(DEFAULT_DATA_DIR)
     database: str | None = None
@@ -162,6 +171,7 @@ class Settings:
     notify: NotifySettings = field(default_factory=NotifySettings)
     incidents: IncidentSettings = field(default_factory=IncidentSettings)
     status: StatusSettings = field(default_factory=StatusSettings)
+    edge: EdgeSettings = field(default_factory=EdgeSettings)
 
     @property
     def database_url(self) -> str:
@@ -281,6 +291,8 @@ def _coerce(value: Any, hint: Any, name: str, *, from_env: bool) -> Any:
             return Path(value)
         if origin is tuple:
             items = [v.strip() for v in value.split(",") if v.strip()] if from_env else value
+            if isinstance(items, str):  # one value where a list may be given (edge.tls_cert)
+                items = [items]
             if not isinstance(items, list):
                 raise ValueError(value)
             return tuple(_coerce(v, args[0], name, from_env=from_env) for v in items)
@@ -346,6 +358,9 @@ def _validated(settings: Settings) -> Settings:
             settings.incidents.worker_log_max_age_days >= 1,
             "incidents.worker_log_max_age_days must be 1 or more",
         ),
+        (settings.edge.map_max_links >= 1, "edge.map_max_links must be 1 or more"),
+        (0 < settings.edge.tls_port < 65536, "edge.tls_port must be between 1 and 65535"),
+        (settings.edge.hsts_seconds >= 0, "edge.hsts_seconds must be 0 or more"),
     ]
     for ok, message in checks:
         if not ok:

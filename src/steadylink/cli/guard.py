@@ -7,6 +7,7 @@ key (or ``STEADYLINK_API_KEY``).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -40,15 +41,23 @@ def up(
     ops_port: int | None = typer.Option(None, "--ops-port", help="Guard's ops API port [default: 8081]."),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="Data folder (same as the root option)."),
     source: Path | None = typer.Option(None, "--source", help="Git checkout that `deploy REF` builds from."),
+    tls_port: int | None = typer.Option(None, "--tls-port", help="HTTPS port [default: 8443]."),
 ) -> None:
     """Run the whole stack in the foreground: HAProxy, the serving release, the guard."""
     from steadylink.ops.server import run_guard
 
     state = state_of(ctx)
     settings = state.settings(port=port, ops_port=ops_port, data_dir=data_dir)
+    if tls_port is not None:
+        settings = settings.with_overrides(edge=replace(settings.edge, tls_port=tls_port))
     if settings.base_url == Settings().base_url:
-        # short links should point at the front door this command opens
-        settings = settings.with_overrides(base_url=f"http://{settings.host}:{settings.port}")
+        # short links should point at the front door this command opens (HTTPS when it has a certificate)
+        tls = settings.edge.tls_cert
+        settings = settings.with_overrides(
+            base_url=f"https://{settings.host}:{settings.edge.tls_port}"
+            if tls
+            else f"http://{settings.host}:{settings.port}"
+        )
     if source is not None and not (source / ".git").exists():
         raise InvalidInput(f"--source {source} is not a git checkout.", field="source")
     journal = Journal.for_data_dir(
@@ -152,6 +161,14 @@ def status(
         print_json(body)
         return
     out().print(f"front door {body['front_door']}, serving [bold]{body['serving']}[/]")
+    edge = body.get("edge_redirects")
+    if edge:
+        map_, visits = edge["map"], edge["visits"]
+        out().print(
+            f"  edge map: {map_['links']} links (max {map_['limit']}), last sync {map_['last_sync']}"
+            + (f", [bold red]{map_['error']}[/]" if map_["error"] else "")
+        )
+        out().print(f"  edge visits: {visits['received'] or 0} counted, {visits['lost'] or 0} lost")
     for slot in body["slots"]:
         out().print(
             f"  slot {slot['slot']}: {slot['release']} weight {slot['weight']} "

@@ -23,12 +23,14 @@ import typer
 from typer import _click  # the click typer runs on (its own copy)
 from typer.core import TyperGroup
 
-from steadylink.cli import backup, db, guard, incidents, keys, links, serve, transfer, watch
+from steadylink.cli import backup, db, edge, guard, incidents, keys, links, serve, transfer, watch
 from steadylink.cli.output import print_error, print_note
 from steadylink.cli.state import state_of
 from steadylink.errors import SteadylinkError
 
-COMMAND_GROUPS: tuple[ModuleType, ...] = (serve, links, keys, db, transfer, backup, guard, watch, incidents)
+COMMAND_GROUPS: tuple[ModuleType, ...] = (
+    serve, links, keys, db, transfer, backup, guard, watch, incidents, edge,
+)  # fmt: skip
 
 
 # Root options that take a value; they may also come after the command

@@ -251,14 +251,10 @@ class SqlStore:
         return _link_from_tuple(tuple(found)) if found else None
 
     @_guarded_rows
-    def plain_links(self, limit: int) -> Iterator[tuple[str, str]]:
+    def plain_links(self, limit: int, *, most_visited: bool = False) -> Iterator[tuple[str, str]]:
         t = schema.links
-        query = (
-            select(t.c.code, t.c.url)
-            .where(*plain_clauses(t))
-            .order_by(t.c.created_at.desc())
-            .limit(limit)
-        )
+        order = (t.c.visits.desc(), t.c.created_at.desc()) if most_visited else (t.c.created_at.desc(),)
+        query = select(t.c.code, t.c.url).where(*plain_clauses(t)).order_by(*order).limit(limit)
         with self._connect() as conn:
             for code, url in conn.execution_options(yield_per=10_000).execute(query):
                 yield str(code), str(url)

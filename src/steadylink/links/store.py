@@ -31,9 +31,9 @@ class Store(Protocol):
         """The link with exactly this code, or None."""
         ...
 
-    def plain_links(self, limit: int) -> Iterator[tuple[str, str]]:
-        """``(code, url)`` of up to ``limit`` plain links (URL, no password, not
-        disabled, no expiry, no visit limit), newest first: the cache's warm-up."""
+    def plain_links(self, limit: int, *, most_visited: bool = False) -> Iterator[tuple[str, str]]:
+        """``(code, url)`` of up to ``limit`` plain links (``links/plain.py``), newest
+        first (the cache's warm-up) or most visited first (the edge map's bound)."""
         ...
 
     def list_links(

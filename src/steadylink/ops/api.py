@@ -125,6 +125,13 @@ def create_ops_app(
         audit(guard, key, "rollback", target, "done", detail={"seconds": seconds})
         return {"serving": target, "seconds": seconds, "log": lines}
 
+    @app.post("/ops/v1/edge/reload")
+    def edge_reload(key: Annotated[ApiKey, Depends(caller)]) -> dict[str, object]:
+        need(key, Role.DEPLOYER, "edge reload")
+        seconds = guard.reload_edge()
+        audit(guard, key, "edge reload", "haproxy", "done", detail={"seconds": seconds})
+        return {"seconds": round(seconds, 3), "edge_pid": guard.edge.pid if guard.edge else None}
+
     @app.post("/ops/v1/deploys")
     def deploy(body: DeployBody, key: Annotated[ApiKey, Depends(caller)]) -> StreamingResponse:
         need(

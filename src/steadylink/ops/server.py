@@ -19,7 +19,7 @@ from starlette.types import ASGIApp
 
 from steadylink.clock import SystemClock
 from steadylink.datadir import secure_data_dir
-from steadylink.edge import ensure_port_free
+from steadylink.edge import check_certificates, ensure_port_free
 from steadylink.incidents.guard_hook import RunningIncidents, start_incidents
 from steadylink.links.compat import prepare_schema
 from steadylink.links.service import authenticate, create_key
@@ -107,6 +107,7 @@ def run_guard(
     signal.signal(signal.SIGTERM, _interrupt)
     ensure_operator_key(settings)
     guard = Guard(settings, journal=journal)
+    check_certificates(guard.edge_config.tls_certs)  # a bad one is refused before anything starts
     # Before anything starts: a first build that fails leaves nothing running.
     ensure_serving_release(guard, source_dir=source_dir, progress=progress)
     store = open_store(settings.database_url)
@@ -119,6 +120,12 @@ def run_guard(
     supervision: SupervisionLoop | None = None
     watch: Watcher | None = None
     running_incidents: RunningIncidents | None = None
+
+    def edge_event(kind: str, message: str, severity: str) -> None:
+        journal.append(kind, message, severity=severity)
+        progress(message)
+
+    guard.on_edge_event = edge_event  # map rebuilds, failed map syncs, a restarted visit reader
     try:
         guard.start(progress=progress)
         guard.record_ops_port(settings.ops_port)
