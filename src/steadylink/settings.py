@@ -11,6 +11,7 @@ start-up with the key's name; ``steadylink.example.toml`` documents them all.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 import types
@@ -79,6 +80,7 @@ class ReleaseSettings:
     memory_growth_factor: float = 3.0
     memory_growth_floor_mb: float = 200.0
     memory_ceiling_mb: float = 4096.0
+    sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,30 @@ class NotifySettings:
 
 
 @dataclass(frozen=True)
+class IncidentSettings:
+    traffic_retention_days: int = 14
+    unguarded_minutes: int = 60
+    worker_log_max_mb: int = 50
+    worker_log_keep: int = 5
+    worker_log_max_age_days: int = 7
+
+
+@dataclass(frozen=True)
+class StatusSettings:
+    title: str = "steadylink"
+    subscribers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EdgeSettings:
+    redirects: bool = True
+    map_max_links: int = 1_000_000
+    tls_cert: tuple[Path, ...] = ()
+    tls_port: int = 8443
+    hsts_seconds: int = 31_536_000
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path(DEFAULT_DATA_DIR)
     database: str | None = None
@@ -134,6 +160,8 @@ class Settings:
     log_level: str = "info"
     access_log: bool = True
     release_id: str = "dev"
+    ops_host: str = "127.0.0.1"
+    metrics_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     links: LinkSettings = field(default_factory=LinkSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
@@ -141,6 +169,9 @@ class Settings:
     watch: WatchSettings = field(default_factory=WatchSettings)
     slo: SloSettings = field(default_factory=SloSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
+    incidents: IncidentSettings = field(default_factory=IncidentSettings)
+    status: StatusSettings = field(default_factory=StatusSettings)
+    edge: EdgeSettings = field(default_factory=EdgeSettings)
 
     @property
     def database_url(self) -> str:
@@ -260,6 +291,8 @@ def _coerce(value: Any, hint: Any, name: str, *, from_env: bool) -> Any:
             return Path(value)
         if origin is tuple:
             items = [v.strip() for v in value.split(",") if v.strip()] if from_env else value
+            if isinstance(items, str):  # one value where a list may be given (edge.tls_cert)
+                items = [items]
             if not isinstance(items, list):
                 raise ValueError(value)
             return tuple(_coerce(v, args[0], name, from_env=from_env) for v in items)
@@ -315,10 +348,30 @@ def _validated(settings: Settings) -> Settings:
         (settings.release.memory_ceiling_mb > 0, "release.memory_ceiling_mb must be above 0"),
         (settings.watch.journal_retention_days >= 1, "watch.journal_retention_days must be 1 or more"),
         *_watch_checks(settings),
+        (
+            settings.incidents.traffic_retention_days >= 1,
+            "incidents.traffic_retention_days must be 1 or more",
+        ),
+        (settings.incidents.worker_log_max_mb >= 1, "incidents.worker_log_max_mb must be 1 or more"),
+        (settings.incidents.worker_log_keep >= 1, "incidents.worker_log_keep must be 1 or more"),
+        (
+            settings.incidents.worker_log_max_age_days >= 1,
+            "incidents.worker_log_max_age_days must be 1 or more",
+        ),
+        (settings.edge.map_max_links >= 1, "edge.map_max_links must be 1 or more"),
+        (0 < settings.edge.tls_port < 65536, "edge.tls_port must be between 1 and 65535"),
+        (settings.edge.hsts_seconds >= 0, "edge.hsts_seconds must be 0 or more"),
     ]
     for ok, message in checks:
         if not ok:
             raise ConfigError(message + ".")
+    for network in settings.metrics_networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"metrics_networks: {network!r} is not a network; write e.g. 10.0.0.0/8 or ::1/128."
+            ) from None
     return settings
 
 
