@@ -121,6 +121,7 @@ class Watcher:
         self._threads: list[threading.Thread] = []
         self._last_probe_mono = self.clock.monotonic()
         self._front_before: FrontCounters | None = None
+        self._pending_traffic: tuple[int, int, int] | None = None
         self._spent_cache: tuple[float, tuple[int, int, tuple[int, int], tuple[int, int]]] | None = None
         self.slot_stats: dict[int, ServerStats] = {}
         self.front_counters: FrontCounters | None = None
@@ -273,9 +274,21 @@ class Watcher:
             at_s = self._now_s()
             with self._lock:
                 self.traffic.add(at_s, good=requests - failures, bad=failures)
-            self.samples.record_traffic(at_s, requests=requests, failures=failures)
+            self._store_traffic(at_s, requests, failures)
         self._front_before = counters
         self.front_counters = counters
+
+    def _store_traffic(self, at_s: int, requests: int, failures: int) -> None:
+        """A second's row is written once, when the next second begins: the incidents part
+        samples the same table and each writer keeps the first row of a second."""
+        pending = self._pending_traffic
+        if pending is not None and pending[0] != at_s:
+            self.samples.record_traffic(pending[0], requests=pending[1], failures=pending[2])
+            pending = None
+        if pending is None:
+            self._pending_traffic = (at_s, requests, failures)
+        else:
+            self._pending_traffic = (at_s, pending[1] + requests, pending[2] + failures)
 
     def read_checks(self, *, slow: bool) -> None:
         db_ok, db_error = (
