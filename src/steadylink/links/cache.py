@@ -1,11 +1,12 @@
 """Links in memory, in front of the store, kept correct across workers.
 
 Two plain dicts, not ``functools.lru_cache`` or ``cachetools``: a hit is one
-``dict.get`` (36 ns, PERF-NOTES.md).
+``dict.get``, several times cheaper than either.
 
 - ``_plain`` maps the code of every *plain* link (``links/plain.py``: a URL,
   no password, not disabled, no expiry, no visit limit) to its ``Location``
-  value, already encoded. The redirect asks ``location(code)`` first: a hit answers at once.
+  value, already encoded. The redirect asks ``location(code)`` first: a hit
+  answers at once.
 - ``_links`` keeps every other link as a full ``Link`` (the redirect checks
   expiry, limits, passwords on it).
 
@@ -13,10 +14,9 @@ Both are bounded together by ``size`` entries; when full, the oldest entry of
 the bigger dict goes (first in, first out). ``warm()`` fills ``_plain`` from
 the store at start-up, newest links first, so a new worker (a canary, a
 restarted release) serves from memory from its first request instead of
-paying a store read per code (6-8 µs on SQLite, PERF-NOTES.md). An entry costs
-about 200 bytes (code, URL and the dict's slot): 1,000,000 plain links take
-about 200 MB per worker (measured: 88 MB for an empty worker, 290 MB warm);
-``links.cache_size`` is the bound.
+paying a store read (and a thread hand-off) per code. An entry costs about
+200 bytes (code, URL and the dict's slot); ``links.cache_size`` is the bound,
+and the README gives the measured memory of a warm worker.
 
 Correctness rules:
 

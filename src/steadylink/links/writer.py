@@ -26,7 +26,7 @@ import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
-from steadylink.errors import StoreError
+from steadylink.errors import DiskFull, StoreError
 from steadylink.links.model import Link
 from steadylink.links.store import Store
 
@@ -110,6 +110,8 @@ class LinkWriter:
 
 def _unstored(batch_error: StoreError) -> StoreError:
     """One request's share of a batch's failure: what happened, none of the batch's rows."""
+    if isinstance(batch_error, DiskFull):
+        return DiskFull(batch_error.public_message)  # a fixed sentence: no rows in it
     return StoreError(
         f"The links database did not answer ({type(batch_error.__cause__ or batch_error).__name__}); "
         "the link was not stored. Try again in a moment."

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 
 from steadylink.errors import SteadylinkError
-from steadylink.web.errors import INTERNAL_MESSAGE, error_headers
+from steadylink.web.errors import error_headers, server_error_body
 
 Headers = list[tuple[str, str]]
 
@@ -35,11 +35,12 @@ def error_answer(exc: BaseException, request_id: str) -> Answer:
     (``WWW-Authenticate`` on a 401, ``Retry-After`` on a 429) and the request id.
     """
     headers: Headers
-    if isinstance(exc, SteadylinkError):
+    body: dict[str, object]
+    if isinstance(exc, SteadylinkError) and exc.status < 500:
         status, body = exc.status, exc.to_json()
         extra = [(k.lower(), v) for k, v in error_headers(exc).items()]
-    else:
-        status, body = 500, {"error": "internal", "message": INTERNAL_MESSAGE}
+    else:  # the same fixed sentence the framework's handlers give a 5xx
+        status, body = server_error_body(exc, request_id)
         extra = []
     body["request_id"] = request_id
     payload = json.dumps(body).encode()
