@@ -60,3 +60,22 @@ def test_database_url_defaults_to_sqlite_in_the_data_dir(tmp_path: Path) -> None
         load_settings(environ={"STEADYLINK_DATABASE": "postgresql://x/y"}).database_url
         == "postgresql://x/y"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[slo]\navailability_percent = 100\n", "slo.availability_percent must be between 0 and 100"),
+        ("[slo]\navailability_percent = 0\n", "slo.availability_percent must be between 0 and 100"),
+        ("[slo]\navailability_percent = 120.5\n", "slo.availability_percent must be between 0 and 100"),
+        ("[watch]\nerror_ratio_seconds = 1\nprobe_interval_seconds = 2.0\nprobe_timeout_seconds = 1.0\n",
+         r"watch.error_ratio_seconds \(1\) is shorter than watch.probe_interval_seconds \(2.0\)"),
+        ("[watch]\nprobe_timeout_seconds = 3.0\n", "probe_timeout_seconds must be positive and at most"),
+        ("[notify]\napprise_urls = 'json://x'\n", "'apprise_urls' must be tuple"),
+    ],
+)  # fmt: skip
+def test_watch_slo_and_notify_settings_are_checked_at_start_up(tmp_path: Path, text: str, message: str) -> None:
+    config = tmp_path / "steadylink.toml"
+    config.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_settings(config, environ={})

@@ -107,8 +107,8 @@ class StoreError(SteadylinkError):
     status = 503
     kind = "store"
     public_message = (
-        "The links database is not answering right now; nothing was changed. Try again in a "
-        "moment; the request id identifies this in our logs."
+        "The links database is not answering right now. Try again in a moment; "
+        "the request id identifies this in our logs."
     )
 
 

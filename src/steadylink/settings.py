@@ -11,6 +11,7 @@ start-up with the key's name; ``steadylink.example.toml`` documents them all.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 import types
@@ -79,11 +80,73 @@ class ReleaseSettings:
     memory_growth_factor: float = 3.0
     memory_growth_floor_mb: float = 200.0
     memory_ceiling_mb: float = 4096.0
+    sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class WatchSettings:
     journal_retention_days: int = 400
+    probe_interval_seconds: float = 1.0
+    probe_timeout_seconds: float = 0.8
+    create_probe_seconds: float = 10.0
+    ui_probe_seconds: float = 10.0
+    front_door_failed_seconds: int = 3
+    error_ratio_max: float = 0.05
+    error_ratio_seconds: int = 10
+    error_ratio_min_requests: int = 50
+    latency_window_seconds: int = 60
+    probes_stale_seconds: float = 5.0
+    disk_used_max_percent: float = 90.0
+    database_timeout_seconds: float = 2.0
+    database_check_seconds: float = 5.0
+    backup_max_age_hours: float = 24.0
+    loop_lag_max_seconds: float = 0.5
+    renotify_seconds: float = 600.0
+    heartbeat_url: str | None = None
+    heartbeat_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class SloSettings:
+    availability_percent: float = 99.996
+    period_days: int = 365
+    redirect_latency_ms: float = 100.0
+    latency_percent: float = 99.0
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    pagerduty_routing_key: str | None = None
+    pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
+    apprise_urls: tuple[str, ...] = ()
+    escalation_urls: tuple[str, ...] = ()
+    escalate_after_seconds: float = 900.0
+    timeout_seconds: float = 5.0
+    max_attempts: int = 8
+
+
+@dataclass(frozen=True)
+class IncidentSettings:
+    traffic_retention_days: int = 14
+    unguarded_minutes: int = 60
+    worker_log_max_mb: int = 50
+    worker_log_keep: int = 5
+    worker_log_max_age_days: int = 7
+
+
+@dataclass(frozen=True)
+class StatusSettings:
+    title: str = "steadylink"
+    subscribers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EdgeSettings:
+    redirects: bool = True
+    map_max_links: int = 1_000_000
+    tls_cert: tuple[Path, ...] = ()
+    tls_port: int = 8443
+    hsts_seconds: int = 31_536_000
 
 
 @dataclass(frozen=True)
@@ -97,11 +160,18 @@ class Settings:
     log_level: str = "info"
     access_log: bool = True
     release_id: str = "dev"
+    ops_host: str = "127.0.0.1"
+    metrics_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     links: LinkSettings = field(default_factory=LinkSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     release: ReleaseSettings = field(default_factory=ReleaseSettings)
     watch: WatchSettings = field(default_factory=WatchSettings)
+    slo: SloSettings = field(default_factory=SloSettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
+    incidents: IncidentSettings = field(default_factory=IncidentSettings)
+    status: StatusSettings = field(default_factory=StatusSettings)
+    edge: EdgeSettings = field(default_factory=EdgeSettings)
 
     @property
     def database_url(self) -> str:
@@ -160,9 +230,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except FileNotFoundError as exc:
         raise ConfigError(f"Config file {path} does not exist.") from exc
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(
-            f"{path} is not valid TOML: {exc}. Fix the file or move it away."
-        ) from exc
+        raise ConfigError(f"{path} is not valid TOML: {exc}. Fix the file or move it away.") from exc
 
 
 def _build(
@@ -223,6 +291,8 @@ def _coerce(value: Any, hint: Any, name: str, *, from_env: bool) -> Any:
             return Path(value)
         if origin is tuple:
             items = [v.strip() for v in value.split(",") if v.strip()] if from_env else value
+            if isinstance(items, str):  # one value where a list may be given (edge.tls_cert)
+                items = [items]
             if not isinstance(items, list):
                 raise ValueError(value)
             return tuple(_coerce(v, args[0], name, from_env=from_env) for v in items)
@@ -277,8 +347,76 @@ def _validated(settings: Settings) -> Settings:
         (settings.release.memory_growth_floor_mb > 0, "release.memory_growth_floor_mb must be above 0"),
         (settings.release.memory_ceiling_mb > 0, "release.memory_ceiling_mb must be above 0"),
         (settings.watch.journal_retention_days >= 1, "watch.journal_retention_days must be 1 or more"),
+        *_watch_checks(settings),
+        (
+            settings.incidents.traffic_retention_days >= 1,
+            "incidents.traffic_retention_days must be 1 or more",
+        ),
+        (settings.incidents.worker_log_max_mb >= 1, "incidents.worker_log_max_mb must be 1 or more"),
+        (settings.incidents.worker_log_keep >= 1, "incidents.worker_log_keep must be 1 or more"),
+        (
+            settings.incidents.worker_log_max_age_days >= 1,
+            "incidents.worker_log_max_age_days must be 1 or more",
+        ),
+        (settings.edge.map_max_links >= 1, "edge.map_max_links must be 1 or more"),
+        (0 < settings.edge.tls_port < 65536, "edge.tls_port must be between 1 and 65535"),
+        (settings.edge.hsts_seconds >= 0, "edge.hsts_seconds must be 0 or more"),
     ]
     for ok, message in checks:
         if not ok:
             raise ConfigError(message + ".")
+    for network in settings.metrics_networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"metrics_networks: {network!r} is not a network; write e.g. 10.0.0.0/8 or ::1/128."
+            ) from None
     return settings
+
+
+def _watch_checks(settings: Settings) -> list[tuple[bool, str]]:
+    """The [watch], [slo] and [notify] sections; a window must hold at least one probe."""
+    watch, slo, notify = settings.watch, settings.slo, settings.notify
+    tick = watch.probe_interval_seconds
+    windows = {
+        "watch.front_door_failed_seconds": watch.front_door_failed_seconds,
+        "watch.error_ratio_seconds": watch.error_ratio_seconds,
+        "watch.latency_window_seconds": watch.latency_window_seconds,
+        "watch.probes_stale_seconds": watch.probes_stale_seconds,
+        "watch.create_probe_seconds": watch.create_probe_seconds,
+        "watch.ui_probe_seconds": watch.ui_probe_seconds,
+    }
+    return [
+        (
+            0 < slo.availability_percent < 100,
+            "slo.availability_percent must be between 0 and 100, e.g. 99.996",
+        ),
+        (0 < slo.latency_percent < 100, "slo.latency_percent must be between 0 and 100, e.g. 99"),
+        (slo.redirect_latency_ms > 0, "slo.redirect_latency_ms must be positive"),
+        (slo.period_days >= 1, "slo.period_days must be 1 or more"),
+        (0.1 <= tick <= 60, "watch.probe_interval_seconds must be between 0.1 and 60"),
+        (
+            0 < watch.probe_timeout_seconds <= tick,
+            "watch.probe_timeout_seconds must be positive and at most watch.probe_interval_seconds",
+        ),
+        *(
+            (value >= tick, f"{name} ({value}) is shorter than watch.probe_interval_seconds ({tick})")
+            for name, value in windows.items()
+        ),
+        (0 < watch.error_ratio_max < 1, "watch.error_ratio_max must be between 0 and 1, e.g. 0.05"),
+        (watch.error_ratio_min_requests >= 1, "watch.error_ratio_min_requests must be 1 or more"),
+        (0 < watch.disk_used_max_percent < 100, "watch.disk_used_max_percent must be between 0 and 100"),
+        (watch.database_timeout_seconds > 0, "watch.database_timeout_seconds must be positive"),
+        (
+            watch.database_check_seconds >= tick,
+            "watch.database_check_seconds must be at least the probe interval",
+        ),
+        (watch.backup_max_age_hours > 0, "watch.backup_max_age_hours must be positive"),
+        (watch.loop_lag_max_seconds > 0, "watch.loop_lag_max_seconds must be positive"),
+        (watch.renotify_seconds >= 10, "watch.renotify_seconds must be 10 or more"),
+        (watch.heartbeat_seconds >= 5, "watch.heartbeat_seconds must be 5 or more"),
+        (notify.escalate_after_seconds > 0, "notify.escalate_after_seconds must be positive"),
+        (notify.timeout_seconds > 0, "notify.timeout_seconds must be positive"),
+        (notify.max_attempts >= 1, "notify.max_attempts must be 1 or more"),
+    ]

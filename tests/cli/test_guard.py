@@ -50,3 +50,54 @@ def test_a_bad_setting_names_itself(cli: Invoke, tmp_path: Path) -> None:
     (tmp_path / "steadylink.toml").write_text("[release]\ncanary_steps = [50, 5]\n")
     result = cli("status")
     assert result.exit_code == 2 and "canary_steps" in result.output
+
+
+RECORDS = [
+    {"id": f"2026113021{i:02d}00-{sha}", "verdict": verdict, "caught_by": caught, "ref": ref,
+     "subject": f"release number {i}: " + "a subject long enough to be cut somewhere " * 3}
+    for i, (sha, verdict, caught, ref) in enumerate([
+        ("d9d5dc398aed", "promoted", None, "steadylink 0.1.0 (installed)"),
+        ("84a1c3d", "rejected", "stage-current-on-new-schema", "contract"),
+        ("20c96dc", "rolled_back", "operator rollback", "expand"),
+        ("aaaaaaa", "rejected", "stage-start", "feature/a-long-branch-name"),
+    ])
+]  # fmt: skip
+
+
+def _rendered(console_kwargs: dict[str, object]) -> list[str]:
+    import io
+
+    from rich.console import Console
+
+    from steadylink.cli.guard import print_releases
+
+    buffer = io.StringIO()
+    print_releases(RECORDS, console=Console(file=buffer, **console_kwargs))  # type: ignore[arg-type]
+    return buffer.getvalue().splitlines()
+
+
+@pytest.mark.parametrize(
+    ("where", "console_kwargs", "max_width"),
+    [
+        ("piped", {}, None),
+        ("piped, COLUMNS=200", {"width": 200}, None),
+        ("a 120-column terminal", {"width": 120, "force_terminal": True, "color_system": None}, 120),
+        ("a 200-column terminal", {"width": 200, "force_terminal": True, "color_system": None}, 200),
+    ],
+)
+def test_releases_columns_are_never_cut_or_empty(
+    where: str, console_kwargs: dict[str, object], max_width: int | None
+) -> None:
+    lines = _rendered(console_kwargs)
+    header = lines[0]
+    for name in ("release", "verdict", "caught by", "ref", "subject"):
+        assert name in header, (where, header)
+    for record in RECORDS:
+        [line] = [line for line in lines if line.startswith(str(record["id"]))]
+        shown = "rolled back" if record["verdict"] == "rolled_back" else str(record["verdict"])
+        for value in (shown, record["caught_by"] or "-", record["ref"]):
+            assert f" {value} " in f"{line} ", (where, value, line)
+        if max_width is None:
+            assert str(record["subject"]).rstrip() in line, (where, line)  # a pipe gets everything
+        else:
+            assert len(line) <= max_width and "release number" in line, (where, line)

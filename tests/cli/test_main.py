@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -92,3 +94,39 @@ def test_bad_config_is_an_error_line_not_a_trace(cli: Invoke, tmp_path: object) 
     assert result.exit_code == 2
     assert result.stderr.startswith("error: Unknown setting 'links.code_lenght'")
     assert "Traceback" not in result.stderr
+
+
+def _command_paths(group: object, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    commands = getattr(group, "commands", {})
+    paths: list[tuple[str, ...]] = []
+    for name, command in commands.items():
+        paths += _command_paths(command, (*prefix, name)) if hasattr(command, "commands") else [(*prefix, name)]
+    return paths
+
+
+def test_root_options_also_work_after_every_command(tmp_path: object) -> None:
+    group = typer.main.get_command(app)
+    paths = _command_paths(group)
+    assert ("keys", "create") in paths and ("up",) in paths
+    runner = CliRunner()
+    for path in paths:
+        for option in (["--data-dir", "D"], ["--database=sqlite:///x.db"], ["--config", "c.toml"]):
+            result = runner.invoke(app, [*path, *option, "--help"])
+            assert result.exit_code == 0, (path, option, result.output)
+
+
+def test_a_root_option_after_the_command_reaches_the_command(tmp_path: Path) -> None:
+    data = tmp_path / "after"
+    result = CliRunner().invoke(app, ["keys", "create", "--role", "viewer", "--name", "n", "--data-dir", str(data)])
+    assert result.exit_code == 0, result.output
+    assert (data / "links.db").exists()
+
+
+def test_hoisting_stops_at_the_end_of_options() -> None:
+    from steadylink.cli.main import hoist_root_options
+
+    assert hoist_root_options(["links", "list", "--data-dir", "D", "--limit", "3"]) == [
+        "--data-dir", "D", "links", "list", "--limit", "3",
+    ]  # fmt: skip
+    assert hoist_root_options(["links", "create", "--", "--config"]) == ["links", "create", "--", "--config"]
+    assert hoist_root_options(["up", "--config=c.toml"]) == ["--config=c.toml", "up"]

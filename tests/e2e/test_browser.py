@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, Route, sync_playwright
 
 if TYPE_CHECKING:
     from tests.e2e.conftest import LandingSite, ServedApp
@@ -119,3 +119,25 @@ def test_follow_a_password_link_to_its_target(
     page.get_by_role("button", name="Continue").click()
     page.wait_for_url(landing_site.url, timeout=10_000)
     assert page.locator("#landed").inner_text() == "You have arrived."
+
+
+def test_the_api_docs_render_offline_under_the_csp(page: Page, served_app: ServedApp) -> None:
+    """Swagger UI from the package: no request leaves the host, no inline script, the same CSP."""
+    outside: list[str] = []
+    host = served_app.base_url.split("://", 1)[1]
+
+    def only_local(route: Route) -> None:
+        if route.request.url.split("://", 1)[-1].startswith(host):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_local)  # as if the machine were offline
+    answer = page.goto(served_app.base_url + "/api/docs")
+    assert answer is not None and answer.status == 200
+    assert "script-src 'self'" in answer.headers["content-security-policy"]
+    page.locator(".opblock-summary-path", has_text="/api/v1/links").first.wait_for(timeout=15_000)
+    assert page.locator(".info .title").inner_text().startswith("steadylink")
+    assert outside == []
+    assert "<script>" not in page.content().split("<body", 1)[0]

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import dataclasses
+import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
+from tests.edge.edge_harness import Upstream, running_edge
 
 import steadylink.edge as edge_api
 from steadylink.edge import (
@@ -60,8 +64,10 @@ def test_frontend_sets_forwarding_and_request_id_headers() -> None:
     assert "bind 0.0.0.0:9000" in lines
     assert "http-request set-header X-Forwarded-For %[src]" in lines
     assert any(line.startswith("unique-id-format ") for line in lines)
+    # an id the app would not keep is replaced here, so edge and app answers carry the same kind
     assert (
-        "http-request set-header X-Request-ID %[unique-id] unless { req.hdr(x-request-id) -m found }" in lines
+        "http-request set-header X-Request-ID %[unique-id]"
+        " unless { req.hdr(x-request-id) -m reg ^[A-Za-z0-9._:@/+=-]{1,128}$ }" in lines
     )
     assert not any("ssl crt" in line for line in lines)
 
@@ -75,7 +81,7 @@ def test_global_section_exposes_an_admin_socket_and_the_state_file() -> None:
 
 
 def test_tls_certificate_adds_an_https_bind() -> None:
-    lines = lines_of(EdgeConfig(run_dir=RUN, tls_cert=Path("/etc/ssl/site.pem"), tls_port=8443))
+    lines = lines_of(EdgeConfig(run_dir=RUN, tls_certs=(Path("/etc/ssl/site.pem"),), tls_port=8443))
     assert "bind 127.0.0.1:8443 ssl crt /etc/ssl/site.pem alpn h2,http/1.1" in lines
 
 
@@ -113,7 +119,7 @@ def test_haproxy_accepts_the_rendered_config(tmp_path: Path) -> None:
 
 
 def test_check_config_reports_haproxys_complaint(tmp_path: Path) -> None:
-    config = EdgeConfig(run_dir=tmp_path / "run", tls_cert=tmp_path / "missing.pem")
+    config = EdgeConfig(run_dir=tmp_path / "run", tls_certs=(tmp_path / "missing.pem",))
     with pytest.raises(ConfigError, match="missing.pem"):
         check_config(config)
 
@@ -126,6 +132,40 @@ def test_a_missing_haproxy_says_how_to_install_it() -> None:
 
 def test_public_api_matches_all() -> None:
     exported = {name for name in dir(edge_api) if not name.startswith("_")}
-    modules = {"config", "figures", "process", "runtime"}
+    modules = {
+        "config", "figures", "process", "runtime", "certs", "linkmap", "mapsync", "redirector",
+        "redirects", "visitreader", "visits",
+    }
     assert set(edge_api.__all__) == exported - modules
     assert sorted(edge_api.__all__) == edge_api.__all__
+
+
+def test_a_trickled_body_is_cut_off_like_slow_headers(
+    edge_config: EdgeConfig, upstreams: list[Upstream]
+) -> None:
+    """A real HAProxy: one body byte every 0.3 s never goes quiet for `timeout client`,
+    so only waiting for the body within `timeout http-request` ends it."""
+    config = dataclasses.replace(edge_config, timeout_http_request_ms=1_000)
+    with running_edge(config) as edge:
+        edge.runtime.set_state(0, "ready")
+        edge.runtime.set_weight(0, 1)
+        with socket.create_connection(("127.0.0.1", config.port), timeout=10) as client:
+            client.sendall(b"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 200\r\n\r\n")
+            started = time.monotonic()
+            answer = b""
+            for _ in range(200):  # 60 s of trickle if nothing cuts it off
+                try:
+                    client.sendall(b"a")
+                except OSError:
+                    break
+                client.settimeout(0.3)
+                try:
+                    answer += client.recv(4096)
+                except TimeoutError:
+                    continue
+                if answer:
+                    break
+            waited = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:100]
+    assert waited < 5, waited
+    assert upstreams[0].behaviour.hits == 0  # the worker never saw it

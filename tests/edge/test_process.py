@@ -236,7 +236,7 @@ def test_reload_with_a_bad_config_keeps_the_old_one_serving(
     edge.runtime.set_state(0, "ready")
     edge.runtime.set_weight(0, 1)
     with pytest.raises(ConfigError, match="unable to stat SSL certificate"):
-        reload_edge(edge, replace(edge.config, tls_cert=tmp_path / "missing.pem"))
+        reload_edge(edge, replace(edge.config, tls_certs=(tmp_path / "missing.pem",)))
     assert read_master_status(edge.config).reloads == 0
     assert front_door.send() == (200, "s0")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -12,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from steadylink.clock import FakeClock
-from steadylink.links.compactor import Compactor
+from steadylink.links.compactor import SWEEP_SECONDS, Compactor
+from steadylink.links.files import ORPHAN_AGE, FileStore
 from steadylink.links.model import Link, LinkKind, VisitRow
 from steadylink.links.spool import VisitSpool, visit_line_tail
 from steadylink.links.sql_store import SqlStore
@@ -125,3 +127,23 @@ def test_a_failing_store_is_reported_and_retried_and_loses_nothing(
     assert compactor.run() == 2  # ... and the next pass folds it all
     assert compactor.last_error is None
     assert store.link_stats("c").total == 2
+
+
+def test_it_sweeps_orphaned_upload_files_at_start_and_hourly(
+    sqlite_store: SqlStore, spool: VisitSpool, tmp_path: Path
+) -> None:
+    clock = FakeClock()
+    files = FileStore(tmp_path / "files", max_bytes=1000)
+    orphan = files.path_of(files.save_bytes(b"a failed create's upload", name="a.txt").sha256)
+    clock.advance(ORPHAN_AGE + 1)  # the sweep judges age by the clock's wall time
+    os.utime(orphan, (clock.now().timestamp() - ORPHAN_AGE - 1,) * 2)
+    compactor = Compactor(sqlite_store, spool, every=1.0, clock=clock, files=files)
+    compactor._pass()
+    assert compactor.swept == 1 and not orphan.exists()
+    again = files.path_of(files.save_bytes(b"another", name="b.txt").sha256)
+    os.utime(again, (clock.now().timestamp() - ORPHAN_AGE - 1,) * 2)
+    compactor._pass()
+    assert again.exists()  # not before the hour is up
+    clock.advance(SWEEP_SECONDS)
+    compactor._pass()
+    assert not again.exists()

@@ -168,6 +168,17 @@ def test_api_keys_are_shown_once_and_stored_hashed(store: SqlStore, clock: FakeC
         service.create_key(store=store, clock=clock, name=" ", role=Role.ADMIN)
 
 
+def test_key_names_are_unique_among_active_keys(store: SqlStore, clock: FakeClock) -> None:
+    """Approvals and the audit log name keys: a second "alice" could pass for the first."""
+    first = service.create_key(store=store, clock=clock, name="alice", role=Role.DEPLOYER)
+    with pytest.raises(Conflict) as refused:
+        service.create_key(store=store, clock=clock, name="alice", role=Role.ADMIN)
+    assert refused.value.field == "name"
+    service.revoke_key(store=store, clock=clock, key_id=first.key.id)
+    again = service.create_key(store=store, clock=clock, name="alice", role=Role.DEPLOYER)
+    assert again.key.id != first.key.id
+
+
 def test_key_cache_sees_a_revocation_elsewhere_within_a_second(
     sqlite_store: SqlStore, clock: FakeClock
 ) -> None:

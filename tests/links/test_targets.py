@@ -65,6 +65,48 @@ def test_links_to_the_shortener_itself_are_refused() -> None:
         normal("http://127.0.0.1:8080/abc", own_hosts=["127.0.0.1"])
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.1:8080/abc",
+        "http://2130706433:8080/abc",
+        "http://0x7f.1:8080/abc",
+        "http://0x7f000001/abc",
+        "http://0177.0.0.1/abc",
+        "http://0177.0.1/abc",
+        "http://127.0.0.1./abc",
+        "http://[::ffff:7f00:1]:8080/abc",
+        "http://[::ffff:127.0.0.1]/abc",
+        "http://[0:0:0:0:0:ffff:7f00:0001]/abc",
+    ],
+)
+def test_every_form_of_an_own_ip_address_is_a_loop(url: str) -> None:
+    """Browsers read all of these as 127.0.0.1: the loop check must too."""
+    with pytest.raises(InvalidInput, match="loop"):
+        normal(url, own_hosts=["127.0.0.1"])
+    with pytest.raises(InvalidInput, match="loop"):
+        normal(url, own_hosts=["127.1"])  # an own host written in a short form
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("http://10.1/", "http://10.0.0.1/"),
+        ("http://0x0a.0.0.1/", "http://10.0.0.1/"),
+        ("http://167772161/x", "http://10.0.0.1/x"),
+        ("http://[::ffff:a00:1]/", "http://[::ffff:a00:1]/"),
+    ],
+)
+def test_ip_addresses_are_stored_as_browsers_read_them(given: str, expected: str) -> None:
+    assert normal(given, own_hosts=["127.0.0.1"]) == expected
+
+
+@pytest.mark.parametrize("url", ["http://256.1.1.1/", "http://1.2.3.4.5.6/x.1", "http://08.1/", "http://ex.123/"])
+def test_hosts_that_end_in_a_number_but_are_no_address_are_refused(url: str) -> None:
+    with pytest.raises(InvalidInput):
+        normal(url)
+
+
 def test_blocked_domains_and_their_subdomains_are_refused() -> None:
     with pytest.raises(InvalidInput, match="blocked"):
         normal("https://www.Bad.example/", blocked_domains=["bad.example"])

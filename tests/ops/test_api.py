@@ -1,5 +1,6 @@
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,8 @@ from steadylink.links.sql_store import SqlStore
 from steadylink.ops.api import create_ops_app
 from steadylink.release.audit import read_audit
 from steadylink.release.guard import Guard
-from steadylink.settings import Settings
+from steadylink.release.history import ReleaseRecord, save_record
+from steadylink.settings import ReleaseSettings, Settings
 from steadylink.types import Role
 
 
@@ -69,11 +71,55 @@ def test_deploy_refusals_name_the_problem(client: TestClient, sqlite_store: SqlS
     r = client.post("/ops/v1/deploys", content=b"{not json", headers=deployer)
     assert r.status_code in (400, 422) and "Traceback" not in r.text
     r = client.post("/ops/v1/deploys", json={"ref": "main", "source": str(tmp_path / "none")}, headers=deployer)
+    assert r.status_code == 403 and r.json()["field"] == "source"
+
+
+def test_a_configured_source_that_is_gone_is_named(
+    guard: Guard, sqlite_store: SqlStore, tmp_path: Path
+) -> None:
+    gone = tmp_path / "none"
+    guard.settings = guard.settings.with_overrides(release=ReleaseSettings(sources=(str(gone),)))
+    with TestClient(create_ops_app(guard, sqlite_store, source_dir=None)) as client:
+        r = client.post("/ops/v1/deploys", json={"ref": "main", "source": str(gone)},
+                        headers=key(sqlite_store, Role.DEPLOYER))  # fmt: skip
     lines = [json.loads(line) for line in r.text.splitlines()]
     assert lines[-1]["exit_code"] == 2 and "does not exist" in lines[-1]["error"]
 
 
-def test_a_dirty_source_checkout_is_refused(client: TestClient, sqlite_store: SqlStore, tmp_path: Path) -> None:
+def test_only_configured_sources_are_built(guard: Guard, sqlite_store: SqlStore, tmp_path: Path) -> None:
+    """A deployer key must not make the guard build (and run the tests of) any repository on the host."""
+    ours, other = tmp_path / "ours", tmp_path / "other"
+    for repo in (ours, other):
+        repo.mkdir()
+        git(repo, "init", "-q")
+    deployer = key(sqlite_store, Role.DEPLOYER)
+    with TestClient(create_ops_app(guard, sqlite_store, source_dir=ours)) as client:
+        for source in (str(other), f"{ours}/../other", "/"):
+            r = client.post("/ops/v1/deploys", json={"ref": "main", "source": source}, headers=deployer)
+            assert r.status_code == 403, r.text
+            assert r.json()["field"] == "source" and "release.sources" in r.json()["message"]
+        refused = [e for e in read_audit(guard.data_dir) if e.action == "deploy"]
+        assert refused and refused[-1].outcome == "forbidden" and refused[-1].detail["key_id"]
+        # the `up --source` checkout itself, named or not, is allowed (refused later: no commit yet)
+        r = client.post("/ops/v1/deploys", json={"ref": "main", "source": f"{ours}/."}, headers=deployer)
+        assert r.status_code == 200
+
+
+def test_approvals_and_the_audit_log_record_the_key_id(
+    client: TestClient, sqlite_store: SqlStore, guard: Guard
+) -> None:
+    issued = create_key(store=sqlite_store, clock=SystemClock(), name="second person", role=Role.DEPLOYER)
+    headers = {"Authorization": f"Bearer {issued.secret}"}
+    record = ReleaseRecord("20260101120000-abc1234", "main", "0" * 40, "v2", "dev", "first person", datetime(2026, 1, 1, tzinfo=UTC))
+    save_record(guard.data_dir, record)
+    r = client.post("/ops/v1/releases/20260101120000-abc1234/approve", headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["approver"] == "second person" and r.json()["approver_key"] == issued.key.id
+    entry = read_audit(guard.data_dir, action="approve")[-1]
+    assert entry.actor == "second person" and entry.detail["key_id"] == issued.key.id
+
+
+def test_a_dirty_source_checkout_is_refused(guard: Guard, sqlite_store: SqlStore, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
     git(repo, "init", "-q")
@@ -81,7 +127,8 @@ def test_a_dirty_source_checkout_is_refused(client: TestClient, sqlite_store: Sq
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "v1")
     (repo / "app.py").write_text("print('v2, not committed')\n")
-    r = client.post("/ops/v1/deploys", json={"ref": "HEAD", "source": str(repo)},
-                    headers=key(sqlite_store, Role.DEPLOYER))  # fmt: skip
+    with TestClient(create_ops_app(guard, sqlite_store, source_dir=repo)) as client:
+        r = client.post("/ops/v1/deploys", json={"ref": "HEAD", "source": str(repo)},
+                        headers=key(sqlite_store, Role.DEPLOYER))  # fmt: skip
     last = json.loads(r.text.splitlines()[-1])
     assert last["exit_code"] == 2 and "uncommitted changes" in last["error"]

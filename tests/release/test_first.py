@@ -75,6 +75,22 @@ def test_a_restart_serves_the_recorded_release_even_after_head_moved(
     assert lines == [] and len(list_records(settings.data_dir.resolve())) == 1
 
 
+def test_a_lost_folder_of_the_recorded_release_is_rebuilt_from_its_commit(
+    settings: Settings, source: Path, first: tuple[str, list[str]]
+) -> None:
+    import shutil
+
+    release, _ = first
+    folder = settings.data_dir.resolve() / "releases" / release
+    shutil.rmtree(folder)
+    with pytest.raises(ReleaseError, match=f"{release} is recorded as serving but its folder"):
+        ensure_serving_release(Guard(settings), source_dir=None, progress=lambda line: None)
+    lines: list[str] = []
+    assert ensure_serving_release(Guard(settings), source_dir=source, progress=lines.append) == release
+    assert (folder / "venv" / "bin" / "python").exists()
+    assert any("rebuilding" in line for line in lines)
+
+
 def test_a_failed_first_build_names_the_step_and_starts_nothing(tmp_path: Path, source: Path) -> None:
     broken = tmp_path / "broken"
     git(tmp_path, "clone", "-q", str(source), str(broken))

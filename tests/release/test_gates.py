@@ -289,3 +289,39 @@ def test_registry_refuses_duplicates_and_unknown_names() -> None:
         registry.select(["tests", "tests"])
     assert GATES.names == DEFAULT_GATES
     assert all(isinstance(gate, Gate) for gate in GATES.select(DEFAULT_GATES))
+
+
+ENV_TEST = """\
+import os
+
+
+def test_the_gate_sees_no_secret_of_the_guard():
+    leaked = sorted(k for k in os.environ if k.startswith("STEADYLINK_") and not k.startswith("STEADYLINK_TEST_"))
+    assert leaked == [], leaked
+    assert "GITHUB_TOKEN" not in os.environ and "AWS_SECRET_ACCESS_KEY" not in os.environ
+    assert os.environ["STEADYLINK_TEST_POSTGRES"] == "postgresql://tests-only"
+    assert os.environ["HOME"] and os.environ["PATH"]
+"""
+
+
+def test_gates_run_the_releases_code_with_a_scrubbed_environment(
+    build: Callable[[str], BuiltRelease], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The release's tests are its code: they get nothing of the guard's environment
+    but PATH, HOME, the locale and their own STEADYLINK_TEST_* settings."""
+    built = build("main")
+    (built.src_dir / "tests" / "test_env.py").write_text(ENV_TEST)
+    for name, value in [
+        ("STEADYLINK_DATABASE", "postgresql://prod:secret@db/prod"),
+        ("STEADYLINK_API_KEY", "slk_secret"),
+        ("GITHUB_TOKEN", "ghp_secret"),
+        ("AWS_SECRET_ACCESS_KEY", "secret"),
+        ("STEADYLINK_TEST_POSTGRES", "postgresql://tests-only"),
+    ]:
+        monkeypatch.setenv(name, value)
+    try:
+        report = run_gates(context(build("main")), names=("tests",), clock=FakeClock())
+    finally:
+        (built.src_dir / "tests" / "test_env.py").unlink()
+    assert report.is_passed, report.results[0].output_tail
+    assert "secret" not in report.results[0].output_tail

@@ -94,3 +94,24 @@ def test_corrupt_record_is_a_store_error_naming_the_file(tmp_path: Path) -> None
     path.write_text(json.dumps(body))
     with pytest.raises(StoreError, match="unknown release verdict"):
         list_records(tmp_path)
+
+
+def test_an_operator_rollback_is_written_into_the_release_s_record(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from steadylink.release.history import ReleaseRecord, load_record, mark_rolled_back, save_record
+
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    promoted = ReleaseRecord("20260101000100-aaaaaaa", "main", "a" * 40, "s", "a", "op", when, verdict="promoted")
+    rejected = ReleaseRecord("20260101000200-bbbbbbb", "main", "b" * 40, "s", "a", "op", when, verdict="rejected")
+    save_record(tmp_path, promoted)
+    save_record(tmp_path, rejected)
+    marked = mark_rolled_back(tmp_path, promoted.id, to="20260101000000-fffffff", by="alice", at=when)
+    assert marked is not None
+    again = load_record(tmp_path, promoted.id)
+    assert (again.verdict, again.caught_by) == ("rolled_back", "operator rollback")
+    assert again.steps[-1].name == "rollback"
+    assert again.steps[-1].output_tail == "alice sent all traffic back to 20260101000000-fffffff"
+    assert mark_rolled_back(tmp_path, rejected.id, to="x", by="alice", at=when) is None
+    assert load_record(tmp_path, rejected.id).verdict == "rejected"
+    assert mark_rolled_back(tmp_path, "20260101000300-ccccccc", to="x", by="alice", at=when) is None

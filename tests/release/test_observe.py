@@ -23,3 +23,15 @@ def test_a_slot_missing_from_one_answer_keeps_its_counters_and_reads_down() -> N
     missing = reader.read({}, 1)
     assert (missing.requests, missing.errors_5xx, missing.is_down) == (50, 1, True)
     assert reader.read({}, 7) == ServerFigures(0, 0, None, is_down=True)
+
+
+def test_the_bake_countdown_says_the_time_left_and_the_figures_so_far() -> None:
+    from steadylink.release.bake import BakeFigures
+    from steadylink.release.observe import describe_bake
+
+    figures = BakeFigures(
+        seconds=12.4, requests=340, errors=1, baseline_ratio=0.0, threshold=0.01, latency_ms=3.0
+    )
+    assert describe_bake(figures, 30.0) == (
+        "bake: 18 s left; 340 requests, 1 errors (0.29%, limit 1.00%), latency 3 ms"
+    )

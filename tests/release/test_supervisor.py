@@ -12,6 +12,7 @@ from steadylink.release.supervisor import (
     ReplaceGroup,
     RestartCompactor,
     RestartEdge,
+    RestartVisitReader,
     StackView,
     Supervisor,
     SupervisorPolicy,
@@ -147,3 +148,17 @@ def test_a_stopped_orphan_is_killed_while_its_group_waits_to_be_replaced() -> No
     orphans = replace(HEALTHY, is_leader_alive=False, workers=1, stalled=(101,), has_compactor=False)
     asked = ticks(Supervisor(SupervisorPolicy(), clock), clock, view(orphans), 1.5)
     assert [(at, type(a)) for at, a in asked] == [(0, ReplaceGroup), (1.0, KillStalled)]
+
+
+def test_a_gone_edge_visit_reader_is_restarted_at_once_and_not_in_a_tight_loop() -> None:
+    clock = FakeClock()
+    supervisor = Supervisor(SupervisorPolicy(), clock)
+    gone = replace(view(HEALTHY), is_visit_reader_running=False)
+    asked = ticks(supervisor, clock, gone, 25)
+    assert [at for at, _ in asked] == [0, 10, 20]  # a restart that fails is retried every 10 s
+    assert all(isinstance(action, RestartVisitReader) for _, action in asked)
+    supervisor.forget(asked[0][1])
+    assert supervisor.decide(gone) != []  # restarted, then gone again: at once
+    # edge redirects off (None) or the reader running: nothing to do
+    for seen in (view(HEALTHY), replace(view(HEALTHY), is_visit_reader_running=True)):
+        assert ticks(Supervisor(SupervisorPolicy(), clock), clock, seen, 30) == []

@@ -277,3 +277,25 @@ async def test_a_password_links_target_is_its_owners_and_the_admins(api: ApiHarn
         found = (await api.client.get("/links?q=private.example", headers=api.auth(role))).json()
         assert found["total"] == (1 if sees else 0), role
         assert (await api.client.get("/links?q=hush", headers=api.auth(role))).json()["total"] == 1
+
+
+async def test_a_second_key_of_the_same_name_is_refused(api: ApiHarness) -> None:
+    body = {"name": "ci", "role": "editor"}
+    assert (await api.client.post("/keys", json=body, headers=api.auth("admin"))).status_code == 201
+    again = await api.client.post("/keys", json=body, headers=api.auth("admin"))
+    assert again.status_code == 409 and again.json()["field"] == "name"
+
+
+async def test_deleting_a_link_removes_its_file_once_no_link_uses_it(api: ApiHarness) -> None:
+    for code in ("one", "two"):  # the same content: one stored file
+        response = await api.client.post(
+            "/files", files={"file": ("r.txt", b"shared")}, data={"code": code}, headers=api.auth("editor")
+        )
+        assert response.status_code == 201
+    link = api.ctx.store.get_link("one")
+    assert link is not None and link.file is not None
+    path = api.ctx.files.path_of(link.file.sha256)
+    assert (await api.client.delete("/links/one", headers=api.auth("editor"))).status_code == 204
+    assert path.exists()  # "two" still serves it
+    assert (await api.client.delete("/links/two", headers=api.auth("editor"))).status_code == 204
+    assert not path.exists()

@@ -55,6 +55,37 @@ async def test_readyz_503_when_the_schema_is_behind(settings: Settings, tmp_path
     assert "steadylink db upgrade" in response.json()["reason"]
 
 
+async def _metrics(settings: Settings, peer: str, forwarded: str | None = None) -> int:
+    app = create_app(settings, ctx=build_context(settings), log_stream=io.StringIO())
+    transport = httpx.ASGITransport(app=app, client=(peer, 40000))
+    headers = {"X-Forwarded-For": forwarded} if forwarded else {}
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        return (await client.get("/metrics", headers=headers)).status_code
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "status"),
+    [
+        ("127.0.0.1", None, 200),  # this host's Prometheus
+        ("::1", None, 200),
+        ("203.0.113.7", None, 404),  # a public client straight at the worker
+        ("127.0.0.1", "203.0.113.7", 404),  # a public client through the front door
+        ("127.0.0.1", "127.0.0.1", 200),
+        ("203.0.113.7", "127.0.0.1", 404),  # a forged header from outside counts for nothing
+    ],
+)
+async def test_metrics_are_for_the_allowed_networks_only(
+    settings: Settings, peer: str, forwarded: str | None, status: int
+) -> None:
+    assert await _metrics(settings, peer, forwarded) == status
+
+
+async def test_metrics_networks_is_a_setting(settings: Settings) -> None:
+    scraper = settings.with_overrides(metrics_networks=("10.0.0.0/8",))
+    assert await _metrics(scraper, "127.0.0.1", "10.1.2.3") == 200
+    assert await _metrics(scraper, "127.0.0.1", "203.0.113.7") == 404
+
+
 def _ahead(path: Path, *statements: str) -> None:
     """The database as a newer release's migration 0099 left it."""
     import sqlalchemy as sa

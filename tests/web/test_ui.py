@@ -341,6 +341,28 @@ def test_templates_have_no_inline_scripts_or_styles() -> None:
         assert " on" + "click=" not in text, template.name
 
 
+async def test_head_answers_like_get_without_a_body(client: httpx.AsyncClient) -> None:
+    await create(client, url="https://example.com/", code="headed")
+    css = re.search(r'href="(/static/app\.css\?v=[0-9a-f]+)"', (await client.get("/")).text)
+    assert css is not None
+    for path in ("/", "/s/headed", css.group(1)):
+        got = await client.get(path, headers=BROWSER)
+        head = await client.head(path, headers=BROWSER)
+        assert head.status_code == got.status_code == 200, path
+        assert head.content == b""
+        assert head.headers["content-length"] == got.headers["content-length"]
+        assert head.headers["content-type"] == got.headers["content-type"]
+
+
+async def test_the_upload_limit_reads_as_the_form_says_it(client: httpx.AsyncClient, ctx: AppContext) -> None:
+    home = (await client.get("/", headers=BROWSER)).text
+    assert "up to 10.0 MB" in home
+    big = b"x" * (ctx.settings.links.upload_max_bytes + 1)
+    refused = await create(client, files={"file": ("big.bin", big)}, kind="file")
+    assert refused.status_code == 413
+    assert "larger than the limit of 10.0 MB." in refused.text
+
+
 async def test_password_guesses_past_the_links_limit_get_a_429_without_a_check(
     settings: Settings, clock: FakeClock, sqlite_store: SqlStore
 ) -> None:

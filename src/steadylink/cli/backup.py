@@ -9,6 +9,7 @@ import typer
 from steadylink.cli.output import print_done, print_fields, print_note, print_warning
 from steadylink.cli.state import state_of
 from steadylink.links.backup import create_backup, restore_backup, verify_backup
+from steadylink.watch.opsdb import backup_ops_db
 
 
 def register(app: typer.Typer) -> None:
@@ -40,6 +41,9 @@ def backup_command(
             "verified": "integrity_check ok, revision at head, link count equal",
         }
     )
+    ops = backup_ops_db(settings.data_dir, backup.path.with_name(backup.path.stem + "-ops.db"))
+    if ops is not None:
+        print_done(f"guard's ops.db (journal, incidents) {ops}")
     print_note(
         f"Uploaded files are not in the backup: copy {settings.files_dir} with rsync "
         "(content-addressed, never changed once written)."

@@ -7,17 +7,23 @@ key (or ``STEADYLINK_API_KEY``).
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import typer
+from rich.console import Console
+from rich.text import Text
 
-from steadylink.cli.output import err, out, print_json, print_note
+from steadylink.cli.output import err, out, print_fitted_table, print_json, print_note
 from steadylink.cli.state import state_of
+from steadylink.cli.watch import print_watch_status
 from steadylink.errors import InvalidInput
 from steadylink.ops.client import GuardClient
-from steadylink.release.deploy import EXIT_REFUSED
+from steadylink.release.deploy import EXIT_REFUSED, failure_summary
 from steadylink.settings import Settings
+from steadylink.watch.journal import Event, Journal
 
 
 def register(app: typer.Typer) -> None:
@@ -35,18 +41,43 @@ def up(
     ops_port: int | None = typer.Option(None, "--ops-port", help="Guard's ops API port [default: 8081]."),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="Data folder (same as the root option)."),
     source: Path | None = typer.Option(None, "--source", help="Git checkout that `deploy REF` builds from."),
+    tls_port: int | None = typer.Option(None, "--tls-port", help="HTTPS port [default: 8443]."),
 ) -> None:
     """Run the whole stack in the foreground: HAProxy, the serving release, the guard."""
     from steadylink.ops.server import run_guard
 
     state = state_of(ctx)
     settings = state.settings(port=port, ops_port=ops_port, data_dir=data_dir)
+    if tls_port is not None:
+        settings = settings.with_overrides(edge=replace(settings.edge, tls_port=tls_port))
     if settings.base_url == Settings().base_url:
-        # short links should point at the front door this command opens
-        settings = settings.with_overrides(base_url=f"http://{settings.host}:{settings.port}")
+        # short links should point at the front door this command opens (HTTPS when it has a certificate)
+        tls = settings.edge.tls_cert
+        settings = settings.with_overrides(
+            base_url=f"https://{settings.host}:{settings.edge.tls_port}"
+            if tls
+            else f"http://{settings.host}:{settings.port}"
+        )
     if source is not None and not (source / ".git").exists():
         raise InvalidInput(f"--source {source} is not a git checkout.", field="source")
-    run_guard(settings, source_dir=source.resolve() if source else None, progress=print_note)
+    journal = Journal.for_data_dir(
+        settings.data_dir.resolve(), retention=timedelta(days=settings.watch.journal_retention_days)
+    )
+    journal.subscribe(print_event)  # deploys, rejections, rollbacks, restarts: said where `up` runs
+    try:
+        run_guard(
+            settings, source_dir=source.resolve() if source else None, progress=print_note, journal=journal
+        )
+    finally:
+        journal.close()
+
+
+def print_event(event: Event) -> None:
+    """One journal event as a line on `up`'s terminal."""
+    at = event.at.astimezone().strftime("%H:%M:%S")
+    about = f" {event.release}" if event.release else ""
+    style = {"warning": "yellow", "error": "red", "critical": "bold red"}.get(event.severity, "")
+    err().print(Text(f"{at} {event.kind}{about}: {event.message}", style=style), soft_wrap=True)
 
 
 def deploy(
@@ -99,18 +130,26 @@ def releases(
     if as_json:
         print_json(records)
         return
-    from rich.table import Table
+    print_releases(records)
 
-    table = Table()
-    width = max((len(r["id"]) for r in records), default=7)
-    table.add_column("release", no_wrap=True, min_width=width)  # ids are copied into `rollback`: never cut
-    table.add_column("verdict", no_wrap=True, min_width=11)
-    table.add_column("caught by", no_wrap=True, min_width=9)
-    table.add_column("ref", no_wrap=True, max_width=12, overflow="ellipsis")
-    table.add_column("subject", no_wrap=True, overflow="ellipsis")
-    for r in records:
-        table.add_row(r["id"], r["verdict"], r.get("caught_by") or "", r["ref"], r["subject"])
-    out().print(table)
+
+VERDICT_SHOWN = {"rolled_back": "rolled back"}
+
+
+def print_releases(records: list[dict[str, Any]], console: Console | None = None) -> None:
+    """The history table: ids, verdicts, steps and refs are never cut (they are copied into
+    commands); the subject takes what is left of a terminal's width, and all of it in a pipe."""
+    rows = [
+        (
+            r["id"],
+            VERDICT_SHOWN.get(r["verdict"], r["verdict"]),
+            r.get("caught_by") or "-",
+            r["ref"],
+            r["subject"],
+        )
+        for r in records
+    ]
+    print_fitted_table(("release", "verdict", "caught by", "ref", "subject"), rows, console=console)
 
 
 def status(
@@ -122,11 +161,20 @@ def status(
         print_json(body)
         return
     out().print(f"front door {body['front_door']}, serving [bold]{body['serving']}[/]")
+    edge = body.get("edge_redirects")
+    if edge:
+        map_, visits = edge["map"], edge["visits"]
+        out().print(
+            f"  edge map: {map_['links']} links (max {map_['limit']}), last sync {map_['last_sync']}"
+            + (f", [bold red]{map_['error']}[/]" if map_["error"] else "")
+        )
+        out().print(f"  edge visits: {visits['received'] or 0} counted, {visits['lost'] or 0} lost")
     for slot in body["slots"]:
         out().print(
             f"  slot {slot['slot']}: {slot['release']} weight {slot['weight']} "
             f"({slot['haproxy_status']}, {slot['requests']} requests, {slot['errors_5xx']} 5xx)"
         )
+    print_watch_status(body.get("watch"))  # SLO, error budget, burn rate, what fires (cli/watch.py)
 
 
 def approve(ctx: typer.Context, release: str = typer.Argument(..., help="Release id to approve.")) -> None:
@@ -150,4 +198,9 @@ def _print_outcome(record: dict[str, Any]) -> None:
             "Users were protected: traffic is back on the previous release. See `steadylink releases`."
         )
     else:
+        failed = next((step for step in record["steps"] if step["verdict"] == "failed"), None)
+        if failed is not None:
+            print_note(f"{failed['name']} failed:")
+            for line in failure_summary(str(failed.get("output_tail", ""))):
+                print_note(f"  {line}")
         print_note("Nothing reached users. Fix the commit and deploy again.")

@@ -137,7 +137,7 @@ def delete(
         service.get_link(store=store, code=code)
         if not yes:
             typer.confirm(f"Delete {code} and its statistics?", abort=True)
-        service.delete_link(store=store, code=code)
+        service.delete_link(store=store, code=code, files=state_of(ctx).files())
     print_done(f"deleted {code}")
 
 

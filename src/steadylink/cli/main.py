@@ -20,17 +20,53 @@ from types import ModuleType
 from typing import Any
 
 import typer
+from typer import _click  # the click typer runs on (its own copy)
 from typer.core import TyperGroup
 
-from steadylink.cli import backup, db, guard, keys, links, serve, transfer
+from steadylink.cli import backup, db, edge, guard, incidents, keys, links, serve, transfer, watch
 from steadylink.cli.output import print_error, print_note
 from steadylink.cli.state import state_of
 from steadylink.errors import SteadylinkError
 
-COMMAND_GROUPS: tuple[ModuleType, ...] = (serve, links, keys, db, transfer, backup, guard)
+COMMAND_GROUPS: tuple[ModuleType, ...] = (
+    serve, links, keys, db, transfer, backup, guard, watch, incidents, edge,
+)  # fmt: skip
+
+
+# Root options that take a value; they may also come after the command
+# (``steadylink keys create --data-dir D``), where they are moved to the front.
+ROOT_OPTIONS = ("--data-dir", "--database", "--config")
+
+
+def hoist_root_options(args: list[str]) -> list[str]:
+    """``args`` with every root option (and its value) moved before the command.
+
+    Stops at ``--``: what follows is an argument, even if it looks like an option.
+    """
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest += args[i:]
+            break
+        name = arg.split("=", 1)[0]
+        if name in ROOT_OPTIONS and "=" in arg:
+            front.append(arg)
+        elif arg in ROOT_OPTIONS and i + 1 < len(args):
+            front += args[i : i + 2]
+            i += 1
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
 
 
 class SteadylinkGroup(TyperGroup):
+    def parse_args(self, ctx: _click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_root_options(args))
+
     def main(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return super().main(*args, **kwargs)

@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+GAP = 2  # spaces between the columns of ``print_fitted_table``
+
 
 def out() -> Console:
     return Console(file=sys.stdout, soft_wrap=True, highlight=False)
@@ -73,3 +75,32 @@ def shown(value: Any) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k}: {v}" for k, v in value.items()) or "-"
     return str(value)
+
+
+def print_fitted_table(
+    columns: Sequence[str], rows: Sequence[Sequence[str]], *, console: Console | None = None
+) -> None:
+    """A table whose columns are never cut or squeezed to nothing, except the last one.
+
+    Every column but the last is as wide as its widest value; the last takes what a
+    terminal has left (cut with an ellipsis, never below its header). Written to a pipe,
+    nothing is cut: a pipe has no width (``COLUMNS`` is ignored there). Laid out here,
+    not by rich's table, which drops whole columns when a terminal is too narrow.
+    """
+    console = console or out()
+    widths = [max([len(column), *(len(str(row[i])) for row in rows)]) for i, column in enumerate(columns)]
+    fixed = sum(widths[:-1]) + GAP * (len(widths) - 1)
+    if console.is_terminal:
+        widths[-1] = max(len(columns[-1]), min(widths[-1], console.width - fixed))
+
+    def line(values: Sequence[str]) -> str:
+        cells = [str(v).ljust(w) for v, w in zip(values[:-1], widths, strict=False)]
+        last = str(values[-1])
+        if len(last) > widths[-1]:
+            last = last[: widths[-1] - 1] + "…"
+        return (" " * GAP).join([*cells, last]).rstrip()
+
+    console.print(Text(line(columns), style="bold"), soft_wrap=True)
+    console.print(Text("-" * (fixed + widths[-1])), soft_wrap=True)
+    for row in rows:
+        console.print(Text(line(row)), soft_wrap=True)

@@ -31,6 +31,7 @@ from steadylink.cli.state import state_of
 from steadylink.errors import Conflict, InvalidInput, StoreError
 from steadylink.links.compactor import Compactor
 from steadylink.links.compat import prepare_schema
+from steadylink.links.files import FileStore
 from steadylink.links.spool import VisitSpool
 from steadylink.links.sql_store import open_store
 from steadylink.settings import Settings
@@ -102,6 +103,7 @@ def compact_command(
         compactor = Compactor(
             store, VisitSpool(settings.visits_dir), every=every or settings.links.compact_seconds,
             follow_pid=follow, warn=print_note,
+            files=FileStore(settings.files_dir, max_bytes=settings.links.upload_max_bytes),
         )  # fmt: skip
         if once:
             compactor.stop()

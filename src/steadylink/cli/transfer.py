@@ -6,6 +6,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import TextIO
 
@@ -13,6 +14,7 @@ import typer
 
 from steadylink.cli.output import print_done, print_note, print_warning
 from steadylink.cli.state import ready_store, state_of
+from steadylink.cli.watch import export_prometheus_rules
 from steadylink.links.transfer import (
     ExportResult,
     Format,
@@ -68,15 +70,26 @@ def import_command(
     print_done(f"imported {result.imported}, skipped {len(result.skipped)} ({plan.format.value})")
 
 
+class Exportable(StrEnum):
+    LINKS = "links"
+    PROMETHEUS_RULES = "prometheus-rules"
+
+
 def export_command(
     ctx: typer.Context,
+    what: Exportable = typer.Argument(
+        Exportable.LINKS, help="links, or prometheus-rules (the watch's alert rules for Prometheus)."
+    ),
     fmt: Format = typer.Option(Format.JSON, "--format", help="csv, json or urls-json."),
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Write to this file (atomically) instead of stdout."
     ),
 ) -> None:
-    """Export every link, oldest first."""
+    """Export every link, oldest first (or, with prometheus-rules, the watch's rules)."""
     settings = state_of(ctx).settings()
+    if what is Exportable.PROMETHEUS_RULES:
+        export_prometheus_rules(settings, output)
+        return
     with ready_store(settings) as store:
         if output is None:
             result = export_links(store=store, settings=settings, fmt=fmt, out=sys.stdout)

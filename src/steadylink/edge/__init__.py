@@ -1,9 +1,12 @@
 """The edge: HAProxy as the front door, driven by code.
 
 Config rendering, the HAProxy process (start, adopt, reload, stop), runtime
-API calls on release slots, and per-slot figures. It reports; it never decides.
+API calls on release slots, and per-slot figures. It reports; it never decides
+about releases. It also answers plain links itself: the link map and its sync
+with the store, the visit reader, TLS certificates.
 """
 
+from steadylink.edge.certs import check_certificates
 from steadylink.edge.config import (
     BACKEND,
     EdgeConfig,
@@ -19,6 +22,7 @@ from steadylink.edge.figures import (
     measure_figures,
     parse_server_stats,
 )
+from steadylink.edge.mapsync import LinkMapSync, MapStatus
 from steadylink.edge.process import (
     EdgeProcess,
     MasterStatus,
@@ -39,12 +43,15 @@ from steadylink.edge.process import (
     start_edge,
     stop_edge,
 )
+from steadylink.edge.redirector import EdgeRedirects
 from steadylink.edge.runtime import (
     RuntimeClient,
     build_set_state,
     build_set_weight,
     wait_for_slot,
 )
+from steadylink.edge.visitreader import VisitReader, read_visit_state
+from steadylink.edge.visits import VisitTally
 from steadylink.errors import EdgeError
 
 __all__ = [
@@ -52,17 +59,23 @@ __all__ = [
     "EdgeConfig",
     "EdgeError",
     "EdgeProcess",
+    "EdgeRedirects",
+    "LinkMapSync",
+    "MapStatus",
     "MasterStatus",
     "RuntimeClient",
     "ServerStats",
     "SlotFigures",
     "SlotSetting",
     "SlotState",
+    "VisitReader",
+    "VisitTally",
     "adopt_edge",
     "build_check_command",
     "build_set_state",
     "build_set_weight",
     "build_start_command",
+    "check_certificates",
     "check_config",
     "ensure_edge",
     "ensure_port_free",
@@ -75,6 +88,7 @@ __all__ = [
     "name_slot",
     "parse_server_stats",
     "read_master_status",
+    "read_visit_state",
     "reload_edge",
     "render_config",
     "restart_edge",

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from steadylink.edge.redirects import REDIRECT_REASONS, edge_redirect_rules, edge_visit_sections
 from steadylink.errors import ConfigError
 
 BACKEND = "app"
@@ -21,6 +22,14 @@ MAX_SOCKET_PATH = 103
 RETRYABLE_STATUSES = frozenset({401, 403, 404, 408, 425, 500, 501, 502, 503, 504})
 
 SlotState = Literal["ready", "drain", "maint"]
+# The app's request-id rule (web/logs.py _SAFE_ID) as an HAProxy regex.
+SAFE_REQUEST_ID = r"^[A-Za-z0-9._:@/+=-]{1,128}$"
+# Mozilla's "intermediate" profile: TLS 1.2 with forward-secret AEAD ciphers, and TLS 1.3.
+TLS12_CIPHERS = (
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+)
+TLS13_CIPHERSUITES = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 
 
 @dataclass(frozen=True)
@@ -37,10 +46,18 @@ class EdgeConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     slots: int = 4
-    tls_cert: Path | None = None
-    tls_port: int = 443
+    # certificate files (chain and key in one PEM each); empty: no TLS
+    tls_certs: tuple[Path, ...] = ()
+    tls_port: int = 8443
+    # Strict-Transport-Security max-age on TLS answers; 0 sends none
+    hsts_seconds: int = 31_536_000
+    # HAProxy answers plain links from <run_dir>/links.map itself (edge/linkmap.py)
+    edge_redirects: bool = False
+    redirect_status: int = 302
     # None: HAProxy derives it from the file-descriptor limit (ulimit -n).
     maxconn: int | None = None
+    # None: one thread per CPU HAProxy may run on (bench/edge.py pins it to one core, one thread)
+    nbthread: int | None = None
     timeout_connect_ms: int = 2_000
     timeout_client_ms: int = 30_000
     timeout_server_ms: int = 30_000
@@ -77,6 +94,19 @@ class EdgeConfig:
     def state_file(self) -> Path:
         return self.run_dir / "server-state"
 
+    @property
+    def link_map(self) -> Path:
+        return self.run_dir / "links.map"
+
+    @property
+    def visit_socket(self) -> Path:
+        """Where HAProxy forwards its ring of edge visits (``edge/visits.py`` listens)."""
+        return self.run_dir / "visits.sock"
+
+    @property
+    def has_tls(self) -> bool:
+        return bool(self.tls_certs)
+
     def slot_socket(self, slot: int) -> Path:
         return self.run_dir / f"slot{slot}.sock"
 
@@ -89,7 +119,11 @@ def name_slot(slot: int) -> str:
 def render_config(config: EdgeConfig) -> str:
     """The complete haproxy.cfg for ``config``; raises ConfigError when invalid."""
     validate_config(config)
-    return "\n".join([*_global(config), *_defaults(config), *_frontend(config), *_backend(config)])
+    parts = [_global(config), _defaults(config)]
+    if config.edge_redirects:
+        parts.append(edge_visit_sections(config))
+    parts += [_frontend(config), _backend(config)]
+    return "\n".join(line for part in parts for line in part)
 
 
 def validate_config(config: EdgeConfig) -> None:
@@ -97,6 +131,9 @@ def validate_config(config: EdgeConfig) -> None:
     checks = [
         (0 < config.port < 65536, "port", "must be between 1 and 65535"),
         (0 < config.tls_port < 65536, "tls_port", "must be between 1 and 65535"),
+        (not config.has_tls or config.tls_port != config.port, "tls_port", "must differ from port"),
+        (config.hsts_seconds >= 0, "hsts_seconds", "must be 0 or more"),
+        (config.redirect_status in REDIRECT_REASONS, "redirect_status", "must be 301, 302, 307 or 308"),
         (1 <= config.slots <= 64, "slots", "must be between 1 and 64"),
         (config.retries >= 0, "retries", "must be 0 or more"),
         (config.error_limit >= 1, "error_limit", "must be 1 or more"),
@@ -120,7 +157,7 @@ def validate_config(config: EdgeConfig) -> None:
     for ok, name, problem in checks:
         if not ok:
             raise ConfigError(f"Edge setting {name!r} {problem}.", field=name)
-    paths = [config.stats_socket, config.master_socket]
+    paths = [config.stats_socket, config.master_socket, config.visit_socket]
     paths += [config.slot_socket(n) for n in range(config.slots)]
     for path in paths:
         if len(str(path)) > MAX_SOCKET_PATH:
@@ -128,8 +165,8 @@ def validate_config(config: EdgeConfig) -> None:
                 f"Socket path {path} is longer than {MAX_SOCKET_PATH} bytes; use a shorter run directory.",
                 field="run_dir",
             )
-    for named in [config.run_dir, config.tls_cert]:
-        if named is not None and any(c.isspace() or c in "\"'#\\" for c in str(named)):
+    for named in [config.run_dir, *config.tls_certs]:
+        if any(c.isspace() or c in "\"'#\\" for c in str(named)):
             raise ConfigError(f"Path {str(named)!r} must not contain spaces, quotes or '#'.")
 
 
@@ -143,6 +180,14 @@ def _global(config: EdgeConfig) -> list[str]:
     ]
     if config.maxconn is not None:
         lines.append(f"    maxconn {config.maxconn}")
+    if config.nbthread is not None:
+        lines.append(f"    nbthread {config.nbthread}")
+    if config.has_tls:
+        lines += [
+            f"    ssl-default-bind-ciphers {TLS12_CIPHERS}",
+            f"    ssl-default-bind-ciphersuites {TLS13_CIPHERSUITES}",
+            "    ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets",
+        ]
     return [*lines, ""]
 
 
@@ -166,16 +211,42 @@ def _defaults(config: EdgeConfig) -> list[str]:
 
 def _frontend(config: EdgeConfig) -> list[str]:
     lines = ["frontend web", f"    bind {config.host}:{config.port}"]
-    if config.tls_cert is not None:
-        lines.append(f"    bind {config.host}:{config.tls_port} ssl crt {config.tls_cert} alpn h2,http/1.1")
-        lines.append("    http-request set-header X-Forwarded-Proto https if { ssl_fc }")
+    if config.has_tls:
+        certs = " ".join(f"crt {path}" for path in config.tls_certs)
+        lines.append(f"    bind {config.host}:{config.tls_port} ssl {certs} alpn h2,http/1.1")
+        lines += _https_only(config)
     lines += [
         r"    unique-id-format %{+X}o\ %ci:%cp_%fi:%fp_%Ts_%rt:%pid",
-        "    http-request set-header X-Request-ID %[unique-id] unless { req.hdr(x-request-id) -m found }",
+        # a request id the app would not keep (web/logs.py) is replaced here, so an
+        # answer from the edge and one from the app carry the same kind of id
+        "    http-request set-header X-Request-ID %[unique-id]"
+        f" unless {{ req.hdr(x-request-id) -m reg {SAFE_REQUEST_ID} }}",
         "    http-request set-header X-Forwarded-For %[src]",
-        f"    default_backend {BACKEND}",
-        "",
+        # Wait for the body (up to a buffer) within `timeout http-request`, as for
+        # the headers: a body trickled a byte at a time is cut off with a 408
+        # instead of holding a worker's connection for ever.
+        "    option http-buffer-request",
     ]
+    if config.edge_redirects:
+        lines += edge_redirect_rules(config)
+    lines += [f"    default_backend {BACKEND}", ""]
+    return lines
+
+
+def _https_only(config: EdgeConfig) -> list[str]:
+    """Plain HTTP is sent to HTTPS on the same host; TLS answers carry HSTS."""
+    port = "" if config.tls_port == 443 else f":{config.tls_port}"
+    host = r"%[req.hdr(host),regsub(:[0-9]+$,)]"
+    lines = [
+        f"    http-request redirect location https://{host}{port}%[capture.req.uri] code 301"
+        " unless { ssl_fc }",
+        "    http-request set-header X-Forwarded-Proto https if { ssl_fc }",
+    ]
+    if config.hsts_seconds:
+        lines.append(
+            "    http-after-response set-header Strict-Transport-Security"
+            f' "max-age={config.hsts_seconds}" if {{ ssl_fc }}'
+        )
     return lines
 
 

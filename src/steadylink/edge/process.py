@@ -100,7 +100,7 @@ def start_edge(
     if running is not None:
         raise Conflict(f"HAProxy already runs for {config.run_dir} as pid {running}; adopt it.")
     ensure_port_free(config.host, config.port)
-    if config.tls_cert is not None:
+    if config.has_tls:
         ensure_port_free(config.host, config.tls_port)
     _write_checked_config(config, exe, install=True)
     if not keep_state or not config.state_file.exists():

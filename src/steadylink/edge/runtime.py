@@ -54,10 +54,7 @@ class RuntimeClient:
                 while chunk := sock.recv(65536):
                     chunks.append(chunk)
         except OSError as exc:
-            raise EdgeError(
-                f"HAProxy's runtime socket {self.socket_path} did not answer ({exc}); "
-                "is the edge running? Check `steadylink status`."
-            ) from exc
+            raise _no_answer(self.socket_path, exc) from exc
         return b"".join(chunks).decode(errors="replace")
 
     def run_action(self, command: str) -> None:
@@ -84,6 +81,17 @@ class RuntimeClient:
         if not answer.startswith("1\n"):
             raise EdgeError(f"HAProxy answered {SHOW_SERVERS_STATE!r} with: {answer.strip()[:200]}")
         return answer
+
+    def session(self, *, timeout: float | None = None) -> RuntimeSession:
+        """One connection for many commands (interactive mode): map changes and loads."""
+        return RuntimeSession(self.socket_path, timeout=timeout or self.timeout)
+
+    def worker_pid(self) -> int:
+        """The PID of the HAProxy worker answering: it changes at each reload or restart."""
+        for line in self.run("show info").splitlines():
+            if line.startswith("Pid:"):
+                return int(line.split(":", 1)[1])
+        raise EdgeError(f"HAProxy's runtime socket {self.socket_path} gave no Pid in 'show info'.")
 
     def is_answering(self) -> bool:
         try:
@@ -116,3 +124,60 @@ def wait_for_slot(
                 f"(status {stats.status}, check {stats.check_status})."
             )
         sleep(interval)
+
+
+class RuntimeSession:
+    """A runtime API connection in interactive mode: one command after another, no reconnects.
+
+    In this mode HAProxy ends every answer with the prompt ``"\n> "`` and
+    prompts ``"+ "`` for each payload line, which ``run`` removes.
+    """
+
+    def __init__(self, socket_path: Path, *, timeout: float = 2.0) -> None:
+        self.socket_path = socket_path
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock.settimeout(timeout)
+        try:
+            self._sock.connect(str(socket_path))
+            self._sock.sendall(b"prompt\n")
+            self._answer()
+        except OSError as exc:
+            self._sock.close()
+            raise _no_answer(socket_path, exc) from exc
+
+    def __enter__(self) -> RuntimeSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def run(self, command: str) -> str:
+        try:
+            self._sock.sendall(command.encode() + b"\n")
+            return self._answer()
+        except OSError as exc:
+            raise _no_answer(self.socket_path, exc) from exc
+
+    def run_action(self, command: str) -> None:
+        answer = self.run(command).strip()
+        if answer:
+            raise EdgeError(f"HAProxy refused {command.splitlines()[0]!r}: {answer[:300]}")
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def _answer(self) -> str:
+        buf = b""
+        while not buf.endswith(b"\n> "):
+            chunk = self._sock.recv(65536)
+            if not chunk:
+                raise ConnectionResetError("HAProxy closed the runtime connection")
+            buf += chunk
+        return buf[:-2].decode(errors="replace").lstrip("+ ")
+
+
+def _no_answer(path: Path, exc: OSError) -> EdgeError:
+    return EdgeError(
+        f"HAProxy's runtime socket {path} did not answer ({exc}); "
+        "is the edge running? Check `steadylink status`."
+    )

@@ -7,6 +7,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import NamedTuple
 
+# The owner of the guard's probe links (watch/probes.py): the reserved namespace
+# that user-facing lists, exports and stage samples leave out. API key ids are
+# hex, so no user's key can own links under this name.
+PROBE_OWNER = "_probe"
+
 
 class LinkKind(StrEnum):
     URL = "url"

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from steadylink.clock import Clock, utc
 from steadylink.errors import Conflict, Gone, InvalidInput, NotFound
 from steadylink.links.codes import RandomSource, check_custom_code, code_taken, generate_code
+from steadylink.links.files import FileStore
 from steadylink.links.model import (
     UNSET,
     ApiKey,
@@ -172,9 +173,14 @@ def change_link(
     return updated
 
 
-def delete_link(*, store: Store, code: str) -> None:
+def delete_link(*, store: Store, code: str, files: FileStore | None = None) -> None:
+    """Delete a link and its stats, and its uploaded file if no other link serves it."""
+    link = store.get_link(code) if files is not None else None
     if not store.delete_link(code):
         raise NotFound(f"No link with code {code!r}.", field="code")
+    if files is not None and link is not None and link.file is not None:
+        sha256 = link.file.sha256
+        files.remove_unused(sha256, is_used=lambda: store.is_file_used(sha256))
 
 
 class Outcome(StrEnum):
@@ -225,6 +231,10 @@ def create_key(*, store: Store, clock: Clock, name: str, role: Role) -> IssuedKe
     name = (name or "").strip()
     if not name or len(name) > 128:
         raise InvalidInput("A key needs a name of 1 to 128 characters.", field="name")
+    # Approvals and the audit log name keys: two active keys of one name would
+    # make them ambiguous (and let one person pass for another).
+    if any(k.name == name and not k.is_revoked for k in store.list_keys()):
+        raise Conflict(f"An active key is already named {name!r}; choose another name.", field="name")
     key_id = secrets.token_hex(6)
     secret = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
     key = ApiKey(key_id, name, int(role), secret[: len(KEY_PREFIX) + 6], clock.now())

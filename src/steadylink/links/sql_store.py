@@ -52,6 +52,7 @@ from steadylink.links.bounded import Breaker, NoAnswer
 from steadylink.links.codes import code_taken, fold
 from steadylink.links.files import DISK_FULL_MESSAGE
 from steadylink.links.model import (
+    PROBE_OWNER,
     ApiKey,
     Link,
     LinkKind,
@@ -250,14 +251,10 @@ class SqlStore:
         return _link_from_tuple(tuple(found)) if found else None
 
     @_guarded_rows
-    def plain_links(self, limit: int) -> Iterator[tuple[str, str]]:
+    def plain_links(self, limit: int, *, most_visited: bool = False) -> Iterator[tuple[str, str]]:
         t = schema.links
-        query = (
-            select(t.c.code, t.c.url)
-            .where(*plain_clauses(t))
-            .order_by(t.c.created_at.desc())
-            .limit(limit)
-        )
+        order = (t.c.visits.desc(), t.c.created_at.desc()) if most_visited else (t.c.created_at.desc(),)
+        query = select(t.c.code, t.c.url).where(*plain_clauses(t)).order_by(*order).limit(limit)
         with self._connect() as conn:
             for code, url in conn.execution_options(yield_per=10_000).execute(query):
                 yield str(code), str(url)
@@ -275,7 +272,7 @@ class SqlStore:
         offset: int = 0,
     ) -> LinkPage:
         t = schema.links
-        conditions = []
+        conditions = [_not_probe()]
         if text:
             pattern = f"%{_escape_like(text.lower())}%"
             url_matches: ColumnElement[bool] = func.lower(t.c.url).like(pattern, escape="\\")
@@ -298,7 +295,8 @@ class SqlStore:
 
     @_guarded_rows
     def iter_links(self) -> Iterator[Link]:
-        query = select(*_columns()).order_by(schema.links.c.created_at, schema.links.c.code)
+        query = select(*_columns()).where(_not_probe())
+        query = query.order_by(schema.links.c.created_at, schema.links.c.code)
         with self._connect() as conn:
             for row in conn.execution_options(yield_per=1000).execute(query):
                 yield _link_from_tuple(tuple(row))
@@ -323,6 +321,20 @@ class SqlStore:
                 conn.execute(delete(table).where(table.c.code == code))
             _note_change(conn, code)
         return True
+
+    @_guarded
+    def is_file_used(self, sha256: str) -> bool:
+        t = schema.links
+        with self._connect() as conn:
+            found = conn.execute(select(t.c.code).where(t.c.file_sha256 == sha256).limit(1)).first()
+        return found is not None
+
+    @_guarded
+    def file_digests(self) -> set[str]:
+        t = schema.links
+        with self._connect() as conn:
+            rows = conn.execute(select(t.c.file_sha256).where(t.c.file_sha256.is_not(None)).distinct())
+            return {str(row[0]) for row in rows}
 
     @_guarded
     def take_limited_visit(self, code: str) -> bool:
@@ -438,7 +450,7 @@ class SqlStore:
         t = schema.links
         with self._connect() as conn:
             # visit-limited links change answer as they are visited: not comparable
-            query = select(t.c.code).where(t.c.max_visits.is_(None)).order_by(t.c.code)
+            query = select(t.c.code).where(t.c.max_visits.is_(None), _not_probe()).order_by(t.c.code)
             rows = conn.execute(query).scalars()
             return [code for i, code in enumerate(rows) if i % step == 0][:n]
 
@@ -634,6 +646,12 @@ def _columns() -> list[Any]:
 def _key_columns() -> list[Any]:
     t = schema.api_keys
     return [t.c.id, t.c.name, t.c.role, t.c.prefix, t.c.created_at, t.c.revoked_at]
+
+
+def _not_probe() -> Any:
+    """Leave out the guard's probe links (``PROBE_OWNER``); NULL owners are kept."""
+    owner = schema.links.c.owner
+    return or_(owner.is_(None), owner != PROBE_OWNER)
 
 
 def _escape_like(value: str) -> str:

@@ -31,9 +31,9 @@ class Store(Protocol):
         """The link with exactly this code, or None."""
         ...
 
-    def plain_links(self, limit: int) -> Iterator[tuple[str, str]]:
-        """``(code, url)`` of up to ``limit`` plain links (URL, no password, not
-        disabled, no expiry, no visit limit), newest first: the cache's warm-up."""
+    def plain_links(self, limit: int, *, most_visited: bool = False) -> Iterator[tuple[str, str]]:
+        """``(code, url)`` of up to ``limit`` plain links (``links/plain.py``), newest
+        first (the cache's warm-up) or most visited first (the edge map's bound)."""
         ...
 
     def list_links(
@@ -64,6 +64,14 @@ class Store(Protocol):
 
     def delete_link(self, code: str) -> bool:
         """Delete a link with its stats; False if there was none."""
+        ...
+
+    def is_file_used(self, sha256: str) -> bool:
+        """Whether any link serves the uploaded file with this digest."""
+        ...
+
+    def file_digests(self) -> set[str]:
+        """The digests of every uploaded file some link serves."""
         ...
 
     def take_limited_visit(self, code: str) -> bool:

@@ -64,7 +64,7 @@ def normalise_target(
         port = parts.port
     except ValueError:
         raise InvalidInput("The URL's port is not a number from 1 to 65535.", field="url") from None
-    if _is_listed(host, _normal_hosts(tuple(own_hosts))):
+    if _is_listed(_loop_key(host), _normal_hosts(tuple(own_hosts))):
         raise InvalidInput(
             "The URL points at this shortener itself, which would loop.", field="url"
         )
@@ -97,12 +97,20 @@ def _normal_host(host: str) -> str:
 def is_plain_name(host: str) -> bool:
     """True if ``host`` is a lower-case ASCII name that IDNA would leave as it is.
 
-    An all-digit last label may be an IPv4 address, so such hosts are not plain.
+    A last label that is a number (``1``, ``0x7f``) makes the host an IPv4
+    address for browsers, so such hosts are not plain.
     """
-    return _LDH_NAME.fullmatch(host) is not None and not host.rpartition(".")[2].isdigit()
+    return _LDH_NAME.fullmatch(host) is not None and _number(host.rpartition(".")[2]) is None
 
 
 def _encoded_host(host: str) -> str:
+    if ":" not in host and _number(host.rpartition(".")[2]) is not None:
+        # As browsers read it (WHATWG URL): 127.1, 2130706433, 0x7f.1 and
+        # 0177.0.0.1 are all 127.0.0.1 — one form, or the loop check is bypassed.
+        address = ipv4_literal(host)
+        if address is None:
+            raise InvalidInput("The URL's host looks like an IPv4 address but is not one.", field="url")
+        return address
     try:
         return str(ipaddress.ip_address(host))
     except ValueError:
@@ -113,11 +121,56 @@ def _encoded_host(host: str) -> str:
         raise InvalidInput(f"The URL's host name is not valid: {exc}.", field="url") from None
 
 
+def ipv4_literal(host: str) -> str | None:
+    """``host`` in any IPv4 form browsers accept (1 to 4 parts, each decimal, octal
+    with a leading 0 or hex with 0x) as a dotted quad; None if it is not one."""
+    labels = host.split(".")
+    if labels[-1] == "" and len(labels) > 1:
+        labels.pop()  # a trailing dot
+    numbers = [_number(label) for label in labels]
+    if not 1 <= len(numbers) <= 4 or any(n is None for n in numbers):
+        return None
+    *leading, last = [n for n in numbers if n is not None]
+    if any(n > 255 for n in leading) or last >= 256 ** (5 - len(numbers)):
+        return None
+    value = last
+    for i, n in enumerate(leading):
+        value += n << (8 * (3 - i))
+    return str(ipaddress.IPv4Address(value))
+
+
+def _number(label: str) -> int | None:
+    """A host label as a number, the way browsers read IPv4 parts; None if it is none."""
+    if label[:2] in ("0x", "0X"):
+        digits, base = label[2:], 16
+    elif len(label) > 1 and label.startswith("0"):
+        digits, base = label[1:], 8
+    else:
+        digits, base = label, 10
+    if not digits:
+        return 0 if base == 16 else None  # "0x" alone is 0 for browsers
+    try:
+        return int(digits, base) if digits.isalnum() and digits.isascii() else None
+    except ValueError:
+        return None
+
+
+def _loop_key(host: str) -> str:
+    """An IPv4-mapped IPv6 address (``::ffff:7f00:1``) compares as its IPv4 address."""
+    if ":" in host:
+        try:
+            mapped = ipaddress.IPv6Address(host).ipv4_mapped
+        except ValueError:
+            return host
+        return str(mapped) if mapped is not None else host
+    return host
+
+
 # The shortener's own hosts and the blocked domains come from the settings:
 # the same few tuples every time, normalised once.
 @functools.lru_cache(maxsize=64)
 def _normal_hosts(hosts: tuple[str, ...]) -> frozenset[str]:
-    return frozenset(_normal_host(h) for h in hosts if h)
+    return frozenset(_loop_key(_normal_host(h)) for h in hosts if h)
 
 
 @functools.lru_cache(maxsize=64)

@@ -32,7 +32,7 @@ from steadylink.clock import Clock, utc
 from steadylink.errors import Conflict, InvalidInput, SteadylinkError
 from steadylink.links.codes import check_custom_code, fold
 from steadylink.links.files import FileStore, safe_file_name
-from steadylink.links.model import Link, LinkKind, StoredFile
+from steadylink.links.model import PROBE_OWNER, Link, LinkKind, StoredFile
 from steadylink.links.passwords import hash_password
 from steadylink.links.service import MAX_VISITS_LIMIT, own_hosts
 from steadylink.links.store import Store
@@ -504,6 +504,8 @@ def _owner(value: Any) -> str | None:
         return None
     if not isinstance(value, str) or len(value) > 64:
         raise InvalidInput("owner must be text of at most 64 characters", field="owner")
+    if value == PROBE_OWNER:
+        raise InvalidInput(f"owner {PROBE_OWNER!r} is reserved for the guard's probes", field="owner")
     return value
 
 

@@ -20,15 +20,21 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from steadylink.errors import Forbidden, InvalidInput, SteadylinkError, Unauthorized
+from steadylink.incidents.service import Incidents
 from steadylink.links.model import ApiKey
 from steadylink.links.service import authenticate
 from steadylink.links.store import Store
+from steadylink.ops.guard_pages import include_guard_pages
+from steadylink.ops.watch_api import install_watch_routes
 from steadylink.release.approvals import approve_release
 from steadylink.release.audit import record_action
 from steadylink.release.deploy import EXIT_REFUSED, Deployment, DeployRequest
 from steadylink.release.guard import Guard
 from steadylink.release.history import list_records, load_record
 from steadylink.types import Role
+from steadylink.watch.journal import Journal
+from steadylink.watch.watcher import Watcher
+from steadylink.web.docs import docs_router
 from steadylink.web.errors import install_error_handlers
 
 
@@ -42,8 +48,18 @@ class RollbackBody(BaseModel):
     release: str | None = Field(default=None, max_length=200)
 
 
-def create_ops_app(guard: Guard, store: Store, *, source_dir: Path | None) -> FastAPI:
-    app = FastAPI(title="steadylink guard", openapi_url="/ops/openapi.json", docs_url="/ops/docs")
+def create_ops_app(
+    guard: Guard,
+    store: Store,
+    *,
+    source_dir: Path | None,
+    journal: Journal | None = None,
+    watch: Watcher | None = None,
+    incidents: Incidents | None = None,
+) -> FastAPI:
+    app = FastAPI(title="steadylink guard", openapi_url="/ops/openapi.json", docs_url=None, redoc_url=None)
+    docs = docs_router(path="/ops/docs", openapi_url="/ops/openapi.json", title="steadylink guard")
+    app.include_router(docs)
 
     # The same JSON errors as the public API, naming the field; its callers are
     # the operators, so a failed release step's 5xx says what failed.
@@ -60,8 +76,11 @@ def create_ops_app(guard: Guard, store: Store, *, source_dir: Path | None) -> Fa
 
     def need(key: ApiKey, role: Role, action: str) -> None:
         if key.role < role:
-            audit(guard, key.name, Role(key.role), action, "-", "forbidden")
+            audit(guard, key, action, "-", "forbidden")
             raise Forbidden(f"{action} needs the {role.label} role; this key is {Role(key.role).label}.")
+
+    # incidents, the status page and the dashboard
+    include_guard_pages(app, guard, store, incidents, caller=caller, need=need)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -70,7 +89,7 @@ def create_ops_app(guard: Guard, store: Store, *, source_dir: Path | None) -> Fa
     @app.get("/ops/v1/status")
     def status(key: Annotated[ApiKey, Depends(caller)]) -> dict[str, Any]:
         need(key, Role.VIEWER, "status")
-        return guard.status()
+        return {**guard.status(), "watch": watch.status() if watch is not None else None}
 
     @app.get("/ops/v1/releases")
     def releases(key: Annotated[ApiKey, Depends(caller)]) -> list[dict[str, object]]:
@@ -85,8 +104,10 @@ def create_ops_app(guard: Guard, store: Store, *, source_dir: Path | None) -> Fa
     @app.post("/ops/v1/releases/{release_id}/approve")
     def approve(release_id: str, key: Annotated[ApiKey, Depends(caller)]) -> dict[str, object]:
         need(key, Role.DEPLOYER, "approve")
-        approval = approve_release(guard.data_dir, release_id, approver=key.name, clock=guard.clock)
-        audit(guard, key.name, Role(key.role), "approve", release_id, "approved")
+        approval = approve_release(
+            guard.data_dir, release_id, approver=key.name, approver_key=key.id, clock=guard.clock
+        )
+        audit(guard, key, "approve", release_id, "approved")
         return approval
 
     @app.post("/ops/v1/rollback")
@@ -95,21 +116,21 @@ def create_ops_app(guard: Guard, store: Store, *, source_dir: Path | None) -> Fa
         started = time.monotonic()
         lines: list[str] = []
         try:
-            target = guard.rollback(body.release, progress=lines.append)
+            target = guard.rollback(body.release, progress=lines.append, actor=key.name)
         except SteadylinkError as exc:
-            audit(
-                guard,
-                key.name,
-                Role(key.role),
-                "rollback",
-                body.release or "previous",
-                "refused",
-                detail={"reason": exc.message},
-            )
+            target = body.release or "previous"
+            audit(guard, key, "rollback", target, "refused", detail={"reason": exc.message})
             raise
         seconds = round(time.monotonic() - started, 3)
-        audit(guard, key.name, Role(key.role), "rollback", target, "done", detail={"seconds": seconds})
+        audit(guard, key, "rollback", target, "done", detail={"seconds": seconds})
         return {"serving": target, "seconds": seconds, "log": lines}
+
+    @app.post("/ops/v1/edge/reload")
+    def edge_reload(key: Annotated[ApiKey, Depends(caller)]) -> dict[str, object]:
+        need(key, Role.DEPLOYER, "edge reload")
+        seconds = guard.reload_edge()
+        audit(guard, key, "edge reload", "haproxy", "done", detail={"seconds": seconds})
+        return {"seconds": round(seconds, 3), "edge_pid": guard.edge.pid if guard.edge else None}
 
     @app.post("/ops/v1/deploys")
     def deploy(body: DeployBody, key: Annotated[ApiKey, Depends(caller)]) -> StreamingResponse:
@@ -123,32 +144,48 @@ def create_ops_app(guard: Guard, store: Store, *, source_dir: Path | None) -> Fa
             raise InvalidInput(
                 "No source repository: pass --source GIT_DIR or start `up --source`.", field="source"
             )
+        if not is_allowed_source(source, source_dir, guard.settings.release.sources):
+            audit(guard, key, "deploy", body.ref, "forbidden", detail={"source": str(source)})
+            raise Forbidden(
+                f"The guard builds only its configured sources, and {str(source)!r} is not one; "
+                "add it to release.sources or deploy from the `up --source` checkout.",
+                field="source",
+            )
         request = DeployRequest(
             ref=body.ref, source_dir=source, actor=key.name, role=Role(key.role), skip_canary=body.no_canary
         )
-        return StreamingResponse(_run_deploy(guard, request), media_type="application/x-ndjson")
+        return StreamingResponse(_run_deploy(guard, request, key.id), media_type="application/x-ndjson")
 
+    install_watch_routes(app, caller=caller, need=need, journal=journal, watch=watch)
     return app
+
+
+def is_allowed_source(source: Path, up_source: Path | None, configured: tuple[str, ...]) -> bool:
+    """Whether a deploy may build ``source``: the ``up --source`` checkout or one in ``release.sources``."""
+    allowed = {Path(s).expanduser().resolve() for s in configured}
+    if up_source is not None:
+        allowed.add(up_source.resolve())
+    return source.expanduser().resolve() in allowed
 
 
 def audit(
     guard: Guard,
-    actor: str,
-    role: Role,
+    key: ApiKey,
     action: str,
     target: str,
     outcome: str,
     *,
     detail: dict[str, object] | None = None,
 ) -> None:
-    """One line in the guard's audit log."""
+    """One line in the guard's audit log: the key's name and its id (a name may be reused
+    once its key is revoked)."""
     record_action(
-        guard.data_dir, actor=actor, role=role, action=action, target=target,
-        outcome=outcome, clock=guard.clock, detail=detail,
+        guard.data_dir, actor=key.name, role=Role(key.role), action=action, target=target,
+        outcome=outcome, clock=guard.clock, detail={"key_id": key.id, **(detail or {})},
     )  # fmt: skip
 
 
-def _run_deploy(guard: Guard, request: DeployRequest) -> Iterator[bytes]:
+def _run_deploy(guard: Guard, request: DeployRequest, key_id: str) -> Iterator[bytes]:
     """Run the deploy in its own thread (a disconnecting client doesn't stop it)."""
     lines: queue.Queue[dict[str, object] | None] = queue.Queue()
 
@@ -167,15 +204,11 @@ def _run_deploy(guard: Guard, request: DeployRequest) -> Iterator[bytes]:
             if deployment.record is not None:
                 detail["record"] = deployment.record.to_json()
             outcome = "refused"
-        audit(
-            guard,
-            request.actor,
-            request.role,
-            "deploy",
-            request.ref,
-            outcome,
-            detail={"exit_code": detail["exit_code"], "no_canary": request.skip_canary},
-        )
+        record_action(
+            guard.data_dir, actor=request.actor, role=request.role, action="deploy", target=request.ref,
+            outcome=outcome, clock=guard.clock,
+            detail={"key_id": key_id, "exit_code": detail["exit_code"], "no_canary": request.skip_canary},
+        )  # fmt: skip
         lines.put(detail)
         lines.put(None)
 

@@ -53,7 +53,7 @@ class GuardClient:
                 key = path.read_text().strip()
             except OSError:
                 raise Unauthorized(f"No API key: set STEADYLINK_API_KEY or make {path} readable.") from None
-        return cls(f"http://{settings.host}:{state.ops_port}", key)
+        return cls(f"http://{_reachable(settings.ops_host)}:{state.ops_port}", key)
 
     def get(self, path: str) -> Any:
         return self._call("GET", path)
@@ -108,3 +108,12 @@ class GuardClient:
         except ValueError:
             message = response.text
         return _ERRORS.get(response.status_code, ReleaseError)(message)
+
+
+def _reachable(host: str) -> str:
+    """Where to reach a server bound to ``host``: a wildcard address is reached on loopback."""
+    if host in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host

@@ -15,9 +15,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from steadylink.clock import SystemClock
-from steadylink.edge import ensure_port_free
+from steadylink.datadir import secure_data_dir
+from steadylink.edge import check_certificates, ensure_port_free
+from steadylink.incidents.guard_hook import RunningIncidents, start_incidents
 from steadylink.links.compat import prepare_schema
 from steadylink.links.service import authenticate, create_key
 from steadylink.links.sql_store import open_store
@@ -28,8 +31,11 @@ from steadylink.release.supervision import SupervisionLoop
 from steadylink.settings import Settings
 from steadylink.types import Role
 from steadylink.watch.journal import Journal
+from steadylink.watch.watcher import Watcher
+from steadylink.watch.wiring import check_channels, watcher_for_guard
 
 OPERATOR_KEY_FILE = "operator.key"
+OPERATOR_KEY_NAME = "local operator"
 
 
 def operator_key_path(data_dir: Path) -> Path:
@@ -46,7 +52,12 @@ def ensure_operator_key(settings: Settings) -> str:
             secret = path.read_text().strip()
             if authenticate(store=store, secret=secret) is not None:
                 return secret
-        issued = create_key(store=store, clock=SystemClock(), name="local operator", role=Role.ADMIN)
+        clock = SystemClock()
+        # key names are unique: a lost key file's key is revoked, then made anew
+        for lost in store.list_keys():
+            if lost.name == OPERATOR_KEY_NAME and not lost.is_revoked:
+                store.revoke_key(lost.id, clock.now())
+        issued = create_key(store=store, clock=clock, name=OPERATOR_KEY_NAME, role=Role.ADMIN)
     finally:
         store.close()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -54,6 +65,14 @@ def ensure_operator_key(settings: Settings) -> str:
     with os.fdopen(fd, "w") as out:
         out.write(issued.secret + "\n")
     return issued.secret
+
+
+def ops_server_config(settings: Settings, app: ASGIApp) -> uvicorn.Config:
+    """The ops server on its own address, loopback by default: it speaks plain HTTP, so
+    a public ``host`` for the front door must not carry it along (README, Trust boundaries)."""
+    return uvicorn.Config(
+        app, host=settings.ops_host, port=settings.ops_port, log_level="warning", access_log=False
+    )
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -75,34 +94,59 @@ class _GuardServer(uvicorn.Server):
 
 
 def run_guard(
-    settings: Settings, *, source_dir: Path | None, progress: Callable[[str], None] = print
+    settings: Settings,
+    *,
+    source_dir: Path | None,
+    progress: Callable[[str], None] = print,
+    journal: Journal | None = None,
 ) -> None:
-    ensure_port_free(settings.host, settings.ops_port)
+    secure_data_dir(settings.data_dir)  # records, keys, logs: the owner's only, whoever started us
+    ensure_port_free(settings.ops_host, settings.ops_port)
+    check_channels(settings)  # a malformed channel URL is refused before anything starts
     # Until the ops server runs, a signal unwinds through the finally below.
     signal.signal(signal.SIGTERM, _interrupt)
     ensure_operator_key(settings)
-    guard = Guard(settings)
+    guard = Guard(settings, journal=journal)
+    check_certificates(guard.edge_config.tls_certs)  # a bad one is refused before anything starts
     # Before anything starts: a first build that fails leaves nothing running.
     ensure_serving_release(guard, source_dir=source_dir, progress=progress)
     store = open_store(settings.database_url)
-    retention = timedelta(days=settings.watch.journal_retention_days)
-    journal = Journal.for_data_dir(settings.data_dir, retention=retention)
+    # One journal per guard: the one `up` made (and closes), else one of our own.
+    owns_journal = journal is None
+    if journal is None:
+        retention = timedelta(days=settings.watch.journal_retention_days)
+        journal = Journal.for_data_dir(settings.data_dir, retention=retention)
     server: uvicorn.Server | None = None
     supervision: SupervisionLoop | None = None
+    watch: Watcher | None = None
+    running_incidents: RunningIncidents | None = None
+
+    def edge_event(kind: str, message: str, severity: str) -> None:
+        journal.append(kind, message, severity=severity)
+        progress(message)
+
+    guard.on_edge_event = edge_event  # map rebuilds, failed map syncs, a restarted visit reader
     try:
         guard.start(progress=progress)
         guard.record_ops_port(settings.ops_port)
         supervision = SupervisionLoop(guard, journal=journal, progress=progress).start()
-        app = create_ops_app(guard, store, source_dir=source_dir)
-        config = uvicorn.Config(
-            app, host=settings.host, port=settings.ops_port, log_level="warning", access_log=False
+        watch = watcher_for_guard(settings, guard, store, journal)
+        watch.start()
+        running_incidents = start_incidents(guard, journal)
+        app = create_ops_app(
+            guard,
+            store,
+            source_dir=source_dir,
+            journal=journal,
+            watch=watch,
+            incidents=running_incidents.incidents,
         )
-        server = _GuardServer(config)
+        server = _GuardServer(ops_server_config(settings, app))
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, server.ask_to_exit)
         progress(
             f"steadylink is up: http://{settings.host}:{settings.port}/ "
-            f"(ops API http://{settings.host}:{settings.ops_port}/ops/v1/status)"
+            f"(ops API http://{settings.ops_host}:{settings.ops_port}/ops/v1/status)"
         )
         progress(f"serving {guard.state.serving}; Ctrl-C stops everything")
         server.run()
@@ -110,6 +154,11 @@ def run_guard(
         progress("stopping")
         if supervision is not None:
             supervision.stop()  # first: it must not restart what is being stopped
+        if watch is not None:
+            watch.stop()
         guard.stop(progress=progress)
+        if running_incidents is not None:
+            running_incidents.stop()
         store.close()
-        journal.close()
+        if owns_journal:
+            journal.close()

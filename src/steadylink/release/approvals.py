@@ -15,13 +15,16 @@ from steadylink.release.history import load_record
 APPROVALS_DIR = "approvals"
 
 
-def approve_release(data_dir: Path, release_id: str, *, approver: str, clock: Clock) -> dict[str, object]:
+def approve_release(
+    data_dir: Path, release_id: str, *, approver: str, clock: Clock, approver_key: str | None = None
+) -> dict[str, object]:
     record = load_record(data_dir, release_id)
     if record.created_by == approver:
         raise Forbidden("A release must be approved by someone other than who deployed it.")
     body: dict[str, object] = {
         "release": release_id,
         "approver": approver,
+        "approver_key": approver_key,
         "at": clock.now().isoformat(),
     }
     path = data_dir / APPROVALS_DIR / f"{release_id}.json"

@@ -51,6 +51,8 @@ class Step:
     argv: tuple[str, ...]
     cwd: Path | None = None
     env: Mapping[str, str] = field(default_factory=dict)
+    # False: ``env`` is the whole environment (gates: nothing of the guard's leaks in)
+    inherits_env: bool = True
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ Runner = Callable[[Step], StepRun]
 
 def run_step(step: Step, *, clock: Clock, timeout_s: float) -> StepRun:
     """Run one step to completion or timeout, capturing stdout and stderr together."""
-    env = {k: v for k, v in os.environ.items() if k not in _HOST_ONLY_ENV}
+    env = {k: v for k, v in os.environ.items() if k not in _HOST_ONLY_ENV} if step.inherits_env else {}
     env.update(step.env)
     started_at, start = clock.now(), clock.monotonic()
     exit_code: int | None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from steadylink.release.build import (
     resolve_ref,
 )
 from steadylink.release.gates import GateContext, run_gates
-from steadylink.release.guard import FULL_WEIGHT, Guard
+from steadylink.release.guard import FULL_WEIGHT, REPLACE_TIMEOUT, Guard
 from steadylink.release.history import ReleaseRecord, StepRecord, StepVerdict, Verdict, save_record
 from steadylink.release.lock import acquire_lock
 from steadylink.release.observe import run_bake, run_canary
@@ -50,6 +50,26 @@ class DeployRequest:
     actor: str
     role: Role
     skip_canary: bool = False
+
+
+def failure_summary(output: str, *, tail: int = 12) -> list[str]:
+    """What an operator needs from a failed step's output: the failing tests' names (pytest's
+    ``FAILED``/``ERROR`` lines), then the last lines, without pytest's warnings summary."""
+    kept: list[str] = []
+    is_warnings = False
+    for line in output.rstrip().splitlines():
+        if line.startswith("=") and "warnings summary" in line:
+            is_warnings = True
+            continue
+        if is_warnings:
+            is_warnings = not line.startswith(("-- Docs:", "="))
+            if is_warnings or line.startswith("-- Docs:"):
+                continue
+        if line.strip():
+            kept.append(line)
+    failing = [line for line in kept if line.startswith(("FAILED ", "ERROR "))]
+    last = [line for line in kept if line not in failing][-tail:]
+    return failing + last
 
 
 class Deployment:
@@ -89,6 +109,10 @@ class Deployment:
         self.record = record
         self._save()
         self.progress(f"release {record.id}: {resolved.short} {resolved.subject}")
+        self._journal(
+            "deploy.started", f"{request.actor} deploys {request.ref} ({resolved.short} {resolved.subject})",
+            body={"ref": request.ref, "source": str(request.source_dir), "by": request.actor},
+        )  # fmt: skip
         try:
             built = self._build(resolved)
             if built is None:
@@ -137,11 +161,9 @@ class Deployment:
             clock=self.clock,
             progress=self.progress,
         )
-        assert self.record is not None
-        for result in report.results:
-            self.record.steps.append(result.to_step_record())
-            self.progress(f"gate {result.name}: {'passed' if result.passed else 'FAILED'}")
-        self._save()
+        # run_gates has said each gate's verdict already; a failed one also gets its output here
+        # run_gates has said each gate's verdict; the outcome shows a failed one's output
+        self._add_steps(result.to_step_record() for result in report.results)
         return report.is_passed
 
     def _stage(self, python: Path) -> bool:
@@ -150,9 +172,7 @@ class Deployment:
         report = stage_release(
             guard=self.guard, release_id=self.record.id, python=python, progress=self.progress
         )
-        for step in report.steps:
-            self.record.steps.append(step)
-        self._save()
+        self._add_steps(report.steps)
         self.progress(
             f"stage: {'passed' if report.is_passed else 'FAILED'} in {time.monotonic() - started:.1f}s"
         )
@@ -178,7 +198,7 @@ class Deployment:
                 self.data_dir, release, timeout=APPROVAL_TIMEOUT, progress=self.progress
             )
             self._step("approval", "passed", time.monotonic() - started, f"approved by {approver}")
-        slot = self.guard.launch(release, progress=self.progress)
+        slot = self.guard.launch(release, progress=self.progress, timeout=REPLACE_TIMEOUT)
         self.record.verdict = "canary"
         self._save()
         baseline_ratio, baseline_latency_ms = 0.0, None
@@ -192,7 +212,7 @@ class Deployment:
                 clock=self.clock,
                 progress=self.progress,
             )
-            self.record.steps.extend(outcome.steps)
+            self._add_steps(outcome.steps)
             baseline_ratio, baseline_latency_ms = outcome.baseline_ratio, outcome.baseline_latency_ms
             if not outcome.is_passed:
                 self.guard.retire(slot)
@@ -203,6 +223,10 @@ class Deployment:
         self.record.verdict = "promoted"
         self._save()
         self.progress(f"promoted {release}; baking with {stable_release} kept warm")
+        self._journal(
+            "release.promoted", f"{release} takes all traffic; {stable_release} kept warm for the bake",
+            body={"previous": stable_release},
+        )  # fmt: skip
         bake = run_bake(
             guard=self.guard,
             slot=slot,
@@ -211,7 +235,7 @@ class Deployment:
             clock=self.clock,
             progress=self.progress,
         )
-        self.record.steps.extend(bake.steps)
+        self._add_steps(bake.steps)
         with self.guard.lock:
             # An operator may have run `steadylink rollback` during the bake: then the
             # stable release serves again and must not be touched.
@@ -235,9 +259,28 @@ class Deployment:
     # records -------------------------------------------------------------------
 
     def _step(self, name: str, verdict: StepVerdict, duration: float, output: str) -> None:
+        self._add_steps([StepRecord(name, verdict, self.clock.now(), duration, output[-2000:])])
+
+    def _add_steps(self, steps: Iterable[StepRecord]) -> None:
+        """Record steps (saved at once) and journal each as ``deploy.step``."""
         assert self.record is not None
-        self.record.steps.append(StepRecord(name, verdict, self.clock.now(), duration, output[-2000:]))
+        for step in steps:
+            self.record.steps.append(step)
+            lines = failure_summary(step.output_tail) if step.verdict == "failed" else []
+            lines = lines or step.output_tail.strip().splitlines()
+            self._journal(
+                "deploy.step", f"{step.name} {step.verdict}" + (f": {lines[0]}" if lines else ""),
+                severity="warning" if step.verdict == "failed" else "info",
+                body={"step": step.name, "verdict": step.verdict, "seconds": round(step.duration_s, 3),
+                      "detail": step.output_tail[-500:]},
+            )  # fmt: skip
         self._save()
+
+    def _journal(self, kind: str, message: str, *, severity: str = "info", body: dict[str, object]) -> None:
+        journal = self.guard.journal
+        if journal is not None:
+            release = self.record.id if self.record is not None else None
+            journal.append(kind, message, release=release, severity=severity, body=body)
 
     def _finish(self, verdict: Verdict, exit_code: int, *, caught_by: str | None = None) -> ReleaseRecord:
         record = self.record
@@ -251,7 +294,25 @@ class Deployment:
         self._save()
         if verdict != "promoted":
             shutil.rmtree(self.data_dir / "releases" / record.id / "stage", ignore_errors=True)
+        self._journal_end(record)
         return record
+
+    def _journal_end(self, record: ReleaseRecord) -> None:
+        failed = next((s for s in record.steps if s.verdict == "failed"), None)
+        reason = next(iter(failure_summary(failed.output_tail)), "") if failed else ""
+        if record.verdict == "rejected":
+            self._journal(
+                "release.rejected", f"{record.id} rejected at {record.caught_by}: {reason}",
+                severity="warning", body={"step": record.caught_by, "reason": reason},
+            )  # fmt: skip
+        elif record.verdict == "rolled_back" and record.caught_by != "operator rollback":
+            # an operator's rollback was journalled by the guard, with who did it
+            self._journal(
+                "release.rolled_back", f"{record.id} rolled back by the {record.caught_by}: {reason}",
+                severity="error",
+                body={"automatic": True, "by": "guard", "reason": reason, "reached_users": True,
+                      "step": record.caught_by},
+            )  # fmt: skip
 
     def _save(self) -> None:
         if self.record is not None:

@@ -34,7 +34,7 @@ from urllib.parse import unquote, urlparse
 
 from steadylink import __version__
 from steadylink.clock import utc
-from steadylink.errors import ReleaseError
+from steadylink.errors import ReleaseError, SteadylinkError
 from steadylink.release.build import (
     BuildFailed,
     ResolvedRef,
@@ -53,6 +53,7 @@ from steadylink.release.history import (
     StepRecord,
     current_release,
     list_records,
+    load_record,
     save_record,
 )
 
@@ -79,17 +80,41 @@ def ensure_serving_release(guard: Guard, *, source_dir: Path | None, progress: P
             _adopt(guard, recorded, python)
             return recorded
         if RELEASE_ID_PATTERN.match(recorded):
-            raise ReleaseError(
-                f"Release {recorded} is recorded as serving but its folder "
-                f"{data_dir / 'releases' / recorded} is gone; restore it, or deploy a release "
-                "again after removing run/guard.json."
-            )
+            python = rebuild_recorded(guard, recorded, source_dir=source_dir, progress=progress)
+            _adopt(guard, recorded, python)
+            return recorded
         progress(f"{recorded} ran from the installed package; building an immutable first release")
     record = build_first_release(guard, source_dir=source_dir, progress=progress)
     python = kept_python(data_dir, record.id)
     assert python is not None
     _adopt(guard, record.id, python)
     return record.id
+
+
+def rebuild_recorded(guard: Guard, release_id: str, *, source_dir: Path | None, progress: Progress) -> Path:
+    """The release recorded as serving lost its folder: build its commit again, under its id."""
+    folder = guard.data_dir / "releases" / release_id
+    try:
+        record = load_record(guard.data_dir, release_id)
+        if source_dir is None:
+            raise ReleaseError("no --source")
+        resolved = resolve_ref(source_dir, record.sha)
+    except SteadylinkError:
+        raise ReleaseError(
+            f"Release {release_id} is recorded as serving but its folder {folder} is gone; restore "
+            "it, or start `up --source GIT_DIR` with a checkout that has its commit to rebuild it."
+        ) from None
+    progress(f"{release_id} is recorded as serving but its folder is gone; rebuilding {resolved.short}")
+    shutil.rmtree(folder, ignore_errors=True)
+    try:
+        built = build_release(
+            resolved, releases_dir=guard.data_dir / "releases", cache_dir=_uv_cache(guard),
+            clock=guard.clock, progress=progress, release_id=release_id,
+            extras=guard.settings.release.build_extras, timeout_s=FIRST_BUILD_TIMEOUT,
+        )  # fmt: skip
+    except BuildFailed as exc:
+        raise _failed(f"the commit {resolved.short} of {source_dir}", exc.runs) from None
+    return built.venv_python
 
 
 @dataclass(frozen=True)
@@ -123,6 +148,11 @@ def build_first_release(guard: Guard, *, source_dir: Path | None, progress: Prog
     )  # fmt: skip
     save_record(guard.data_dir, record)
     progress(f"first release {record.id} built in {time.monotonic() - started:.0f}s")
+    if guard.journal is not None:
+        guard.journal.append(
+            "release.promoted", f"the first release, built from {resolved.ref} ({resolved.short})",
+            release=record.id, body={"previous": None, "first": True},
+        )  # fmt: skip
     return record
 
 

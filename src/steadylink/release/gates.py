@@ -14,15 +14,21 @@ What each default gate catches:
 - ``tests``     the release's own test suite, with its own venv.
 - ``import``    the app module imports: decorators and module-level code run,
                 so ``@app.routes`` (an AttributeError at import) fails here.
+
+Gates run the release's code (its tests, its imports) before anyone trusted
+it, so they get a scrubbed environment, not the guard's: ``PATH``, ``HOME``,
+the locale, ``TZ`` and ``TMPDIR``, and the test suite's own ``STEADYLINK_TEST_*``
+knobs — never ``STEADYLINK_DATABASE``, an API key or a token.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import ClassVar
@@ -36,6 +42,15 @@ DEFAULT_APP_MODULE = "steadylink.web.app"
 PYTEST_NO_TESTS = 5
 
 
+_PASSED_ENV = frozenset({"PATH", "HOME", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR"})
+_PASSED_PREFIX = "STEADYLINK_TEST_"
+
+
+def gate_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """What of ``environ`` a gate may see (module docstring)."""
+    return {k: v for k, v in environ.items() if k in _PASSED_ENV or k.startswith(_PASSED_PREFIX)}
+
+
 @dataclass(frozen=True)
 class GateContext:
     """What a gate checks: the release's exported source and its venv's python."""
@@ -45,6 +60,11 @@ class GateContext:
     app_module: str = DEFAULT_APP_MODULE
     ruff_bin: str | None = None
     test_args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=lambda: gate_environment(os.environ))
+
+    def step(self, name: str, argv: tuple[str, ...], *, cwd: Path | None = None) -> Step:
+        """A gate's command, run in the release's source folder (or ``cwd``) with only ``env``."""
+        return Step(name, argv, cwd=cwd or self.src_dir, env=dict(self.env), inherits_env=False)
 
     @classmethod
     def for_release(
@@ -105,7 +125,7 @@ class RuffGate(Gate):
     def plan(self, context: GateContext) -> Step:
         ruff = context.ruff_bin or find_ruff()
         argv = (ruff, "check", "--select", "F", "--no-cache", "--output-format", "concise")
-        return Step(self.name, (*argv, str(context.src_dir)), cwd=context.src_dir)
+        return context.step(self.name, (*argv, str(context.src_dir)))
 
 
 class CompileGate(Gate):
@@ -115,7 +135,7 @@ class CompileGate(Gate):
 
     def plan(self, context: GateContext) -> Step:
         argv = (str(context.venv_python), "-m", "compileall", "-q", str(context.src_dir))
-        return Step(self.name, argv, cwd=context.src_dir)
+        return context.step(self.name, argv)
 
 
 class TestsGate(Gate):
@@ -128,7 +148,7 @@ class TestsGate(Gate):
 
     def plan(self, context: GateContext) -> Step:
         argv = (str(context.venv_python), "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider")
-        return Step(self.name, (*argv, *context.test_args), cwd=context.src_dir)
+        return context.step(self.name, (*argv, *context.test_args))
 
     def judge(self, run: StepRun) -> tuple[bool, str]:
         if run.exit_code == PYTEST_NO_TESTS:
@@ -148,7 +168,7 @@ class ImportGate(Gate):
     def plan(self, context: GateContext) -> Step:
         code = "import importlib, sys; importlib.import_module(sys.argv[1])"
         argv = (str(context.venv_python), "-I", "-c", code, context.app_module)
-        return Step(self.name, argv, cwd=context.src_dir.parent)
+        return context.step(self.name, argv, cwd=context.src_dir.parent)
 
 
 class GateRegistry:

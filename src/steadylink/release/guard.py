@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import secrets
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -20,16 +21,20 @@ from steadylink.clock import Clock, SystemClock
 from steadylink.edge import (
     EdgeConfig,
     EdgeProcess,
+    EdgeRedirects,
     RuntimeClient,
     SlotSetting,
     adopt_edge,
+    check_certificates,
     ensure_port_free,
+    reload_edge,
     restart_edge,
     start_edge,
     stop_edge,
 )
 from steadylink.errors import Conflict, NotFound, ReleaseError
-from steadylink.release.history import list_records
+from steadylink.links.sql_store import open_store
+from steadylink.release.history import list_records, mark_rolled_back
 from steadylink.release.processes import is_group_gone, read_groups
 from steadylink.release.workers import (
     SocketLease,
@@ -44,11 +49,14 @@ from steadylink.release.workers import (
     wait_until_healthy,
 )
 from steadylink.settings import Settings
+from steadylink.watch.journal import Journal
 
 FULL_WEIGHT = 100
-# A replacement group may take this long to answer; on a 2-core machine under
-# a deploy's builds and full load, 30 s was seen to be too short.
-REPLACE_TIMEOUT = 120.0
+# A group may take this long to answer after it started (one that exits fails at
+# once); on a 2-core machine under a deploy's builds and full load, starts of
+# 30-37 s were seen.
+START_TIMEOUT = 120.0
+REPLACE_TIMEOUT = START_TIMEOUT  # a replacement group, the serving release at start, a rollback
 ProgressFn = Callable[[str], None]
 STATE_FILE = "guard.json"
 
@@ -111,6 +119,16 @@ class GuardState:
         )
 
 
+def edge_config_of(settings: Settings, run_dir: Path, *, slots: int = 4) -> EdgeConfig:
+    """HAProxy's config from the settings (``[edge]``, the front door's host and port)."""
+    return EdgeConfig(
+        run_dir=run_dir, host=settings.host, port=settings.port, slots=slots,
+        tls_certs=settings.edge.tls_cert, tls_port=settings.edge.tls_port,
+        hsts_seconds=settings.edge.hsts_seconds, edge_redirects=settings.edge.redirects,
+        redirect_status=settings.links.redirect_status,
+    )  # fmt: skip
+
+
 def run_dir_of(data_dir: Path) -> Path:
     return data_dir / "run"
 
@@ -125,17 +143,31 @@ def read_state(data_dir: Path) -> GuardState | None:
         raise ReleaseError(f"{path} is damaged ({exc}); stop the guard and remove it.") from exc
 
 
+def _say_event(kind: str, message: str, severity: str) -> None:
+    print(f"{severity}: {message} [{kind}]", file=sys.stderr, flush=True)
+
+
 class Guard:
-    def __init__(self, settings: Settings, *, clock: Clock | None = None, slots: int = 4) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        slots: int = 4,
+        journal: Journal | None = None,
+    ) -> None:
         self.settings = settings
+        self.journal = journal
         self.clock = clock or SystemClock()
         self.data_dir = settings.data_dir.resolve()
         self.run_dir = run_dir_of(self.data_dir)
-        self.edge_config = EdgeConfig(
-            run_dir=self.run_dir, host=settings.host, port=settings.port, slots=slots
-        )
+        self.edge_config = edge_config_of(settings, self.run_dir, slots=slots)
         self.state = read_state(self.data_dir) or GuardState()
         self.edge: EdgeProcess | None = None
+        # plain links answered by HAProxy itself (edge/redirector.py); None when edge.redirects is off
+        self.redirects: EdgeRedirects | None = None
+        # where map rebuilds and failed syncs are told: `up` points it at the journal
+        self.on_edge_event: Callable[[str, str, str], None] = _say_event
         self.lock = threading.RLock()
         self.is_stopping = False  # set by stop(): nothing new may start after it
 
@@ -152,11 +184,16 @@ class Guard:
             raise ReleaseError("No built release to serve; `steadylink up` builds the first one.")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         ensure_port_free(self.settings.host, self.settings.ops_port)
+        check_certificates(self.edge_config.tls_certs)
+        self.redirects = self._edge_redirects()
         self.edge = adopt_edge(self.edge_config)
         if self.edge is not None and self._live_slots() and self.state.slot_of(release) is not None:
             self._prune_dead_slots()
             progress(f"adopted HAProxy (pid {self.edge.pid}) and {len(self.state.slots)} release(s)")
             self._save()
+            if self.redirects is not None:
+                self.redirects.adopted()
+                self.redirects.start()
             return True
         if self.edge is not None:
             stop_edge(self.edge)
@@ -168,9 +205,13 @@ class Guard:
         self.state.slots.clear()
         self.state.weights.clear()
         self.state.warm_previous = None
+        if self.redirects is not None:
+            progress(f"edge link map: {self.redirects.prepare()} plain links")
         self.edge = start_edge(self.edge_config, keep_state=False)
+        if self.redirects is not None:
+            self.redirects.start()
         progress(f"HAProxy listening on {self.settings.host}:{self.settings.port} (pid {self.edge.pid})")
-        slot = self.launch(release, progress=progress)
+        slot = self.launch(release, progress=progress, timeout=REPLACE_TIMEOUT)
         self.set_traffic({slot: FULL_WEIGHT})
         self.state.serving = release
         self._save()
@@ -186,9 +227,14 @@ class Guard:
                 del self.state.slots[slot]
             self.state.weights.clear()
             self.state.warm_previous = None
+            if self.redirects is not None:
+                self.redirects.stop(stop_reader=False)
             if self.edge is not None:
                 stop_edge(self.edge)
                 self.edge = None
+            if self.redirects is not None:
+                self.redirects.stop_reader()  # after HAProxy: the last visits are in
+                self.redirects.close()
             self._save()
 
     # slots -------------------------------------------------------------------
@@ -199,7 +245,7 @@ class Guard:
         *,
         progress: ProgressFn = print,
         database: str | None = None,
-        timeout: float = 30.0,
+        timeout: float = START_TIMEOUT,
     ) -> int:
         """Start ``release`` on a free slot (weight 0) and wait until it is ready."""
         with self.lock:
@@ -292,8 +338,8 @@ class Guard:
         with self.lock:
             entry = self.state.slots[slot]
             weight = self.state.weights.get(slot, 0)
-        # the old group still serves meanwhile (orphans, or the workers left): no hurry
-        new_slot = self.launch(entry.release, progress=progress, timeout=REPLACE_TIMEOUT)
+        # the old group still serves meanwhile (orphans, or the workers left)
+        new_slot = self.launch(entry.release, progress=progress)
         self.set_traffic({new_slot: weight, slot: 0})
         self.retire(slot)
         return new_slot
@@ -314,8 +360,14 @@ class Guard:
         if socket is not None and (lease := entry.lease(socket)) is not None:
             lease.remove()
 
-    def rollback(self, target: str | None = None, *, progress: ProgressFn = print) -> str:
-        """Send all traffic back to ``target`` (default: the previous good release)."""
+    def rollback(
+        self, target: str | None = None, *, progress: ProgressFn = print, actor: str | None = None
+    ) -> str:
+        """Send all traffic back to ``target`` (default: the previous good release).
+
+        With ``actor`` (an operator's rollback, not a deploy's own), the release rolled back
+        from is recorded as rolled back and the journal says who did it.
+        """
         with self.lock:
             target = target or self.state.warm_previous or self._previous_good()
             if target is None:
@@ -332,7 +384,7 @@ class Guard:
             slot = self.state.slot_of(target)
         if slot is None or probe_socket(self.edge_config.slot_socket(slot)) != 200:
             progress(f"{target} is not warm; starting it from its kept directory")
-            slot = self.launch(target, progress=progress)
+            slot = self.launch(target, progress=progress, timeout=REPLACE_TIMEOUT)
         others = {n: 0 for n in self.state.slots if n != slot}
         self.set_traffic({slot: FULL_WEIGHT, **others})
         with self.lock:
@@ -341,11 +393,31 @@ class Guard:
             self.state.warm_previous = None
             self._save()
         progress(f"all traffic on {target}")
+        if actor is not None and bad is not None and bad != target:
+            self._record_rollback(bad, target, actor)
         for n in others:
             entry = self.state.slots.get(n)
             if entry is not None and entry.release == bad:
                 self.retire(n)
         return target
+
+    def reload_edge(self) -> float:
+        """Reload HAProxy (a renewed certificate, a new config) without dropping a request."""
+        check_certificates(self.edge_config.tls_certs)
+        started = self.clock.monotonic()
+        with self.lock:
+            edge = self.edge
+            if edge is None:
+                raise ReleaseError("HAProxy is not running; start the guard with `steadylink up`.")
+
+            def do_reload() -> None:
+                self.edge = reload_edge(edge, self.edge_config)
+
+            if self.redirects is not None:
+                self.redirects.reload(do_reload)
+            else:
+                do_reload()
+        return self.clock.monotonic() - started
 
     def record_ops_port(self, port: int) -> None:
         """Where the CLI finds this guard's ops API (saved in ``run/guard.json``)."""
@@ -399,9 +471,30 @@ class Guard:
             "front_door": f"http://{self.settings.host}:{self.settings.port}",
             "edge_pid": self.edge.pid if self.edge else None,
             "slots": slots,
+            "edge_redirects": self.redirects.status() if self.redirects is not None else None,
         }
 
     # internals ---------------------------------------------------------------
+
+    def _record_rollback(self, bad: str, target: str, actor: str) -> None:
+        mark_rolled_back(self.data_dir, bad, to=target, by=actor, at=self.clock.now())
+        if self.journal is not None:
+            self.journal.append(
+                "release.rolled_back", f"{actor} rolled back from {bad} to {target}",
+                release=bad, severity="warning",
+                body={"automatic": False, "by": actor, "reason": "operator rollback",
+                      "reached_users": True, "step": "manual", "to": target},
+            )  # fmt: skip
+
+    def _edge_redirects(self) -> EdgeRedirects | None:
+        if not self.edge_config.edge_redirects:
+            return None
+        return EdgeRedirects(
+            self.edge_config, open_store(self.settings.database_url), self._runtime,
+            data_dir=self.data_dir, limit=self.settings.edge.map_max_links,
+            flush_seconds=self.settings.links.click_flush_seconds,
+            on_event=lambda kind, message, severity: self.on_edge_event(kind, message, severity),
+        )  # fmt: skip
 
     def _runtime(self) -> RuntimeClient:
         if self.edge is None:

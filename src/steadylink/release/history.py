@@ -165,6 +165,25 @@ def previous_good_release(data_dir: Path) -> ReleaseRecord | None:
     return promoted[1] if len(promoted) > 1 else None
 
 
+def mark_rolled_back(
+    data_dir: Path, release_id: str, *, to: str, by: str, at: datetime
+) -> ReleaseRecord | None:
+    """Write into ``release_id``'s record that ``by`` rolled it back to ``to`` (history as it
+    happened: a promoted release that was rolled back no longer reads promoted). Returns the
+    record, or None when there is none or it was not promoted (a deploy records its own end)."""
+    try:
+        record = load_record(data_dir, release_id)
+    except NotFound:
+        return None
+    if record.verdict != "promoted":
+        return None
+    record.verdict = "rolled_back"
+    record.caught_by = "operator rollback"
+    record.steps.append(StepRecord("rollback", "failed", at, 0.0, f"{by} sent all traffic back to {to}"))
+    save_record(data_dir, record)
+    return record
+
+
 def _promoted(data_dir: Path) -> list[ReleaseRecord]:
     return [r for r in list_records(data_dir) if r.verdict == "promoted"]
 

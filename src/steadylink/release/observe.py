@@ -23,7 +23,7 @@ import httpx
 from steadylink.clock import Clock
 from steadylink.edge import ServerStats
 from steadylink.links.sql_store import open_store
-from steadylink.release.bake import Baked, BakePolicy, BakeWatch, RollBack
+from steadylink.release.bake import Baked, BakeFigures, BakePolicy, BakeWatch, RollBack
 from steadylink.release.canary import (
     Abort,
     Advance,
@@ -41,6 +41,7 @@ from steadylink.release.processes import RestartCount, read_groups
 from steadylink.release.workers import is_alive
 
 TICK = 0.1
+BAKE_REPORT_SECONDS = 5.0
 GROUP_EVERY = 0.3
 SYNTHETIC_BURST = 10
 SYNTHETIC_AGENT = "steadylink-canary/1 (synthetic; bot)"
@@ -237,6 +238,7 @@ def run_bake(
         start_group=groups.figures(entry.pid),
         start_baseline_group=baseline_group(),
     )
+    next_report = clock.monotonic()
     while True:
         decision = watch.observe(
             figures(),
@@ -269,9 +271,21 @@ def run_bake(
             )
             progress("bake: passed")
             return ObservedOutcome(True, "", [step])
+        if clock.monotonic() >= next_report:  # a countdown with the figures so far
+            next_report += BAKE_REPORT_SECONDS
+            progress(describe_bake(decision.figures, watch_policy.seconds))
         if decision.needs_synthetic_traffic:
             _send_synthetic(guard, slot, codes, synthetic)
         time.sleep(TICK)
+
+
+def describe_bake(figures: BakeFigures, bake_seconds: float) -> str:
+    left = max(0.0, bake_seconds - figures.seconds)
+    latency = f", latency {figures.latency_ms:.0f} ms" if figures.latency_ms is not None else ""
+    return (
+        f"bake: {left:.0f} s left; {figures.requests} requests, {figures.errors} errors "
+        f"({figures.error_ratio:.2%}, limit {figures.threshold:.2%}){latency}"
+    )
 
 
 def _plain(figures: Mapping[str, object]) -> dict[str, float | int | str]:

@@ -37,15 +37,20 @@ from steadylink.release.stage import (
 from steadylink.release.stage_power import differential_sample_size
 from steadylink.release.workers import (
     WorkerSpec,
+    is_alive,
     migrate_with_release,
+    probe_socket,
+    read_log_tail,
     start_workers,
     stop_workers,
-    wait_until_healthy,
 )
 from steadylink.types import Role
 
 Progress = Callable[[str], None]
 CURRENT_ON_NEW_SCHEMA = "stage-current-on-new-schema"
+# A release on a 2-core machine under a deploy's builds and full load has taken
+# over 30 s to answer; one that exits is seen at once, whatever this says.
+STAGE_START_TIMEOUT = 120.0
 # The current release's own pass: the sample comparison is already done in the first pass.
 OWN_CHECKS = StageCheckRegistry(c for c in STAGE_CHECKS if c.name not in ("differential", "latency"))
 
@@ -109,6 +114,7 @@ def stage_release(*, guard: Guard, release_id: str, python: Path, progress: Prog
         started = time.monotonic()
         candidate_spec = guard.worker_spec(release_id, python, guard.run_dir / "stage-new.sock", database)
         candidate_spec = _in_dir(candidate_spec, stage_dir)
+        candidate_spec.log_file.unlink(missing_ok=True)  # its tail must be this start's
         pids.append(start_workers(candidate_spec))
         current_spec = None
         if current is not None:
@@ -118,25 +124,24 @@ def stage_release(*, guard: Guard, release_id: str, python: Path, progress: Prog
                 ),
                 stage_dir,
             )
+            current_spec.log_file.unlink(missing_ok=True)
             pids.append(start_workers(current_spec))
-        try:
-            wait_until_healthy(candidate_spec, pids[0], timeout=30)
-        except ReleaseError as exc:
-            elapsed = time.monotonic() - started
-            detail = exc.message[-2000:]
-            outcome.steps.append(StepRecord("stage-start", "failed", clock.now(), elapsed, detail))
-            return outcome
+        specs = [("candidate", candidate_spec, pids[0])]
         if current_spec is not None:
-            try:
-                wait_until_healthy(current_spec, pids[1], timeout=30)
-            except ReleaseError as exc:
-                detail = breaks_current(migrations, current or "", exc.message)
-                progress(f"stage: {detail.splitlines()[0]}")
-                elapsed = time.monotonic() - started
-                outcome.steps.append(
-                    StepRecord(CURRENT_ON_NEW_SCHEMA, "failed", clock.now(), elapsed, detail[-2000:])
-                )
-                return outcome
+            specs.append(("current", current_spec, pids[1]))
+        failure = wait_all_ready(specs)
+        if failure is not None:
+            role, error = failure
+            elapsed = time.monotonic() - started
+            if role == "current" and "exited while starting" in error.message:
+                # only the candidate's schema changed under it: the migration broke it
+                detail = breaks_current(migrations, current or "", error.message)
+                name = CURRENT_ON_NEW_SCHEMA
+            else:
+                detail, name = error.message, "stage-start"
+            progress(f"stage: {detail.splitlines()[0]}")
+            outcome.steps.append(StepRecord(name, "failed", clock.now(), elapsed, detail[-2000:]))
+            return outcome
         progress(f"stage: {release_id} and {current} serving a copy with {len(sample)} sampled codes")
         with _client(candidate_spec.socket) as cand, _client_or_none(current_spec) as cur:
             report = run_stage(
@@ -186,6 +191,32 @@ def _revision_of(database: str) -> str | None:
         return None
     finally:
         store.close()
+
+
+def wait_all_ready(
+    groups: list[tuple[str, WorkerSpec, int]], *, timeout: float = STAGE_START_TIMEOUT
+) -> tuple[str, ReleaseError] | None:
+    """Wait until every group answers ``/readyz``; the first that exits ends the wait at once
+    (the current release refusing the migrated copy exits in a second, whatever the other does)."""
+    pending = list(groups)
+    deadline = time.monotonic() + timeout
+    while pending:
+        for group in list(pending):
+            role, spec, pid = group
+            if not is_alive(pid):
+                tail = read_log_tail(spec)
+                return role, ReleaseError(f"Release {spec.release_id} exited while starting:\n{tail}")
+            if probe_socket(spec.socket, "/readyz") == 200:
+                pending.remove(group)
+        if pending and time.monotonic() > deadline:
+            role, spec, _ = pending[0]
+            return role, ReleaseError(
+                f"Release {spec.release_id} ({role}) did not become ready within {timeout:g}s on the "
+                f"staging copy; if the machine is busy, deploy again:\n{read_log_tail(spec)}"
+            )
+        if pending:
+            time.sleep(0.1)
+    return None
 
 
 def _in_dir(spec: WorkerSpec, stage_dir: Path) -> WorkerSpec:

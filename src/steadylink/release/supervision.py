@@ -34,6 +34,7 @@ from steadylink.release.supervisor import (
     ReplaceGroup,
     RestartCompactor,
     RestartEdge,
+    RestartVisitReader,
     StackView,
     Supervisor,
     SupervisorPolicy,
@@ -126,6 +127,7 @@ class SupervisionLoop:
             groups=tuple(views),
             expected_workers=guard.settings.release.workers,
             is_deploying=read_lock_holder(guard.data_dir) is not None,
+            is_visit_reader_running=guard.redirects.is_reader_running() if guard.redirects else None,
         )
 
     # acting ----------------------------------------------------------------------
@@ -165,6 +167,9 @@ class SupervisionLoop:
         if isinstance(action, KillStalled):
             signal_processes(action.pids, signal.SIGKILL)
             return f"killed stopped process(es) {', '.join(map(str, action.pids))}; granian replaces them"
+        if isinstance(action, RestartVisitReader):
+            assert guard.redirects is not None
+            return f"the edge visit reader is back (pid {guard.redirects.ensure_reader()})"
         assert isinstance(action, RestartCompactor)
         pid = guard.restart_compactor(action.slot)
         return f"a new compactor for slot {action.slot} (pid {pid})"

@@ -67,6 +67,8 @@ class StackView:
     groups: tuple[GroupView, ...] = ()
     expected_workers: int = 2
     is_deploying: bool = False
+    # the edge visit reader (edge/visitreader.py); None when edge redirects are off
+    is_visit_reader_running: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,13 @@ class RestartCompactor:
     what: str = "compactor"
 
 
-Action = RestartEdge | ReplaceGroup | KillStalled | RestartCompactor
+@dataclass(frozen=True)
+class RestartVisitReader:
+    why: str
+    what: str = "edge visit reader"
+
+
+Action = RestartEdge | ReplaceGroup | KillStalled | RestartCompactor | RestartVisitReader
 
 
 @dataclass(frozen=True)
@@ -148,6 +156,9 @@ class Supervisor:
         edge = self._decide_edge(view, now)
         if edge is not None:
             actions.append(edge)
+        if view.is_visit_reader_running is False:
+            # while it is down HAProxy keeps the visits in its ring: no grace needed, none lost
+            actions.append(RestartVisitReader("the edge visit reader is gone"))
         for group in view.groups:
             actions += self._decide_group(group, view, now)
         self._since.end_tick()
@@ -223,4 +234,6 @@ class Supervisor:
 def _action_key(action: Action) -> object:
     if isinstance(action, RestartEdge):
         return ("edge",)
+    if isinstance(action, RestartVisitReader):
+        return ("visit-reader",)
     return (type(action).__name__, action.slot)

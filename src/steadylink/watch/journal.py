@@ -272,9 +272,7 @@ def read_events(
         if "no such table" in str(exc):
             return []  # a data dir whose guard never ran
         raise
-    return [
-        Event(r[0], _from_ms(r[1]), r[2], r[3], Severity(r[4]), r[5], json.loads(r[6])) for r in rows
-    ]
+    return [Event(r[0], _from_ms(r[1]), r[2], r[3], Severity(r[4]), r[5], json.loads(r[6])) for r in rows]
 
 
 def _to_ms(at: datetime) -> int:

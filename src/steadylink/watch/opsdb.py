@@ -40,3 +40,29 @@ def connect_ops_db(path: Path, *, read_only: bool = False) -> sqlite3.Connection
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=5000")
     return conn
+
+
+def backup_ops_db(data_dir: Path, target: Path) -> Path | None:
+    """A consistent copy of ``ops.db`` (journal, incidents, probes) at ``target``; None if there is none.
+
+    SQLite's online backup: the guard keeps writing meanwhile. Written to a
+    temporary name and renamed, so ``target`` is whole or absent.
+    """
+    source_path = ops_db_path(data_dir)
+    if not source_path.exists():
+        return None
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    source = connect_ops_db(source_path, read_only=True)
+    try:
+        copy = sqlite3.connect(tmp)
+        try:
+            source.backup(copy)
+        finally:
+            copy.close()
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, target)
+    finally:
+        source.close()
+        tmp.unlink(missing_ok=True)
+    return target

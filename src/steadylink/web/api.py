@@ -1,9 +1,9 @@
 """The REST API, mounted at ``/api/v1``: links, files, keys, whoami.
 
 Handlers only translate HTTP to the link service and back; the rules live in
-``links.service``. Store calls are synchronous, so handlers that touch the
-store are plain ``def`` (FastAPI runs them in its thread pool). Who may do
-what is ``web.auth``'s business.
+``links.service``. They are ``async def`` (see the comment above the link
+routes): creates are written by the worker's link-writer thread, an upload's
+store calls go to the thread pool. Who may do what is ``web.auth``'s business.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ _MESSAGES = {
     401: "No API key, or an unknown or revoked one (anonymous creation may be off).",
     403: "The key's role, or the link's owner, does not allow this.",
     404: "No such link or key.",
-    409: "The code is taken (codes differ by more than letter case).",
+    409: "The code is taken (codes differ by more than letter case), or the key name is.",
     413: "The body or the uploaded file is over its limit.",
     422: "A field is not valid; `field` names it.",
     429: "Too many creations from this client; see Retry-After.",
@@ -194,7 +194,7 @@ async def delete_link(code: str, caller: Editor, ctx: Ctx) -> Response:
     link = service.get_link(store=ctx.store, code=_stored_code(code))
     ensure_can_change(caller, link)
     try:
-        service.delete_link(store=ctx.store, code=link.code)
+        service.delete_link(store=ctx.store, code=link.code, files=ctx.files)
     finally:
         ctx.cache.invalidate(link.code)
     return Response(status_code=204)
@@ -228,12 +228,13 @@ async def upload_file(
             raise Conflict(f"The code {code!r} is taken; choose another.", field="code")
     if expires_at is not None and utc(expires_at) <= ctx.clock.now():
         raise InvalidInput("expires_at is in the past.", field="expires_at")
-    stored = await ctx.files.save_stream(
-        _chunks_of(file), name=file.filename or "file", content_type=file.content_type
-    )
-    link = await run_in_threadpool(
-        _create_file_link, ctx, caller, stored, code, expires_at, max_visits, password
-    )
+    async with ctx.files.uploading():  # no removal of this file until its link is stored
+        stored = await ctx.files.save_stream(
+            _chunks_of(file), name=file.filename or "file", content_type=file.content_type
+        )
+        link = await run_in_threadpool(
+            _create_file_link, ctx, caller, stored, code, expires_at, max_visits, password
+        )
     ctx.cache.invalidate(link.code)
     response.headers["Location"] = f"/api/v1/links/{link.code}"
     return LinkOut.of(link, base_url=ctx.settings.base_url)
@@ -281,7 +282,7 @@ async def list_keys(caller: Admin, ctx: Ctx) -> list[KeyOut]:
     "/keys",
     status_code=201,
     response_model=KeyIssued,
-    responses=errors(400, 401, 403, 413, 422),
+    responses=errors(400, 401, 403, 409, 413, 422),
     summary="Create an API key (admin); its secret is shown once",
 )
 async def create_key(body: KeyCreate, caller: Admin, ctx: Ctx) -> KeyIssued:

@@ -38,7 +38,7 @@ from steadylink.settings import Settings, load_settings
 
 # Plain module imports on purpose: the release import gate imports this
 # module, so a release whose API or UI cannot load fails that gate.
-from steadylink.web import api, errors, health, ui
+from steadylink.web import api, docs, errors, health, ui
 from steadylink.web.bridge import run_lifespan
 from steadylink.web.context import AppContext
 from steadylink.web.logs import RequestLog
@@ -103,7 +103,7 @@ def create_app(
     inner = FastAPI(
         title="steadylink",
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # served from the package by web/docs.py, under the pages' CSP
         redoc_url=None,
         lifespan=_lifespan(ctx, metrics, log),
     )
@@ -117,6 +117,8 @@ def create_app(
 def _include_routers(inner: FastAPI) -> None:
     inner.include_router(health.router)
     inner.include_router(api.router, prefix="/api/v1")
+    api_docs = docs.docs_router(path="/api/docs", openapi_url="/api/openapi.json", title=inner.title)
+    inner.include_router(api_docs)
     inner.include_router(ui.router)
     errors.install_error_handlers(inner, render_html=render_error_html)
 

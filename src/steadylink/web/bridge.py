@@ -1,9 +1,9 @@
 """Serving the app under granian's RSGI interface: the request bridge and the lifespan.
 
-granian answers ~20 % more requests per core through RSGI than through ASGI
-(60k against 50k req/s for a bare redirect on one core; ``bench/``), and on
-the redirect that difference is most of what is left besides the server
-itself. So workers run ``--interface rsgi``: ``web/redirect.py`` answers a
+granian answers more requests per core through RSGI than through ASGI (a bare
+redirect: 58k req/s under ASGI, 63-68k under RSGI with ``--http 1``; README,
+Performance), and on the redirect that difference is most of what is left
+besides the server itself. So workers run ``--interface rsgi``: ``web/redirect.py`` answers a
 redirect of a cached plain link directly on the RSGI protocol, and hands
 every other request to its ASGI path through ``call_asgi`` below — FastAPI
 and Starlette stay unchanged.

@@ -2,8 +2,8 @@
 
 FastAPI's middleware, routing and dependency solving cost more than the
 create itself: ~400 µs of a ~1 ms create on one core (``bench/create.py``:
-1,000 creations/s through the FastAPI route, 2,160 without it, on the same
-day's machine). So the redirect front (``web/redirect.py``) hands a create
+≈1,290 creations/s through the FastAPI route with the link writer, 2,000-2,700
+without the framework; README, Performance). So the redirect front (``web/redirect.py``) hands a create
 with a JSON body to ``QuickCreate``, which does what the route in
 ``web/api.py`` does with the same parts: ``LinkCreate`` validates the body,
 ``service.create_link_async`` creates through the worker's ``LinkWriter``,

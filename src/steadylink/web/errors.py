@@ -35,6 +35,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from steadylink.errors import RateLimited, SteadylinkError, TooLarge, Unauthorized
+from steadylink.links.files import size_text
 
 MAX_JSON_BYTES = 64 * 1024
 INTERNAL_MESSAGE = (
@@ -89,7 +90,8 @@ def install_error_handlers(
 
     async def on_validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        return await respond(request, 422, validation_body(exc.errors()))
+        content_type = request.headers.get("content-type")
+        return await respond(request, 422, validation_body(exc.errors(), content_type=content_type))
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -146,11 +148,15 @@ def error_response(exc: SteadylinkError) -> JSONResponse:
     return JSONResponse(exc.to_json(), status_code=exc.status, headers=error_headers(exc))
 
 
-def validation_body(errors: Any) -> dict[str, object]:
-    """The 422 body for pydantic errors: the first bad field named, all listed."""
+def validation_body(errors: Any, *, content_type: str | None = None) -> dict[str, object]:
+    """The 422 body for pydantic errors: the first bad field named, all listed.
+
+    A body that is not a JSON object at all (form-encoded, truncated, empty,
+    a list) gets one sentence about the body rather than pydantic's words.
+    """
     details = [
         {
-            "field": _field_path(e.get("loc", ())),
+            "field": "body" if _is_json_error(e) else _field_path(e.get("loc", ())),
             "message": str(e.get("msg", "")),
             "type": str(e.get("type", "")),
         }
@@ -158,17 +164,38 @@ def validation_body(errors: Any) -> dict[str, object]:
     ]
     if not details:
         return {"error": "invalid", "message": "The request is not valid.", "field": "body"}
-    if any(str(e.get("type")) == "json_invalid" for e in errors):
-        return {
-            "error": "invalid",
-            "message": "The body is not valid JSON.",
-            "field": "body",
-            "details": details,
-        }
+    whole_body = _whole_body_message(errors, content_type)
+    if whole_body is not None:
+        return {"error": "invalid", "message": whole_body, "field": "body", "details": details}
     first = details[0]
     field = str(first["field"]).split(".", 1)[0]
     message = f"{field}: {first['message']}"
     return {"error": "invalid", "message": message, "field": field, "details": details}
+
+
+_NOT_AN_OBJECT = {"model_attributes_type", "dict_type", "model_type", "missing"}
+
+
+def _is_json_error(error: Any) -> bool:
+    return str(error.get("type")) == "json_invalid"
+
+
+def _whole_body_message(errors: Any, content_type: str | None) -> str | None:
+    """One sentence when the body as a whole is wrong; None when a field is."""
+    broken = next((e for e in errors if _is_json_error(e)), None)
+    if broken is not None:
+        loc = tuple(broken.get("loc", ()))
+        at = f" at character {loc[-1]}" if loc and isinstance(loc[-1], int) else ""
+        return f"The body is not valid JSON: it is cut off or malformed{at}."
+    first = errors[0]
+    if tuple(first.get("loc", ())) != ("body",) or str(first.get("type")) not in _NOT_AN_OBJECT:
+        return None
+    media = (content_type or "").partition(";")[0].strip().lower()
+    if media and media != "application/json":
+        return f"The body must be JSON sent as Content-Type: application/json, not {media}."
+    if str(first.get("type")) == "missing":
+        return "The body is empty; send a JSON object of the fields (see /api/openapi.json)."
+    return "The body must be a JSON object of the fields (see /api/openapi.json)."
 
 
 def _field_path(loc: Any) -> str:
@@ -223,7 +250,7 @@ class BodyLimit:
         limit = body_limit(scope)
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            body = TooLarge(_too_large_message(limit), field="body").to_json()
+            body = too_large(scope).to_json()
             await JSONResponse(body, status_code=413, headers={"Connection": "close"})(scope, receive, send)
             return
         seen = 0
@@ -234,7 +261,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise TooLarge(_too_large_message(limit), field="body")
+                    raise too_large(scope)
             return message
 
         await self.app(scope, counted_receive, send)
@@ -242,13 +269,30 @@ class BodyLimit:
 
 def body_limit(scope: Scope) -> int:
     """Multipart uploads may carry the upload limit (plus the form); others 64 KiB."""
+    upload = _upload_limit(scope)
+    return MAX_JSON_BYTES if upload is None else upload + MULTIPART_ROOM
+
+
+def upload_too_large(max_file_bytes: int) -> TooLarge:
+    return TooLarge(f"The file is larger than the limit of {size_text(max_file_bytes)}.", field="file")
+
+
+def _upload_limit(scope: Scope) -> int | None:
+    """The upload limit for a multipart request; None for any other body."""
     content_type = dict(scope.get("headers") or []).get(b"content-type", b"")
-    if content_type.lower().startswith(b"multipart/form-data"):
-        app = scope.get("app")
-        ctx = getattr(getattr(app, "state", None), "ctx", None)
-        upload = ctx.settings.links.upload_max_bytes if ctx is not None else DEFAULT_UPLOAD_BYTES
-        return int(upload) + MULTIPART_ROOM
-    return MAX_JSON_BYTES
+    if not content_type.lower().startswith(b"multipart/form-data"):
+        return None
+    app = scope.get("app")
+    ctx = getattr(getattr(app, "state", None), "ctx", None)
+    return int(ctx.settings.links.upload_max_bytes if ctx is not None else DEFAULT_UPLOAD_BYTES)
+
+
+def too_large(scope: Scope) -> TooLarge:
+    """The 413 of a body over its limit, in the unit the web form shows (``10.0 MB``)."""
+    upload = _upload_limit(scope)
+    if upload is not None:  # the form's few fields ride in the room above the limit: name the file's
+        return upload_too_large(upload)
+    return TooLarge(f"The request body is larger than {size_text(MAX_JSON_BYTES)}; send less.", field="body")
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -260,6 +304,3 @@ def _content_length(scope: Scope) -> int | None:
                 return None
     return None
 
-
-def _too_large_message(limit: int) -> str:
-    return f"The request body is larger than {limit} bytes; send less."

@@ -1,5 +1,8 @@
 """``/healthz``, ``/readyz`` and ``/metrics``: what probes and Prometheus read.
 
+``/metrics`` answers only clients in ``metrics_networks`` (loopback by
+default); everyone else gets a 404, as for a path that does not exist.
+
 ``/healthz`` says the process answers (no database: a slow database must not
 get a live worker restarted). ``/readyz`` says this worker can serve: the
 store answers, its schema fits this release — at its head revision, or
@@ -12,13 +15,18 @@ them in its thread pool, so the store's ping never waits on the event loop.
 
 from __future__ import annotations
 
+import functools
+import ipaddress
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
 
+from steadylink.errors import NotFound
 from steadylink.links.compat import SchemaFit, check_schema
 from steadylink.links.files import free_bytes
 from steadylink.links.migrate import current_revision
+from steadylink.web.auth import client_ip
 from steadylink.web.context import get_context
 from steadylink.web.metrics import CONTENT_TYPE, AppMetrics
 
@@ -57,8 +65,31 @@ def readyz(request: Request) -> JSONResponse:
 
 @router.get("/metrics")
 def metrics(request: Request) -> Response:
+    # Through the front door the client is the address HAProxy saw: the public
+    # gets the 404 of a path that is not there (``metrics_networks``). A caller
+    # on the worker's unix socket itself is this host's (the data folder is 0700).
+    client = client_ip(request)
+    is_socket_caller = client == "unknown"
+    if not is_socket_caller and not may_read_metrics(client, get_context(request).settings.metrics_networks):
+        raise NotFound(f"Nothing at {request.url.path}; see /api/openapi.json for the API.")
     app_metrics: AppMetrics = request.app.state.metrics
     return Response(app_metrics.render(), media_type=CONTENT_TYPE)
+
+
+@functools.lru_cache(maxsize=8)
+def _networks(allowed: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(n, strict=False) for n in allowed)
+
+
+def may_read_metrics(client: str, allowed: tuple[str, ...]) -> bool:
+    """Whether ``client`` (an address) is inside one of the ``allowed`` networks."""
+    try:
+        address = ipaddress.ip_address(client)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in _networks(allowed))
 
 
 _fits: dict[tuple[int, str | None], SchemaFit] = {}

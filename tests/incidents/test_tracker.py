@@ -1,0 +1,89 @@
+"""The tracker: journal events in, incidents with timelines out; traffic seconds sampled."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from steadylink.clock import FakeClock
+from steadylink.incidents.impact import read_impact
+from steadylink.incidents.service import Incidents
+from steadylink.incidents.store import IncidentStore
+from steadylink.incidents.tracker import IncidentTracker
+from steadylink.incidents.traffic import Totals
+from steadylink.watch.journal import Journal
+from steadylink.watch.opsdb import connect_ops_db
+
+
+def test_a_bad_release_writes_its_own_timeline(
+    incidents: Incidents, journal: Journal, clock: FakeClock
+) -> None:
+    journal.append("deploy.started", "deploy of main started", release="r1", body={"ref": "main"})
+    tracker = IncidentTracker(incidents, journal)  # starts at the newest event: history is not replayed
+    clock.advance(5)
+    journal.append(
+        "deploy.step", "gate tests passed", release="r2", body={"step": "tests", "verdict": "passed"}
+    )
+    clock.advance(5)
+    journal.append(
+        "canary.weight", "canary at 5 %", release="r2", body={"slot": 2, "weight": 5, "percent": 5}
+    )
+    clock.advance(3)
+    journal.append("traffic.errors", "first 5xx seen", severity="warning")
+    clock.advance(2)
+    journal.append(
+        "release.rolled_back",
+        "canary rolled r2 back",
+        release="r2",
+        body={"automatic": True, "by": "guard", "reason": "5xx", "reached_users": True, "step": "canary"},
+    )
+    clock.advance(30)
+    journal.append(
+        "probe.recovered", "redirect probe recovered", body={"probe": "redirect", "down_seconds": 3}
+    )
+    assert tracker.handle_new_events() == 7  # the five, and its own incident.opened and .updated (skipped)
+    assert incidents.store.list_incidents()[0].status.value == "monitoring"  # the rollback mitigated it
+    (incident,) = incidents.store.list_incidents()
+    assert incident.releases == ["r2"] and incident.opened_by == "guard"
+    detail = incidents.detail(incident.id)
+    kinds = [e["kind"] for e in detail["timeline"]]
+    assert kinds[:3] == ["deploy.step", "canary.weight", "traffic.errors"]
+    assert "release.rolled_back" in kinds and "probe.recovered" in kinds and "deploy.started" not in kinds
+    assert detail["moments"]["first_bad_signal"] == "2026-01-01T00:00:13Z"
+    assert detail["moments"]["detected"] == detail["moments"]["mitigated"] == "2026-01-01T00:00:15Z"
+    assert tracker.handle_new_events() == 0
+    assert len(incidents.store.list_incidents()) == 1
+
+
+def test_a_restarted_tracker_neither_misses_nor_repeats(
+    tmp_path: Path, incidents: Incidents, journal: Journal, clock: FakeClock
+) -> None:
+    IncidentTracker(incidents, journal).handle_new_events()
+    page = {"alert_id": "a1", "rule": "availability", "severity": "page", "summary": "5xx burn"}
+    journal.append("alert.firing", "paged", severity="critical", body=page)  # while no tracker runs
+    tracker = IncidentTracker(incidents, journal)
+    tracker.handle_new_events()
+    tracker.handle_new_events()
+    (incident,) = incidents.store.list_incidents()
+    assert incident.alerts == ["a1"] and incident.severity == 1
+
+
+def test_front_door_seconds_make_the_impact(incidents: Incidents, journal: Journal, clock: FakeClock) -> None:
+    figures = iter([Totals(100, 0), Totals(200, 0), Totals(300, 40), Totals(400, 90), Totals(500, 90)])
+    tracker = IncidentTracker(incidents, journal, front_door=lambda: next(figures))
+    start = clock.now()
+    for _ in range(5):
+        tracker.sample_front_door()
+        clock.advance(1)
+    assert [e.kind for e in journal.read()] == ["traffic.errors"]  # said once, not every second
+    conn = connect_ops_db(journal.path, read_only=True)
+    impact = read_impact(conn, since=start, until=clock.now())
+    assert (impact.requests, impact.failed_requests, impact.bad_seconds) == (400, 90, 2)
+    assert round(impact.budget_minutes * 60) == 2
+    conn.close()
+
+
+def test_incidents_survive_in_the_store_file(tmp_path: Path, incidents: Incidents, clock: FakeClock) -> None:
+    incidents.open(title="<script>alert(1)</script>", by="a")
+    store = IncidentStore.for_data_dir(tmp_path, clock=clock, read_only=True)
+    assert store.list_incidents()[0].title == "<script>alert(1)</script>"  # kept as typed; escaped when shown
+    store.close()

@@ -1,0 +1,43 @@
+"""Starting the candidate and the current release for staging."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from steadylink.release.staging import wait_all_ready
+from steadylink.release.workers import WorkerSpec
+
+
+def spec(tmp_path: Path, name: str) -> WorkerSpec:
+    return WorkerSpec(name, Path(sys.executable), tmp_path / f"{name}.sock", tmp_path, "sqlite://")
+
+
+def test_the_current_release_exiting_ends_the_wait_while_the_candidate_still_starts(tmp_path: Path) -> None:
+    still_starting = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    refusing = subprocess.Popen([sys.executable, "-c", "raise SystemExit(1)"])
+    refusing.wait()
+    current = spec(tmp_path, "20260101000000-abc1234")
+    current.log_file.write_text("error: This release cannot serve this database: column links.owner is missing.\n")
+    try:
+        failure = wait_all_ready(
+            [("candidate", spec(tmp_path, "new"), still_starting.pid), ("current", current, refusing.pid)],
+            timeout=50,
+        )
+    finally:
+        still_starting.kill()
+        still_starting.wait()
+    assert failure is not None
+    role, error = failure
+    assert role == "current"
+    assert "exited while starting" in error.message and "links.owner is missing" in error.message
+
+
+def test_a_group_that_never_answers_times_out_naming_itself(tmp_path: Path) -> None:
+    silent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        failure = wait_all_ready([("candidate", spec(tmp_path, "new"), silent.pid)], timeout=0.3)
+    finally:
+        silent.kill()
+        silent.wait()
+    assert failure is not None and failure[0] == "candidate"
+    assert "did not become ready within 0.3s" in failure[1].message

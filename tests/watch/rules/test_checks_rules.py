@@ -1,0 +1,50 @@
+"""The rules over readings: disk, database, backup age, loop lag, and the rollback rule."""
+
+from tests.watch.sim import Sim
+
+from steadylink.watch.rules import RollbackSeen
+
+
+def test_disk_over_90_percent_pages_after_ten_seconds() -> None:
+    sim = Sim()
+    sim.with_readings(disk_used_percent=95.0)
+    sim.run(9, only={"disk_full"})
+    assert sim.fired("disk_full") == []
+    sim.run(2, only={"disk_full"})
+    assert len(sim.fired("disk_full")) == 1
+
+
+def test_the_database_must_fail_two_checks_in_a_row() -> None:
+    sim = Sim()
+    sim.with_readings(database_ok=False, database_error="no answer within 2s")
+    sim.run(4, only={"database_down"})
+    assert sim.fired("database_down") == []
+    sim.run(2, only={"database_down"})
+    assert sim.fired("database_down")
+    sim.with_readings(database_ok=True)
+    sim.run(4, only={"database_down"})
+    assert sim.resolved("database_down")
+
+
+def test_an_old_backup_is_a_ticket() -> None:
+    sim = Sim()
+    sim.with_readings(backup_age_seconds=25 * 3600)
+    sim.run(1, only={"backup_age"})
+    assert sim.fired("backup_age") and sim.pages() == []
+
+
+def test_an_automatic_rollback_after_users_pages_and_clears_after_ten_minutes() -> None:
+    sim = Sim()
+    sim.run(5, only={"release_rolled_back"})
+    sim.rollbacks.append(RollbackSeen(sim.now_s, "r2", "canary 5xx"))
+    sim.run(1, only={"release_rolled_back"})
+    assert sim.pages() == [(sim.now_s, "release_rolled_back")]
+    sim.run(600, only={"release_rolled_back"})
+    assert sim.resolved("release_rolled_back")
+
+
+def test_loop_lag_is_a_ticket_after_ten_seconds() -> None:
+    sim = Sim()
+    sim.with_readings(loop_lag_seconds=2.0)
+    sim.run(12, only={"loop_lag"})
+    assert sim.fired("loop_lag") and sim.pages() == []
