@@ -10,6 +10,7 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -24,6 +25,7 @@ from steadylink.links.model import LinkChanges, NewLink
 from steadylink.links.spool import VisitSpool
 from steadylink.links.sql_store import NOT_ANSWERING
 from steadylink.settings import Settings
+from steadylink.types import Role
 from steadylink.web.app import build_context, create_app, run_lifespan
 from steadylink.web.context import AppContext
 
@@ -250,6 +252,50 @@ async def test_a_store_that_does_not_answer_never_holds_a_redirect_from_memory(
         assert not stuck.done()
         silent.set()
         assert (await stuck).status_code == 404
+
+
+async def test_api_and_page_requests_waiting_for_the_store_never_hold_a_redirect_from_memory(
+    settings: Settings, clock: FakeClock
+) -> None:
+    """The API, its key check and the UI's posted pages wait for the store in threads, not on the loop."""
+    async with serving(settings, clock) as (client, ctx):
+        code = _create(ctx)
+        locked = _create(ctx, url="https://example.com/locked", password="pw")
+        assert (await client.get(f"/{code}")).status_code == 302  # now held in memory
+        seen = service.create_key(store=ctx.store, clock=ctx.clock, name="seen", role=Role.ADMIN).secret
+        unseen = service.create_key(store=ctx.store, clock=ctx.clock, name="unseen", role=Role.ADMIN).secret
+        assert (await client.get("/api/v1/whoami", headers=_bearer(seen))).status_code == 200  # remembered
+        silent = threading.Event()
+        for name in ("get_link", "list_links", "link_stats", "key_by_hash", "list_keys"):
+            real = getattr(ctx.store, name)
+
+            def hanging(*args: object, _real: Any = real, **kwargs: object) -> object:
+                silent.wait(10)  # a database that does not answer
+                return _real(*args, **kwargs)
+
+            setattr(ctx.store, name, hanging)
+        requests = [
+            client.get("/api/v1/links", headers=_bearer(seen)),
+            client.get(f"/api/v1/links/{code}", headers=_bearer(seen)),
+            client.get("/api/v1/keys", headers=_bearer(seen)),
+            client.get("/api/v1/whoami", headers=_bearer(unseen)),  # the key check itself
+            client.post("/", data={"url": "https://example.com/new", "code": "fresh1"}),
+            client.post(f"/s/{locked}", data={"password": "pw"}),
+            client.post(f"/{locked}", data={"password": "pw"}),
+            client.get(f"/s/{code}"),
+        ]
+        stuck = [asyncio.ensure_future(r) for r in requests]
+        await asyncio.sleep(0.1)  # every request is out, waiting for the store
+        answers = [await client.get(f"/{code}") for _ in range(20)]
+        assert [a.status_code for a in answers] == [302] * 20
+        assert [s.done() for s in stuck] == [False] * len(stuck)
+        silent.set()
+        done = await asyncio.gather(*stuck)
+        assert [d.status_code for d in done] == [200, 200, 200, 200, 303, 200, 303, 200]
+
+
+def _bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
 
 
 async def test_the_store_failing_is_a_fixed_503_on_a_cache_miss(settings: Settings, clock: FakeClock) -> None:

@@ -1,9 +1,13 @@
 """The REST API, mounted at ``/api/v1``: links, files, keys, whoami.
 
 Handlers only translate HTTP to the link service and back; the rules live in
-``links.service``. They are ``async def`` (see the comment above the link
-routes): creates are written by the worker's link-writer thread, an upload's
-store calls go to the thread pool. Who may do what is ``web.auth``'s business.
+``links.service``. No store call runs on the event loop, which also answers
+the worker's redirects: a read or change that waited there for a silent
+database would hold every redirect behind it. Handlers that only call the
+store are plain ``def`` (FastAPI runs them in its thread pool, one hand-off
+per request); a create is ``async def`` because the worker's link-writer
+thread writes it, and an upload's store calls go to the thread pool. Who may
+do what is ``web.auth``'s business.
 """
 
 from __future__ import annotations
@@ -74,9 +78,11 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 # links -----------------------------------------------------------------------
-# Routes and their dependencies are ``async def`` on purpose: FastAPI runs a
-# plain ``def`` in a worker thread, and two thread hand-offs per request cost
-# more than the store calls themselves (microseconds on SQLite).
+# The dependencies are ``async def``: a key seen in the last second costs no
+# thread hand-off (``web.auth``). Routes that call the store are plain ``def``
+# so their calls run in FastAPI's thread pool, not on the loop that serves
+# redirects, and not in the redirect's own small pool (``web/offload.py``):
+# a slow listing holds only API threads.
 
 
 @router.post(
@@ -108,7 +114,7 @@ async def create_link(body: LinkCreate, caller: Creator, request: Request, respo
     responses=errors(400, 401, 403, 422),
     summary="List links, newest first",
 )
-async def list_links(
+def list_links(
     caller: Viewer,
     ctx: Ctx,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -150,7 +156,7 @@ async def list_links(
     responses=errors(400, 401, 403, 404),
     summary="Show a link with its visit stats",
 )
-async def show_link(code: str, caller: Viewer, ctx: Ctx) -> LinkDetail:
+def show_link(code: str, caller: Viewer, ctx: Ctx) -> LinkDetail:
     link = service.get_link(store=ctx.store, code=_stored_code(code))
     stats = ctx.store.link_stats(link.code)
     out = LinkOut.of(link, base_url=ctx.settings.base_url, shows_target=caller.sees_target_of(link))
@@ -163,7 +169,7 @@ async def show_link(code: str, caller: Viewer, ctx: Ctx) -> LinkDetail:
     responses=errors(400, 401, 403, 404, 413, 422),
     summary="Change a link (only the fields sent)",
 )
-async def change_link(code: str, body: LinkUpdate, caller: Editor, ctx: Ctx) -> LinkOut:
+def change_link(code: str, body: LinkUpdate, caller: Editor, ctx: Ctx) -> LinkOut:
     link = service.get_link(store=ctx.store, code=_stored_code(code))
     ensure_can_change(caller, link)
     sent = body.model_fields_set
@@ -190,7 +196,7 @@ async def change_link(code: str, body: LinkUpdate, caller: Editor, ctx: Ctx) -> 
     responses=errors(400, 401, 403, 404),
     summary="Delete a link and its stats",
 )
-async def delete_link(code: str, caller: Editor, ctx: Ctx) -> Response:
+def delete_link(code: str, caller: Editor, ctx: Ctx) -> Response:
     link = service.get_link(store=ctx.store, code=_stored_code(code))
     ensure_can_change(caller, link)
     try:
@@ -274,7 +280,7 @@ async def _chunks_of(upload: UploadFile) -> AsyncIterator[bytes]:
     responses=errors(400, 401, 403),
     summary="List API keys (admin)",
 )
-async def list_keys(caller: Admin, ctx: Ctx) -> list[KeyOut]:
+def list_keys(caller: Admin, ctx: Ctx) -> list[KeyOut]:
     return [KeyOut.of(key) for key in ctx.store.list_keys()]
 
 
@@ -285,7 +291,7 @@ async def list_keys(caller: Admin, ctx: Ctx) -> list[KeyOut]:
     responses=errors(400, 401, 403, 409, 413, 422),
     summary="Create an API key (admin); its secret is shown once",
 )
-async def create_key(body: KeyCreate, caller: Admin, ctx: Ctx) -> KeyIssued:
+def create_key(body: KeyCreate, caller: Admin, ctx: Ctx) -> KeyIssued:
     issued = service.create_key(store=ctx.store, clock=ctx.clock, name=body.name, role=Role.parse(body.role))
     return KeyIssued(**KeyOut.of(issued.key).model_dump(), secret=issued.secret)
 
@@ -297,7 +303,7 @@ async def create_key(body: KeyCreate, caller: Admin, ctx: Ctx) -> KeyIssued:
     responses=errors(400, 401, 403, 404),
     summary="Revoke an API key (admin)",
 )
-async def revoke_key(key_id: str, caller: Admin, ctx: Ctx) -> Response:
+def revoke_key(key_id: str, caller: Admin, ctx: Ctx) -> Response:
     if not _KEY_ID.fullmatch(key_id):
         raise NotFound(f"No active key with id {key_id!r}.", field="id")
     try:

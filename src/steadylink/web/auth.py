@@ -30,6 +30,7 @@ from typing import Any
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from steadylink.errors import Forbidden, Unauthorized
 from steadylink.links.model import ApiKey, Link
@@ -118,8 +119,13 @@ def bearer_secret(authorization: str) -> str | None:
 Credentials = HTTPAuthorizationCredentials | None
 
 
-def identify(request: Request, credentials: Credentials) -> Caller:
-    """The caller: a key, or anonymous if no Authorization header was sent."""
+async def identify(request: Request, credentials: Credentials) -> Caller:
+    """The caller: a key, or anonymous if no Authorization header was sent.
+
+    A key this worker saw in the last second is answered from memory; any
+    other is looked up in a thread, never on the event loop that also serves
+    redirects (a lookup waiting for a silent database would hold them all).
+    """
     ip = client_ip(request)
     if "authorization" not in request.headers:
         return Caller(None, ip)
@@ -128,7 +134,8 @@ def identify(request: Request, credentials: Credentials) -> Caller:
     secret = credentials.credentials
     key = None
     if len(secret) <= MAX_SECRET_LENGTH:
-        key = get_context(request).keys.authenticate(secret)
+        keys = get_context(request).keys
+        key = keys.remembered(secret) or await run_in_threadpool(keys.authenticate, secret)
     if key is None:
         raise Unauthorized(
             "This API key is unknown or revoked; ask an admin for a new one.",
@@ -141,7 +148,7 @@ def require(role: Role) -> Any:
     """A dependency that lets through keys of ``role`` or above."""
 
     async def check_role(request: Request, credentials: Credentials = Security(bearer)) -> Caller:
-        caller = identify(request, credentials)
+        caller = await identify(request, credentials)
         if caller.key is None:
             raise Unauthorized(
                 "This needs an API key: send `Authorization: Bearer <key>`.",
@@ -159,7 +166,7 @@ def require(role: Role) -> Any:
 
 async def creator(request: Request, credentials: Credentials = Security(bearer)) -> Caller:
     """A caller allowed to create: an editor key, or anonymous (rate-limited) if enabled."""
-    caller = identify(request, credentials)
+    caller = await identify(request, credentials)
     if caller.key is not None:
         if not caller.has_role(Role.EDITOR):
             raise Forbidden(

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -228,7 +229,8 @@ async def create_from_form(ctx: AppContext, form: FormData) -> Link:
     code = _text(form, "code").strip() or None
     if code is not None:
         check_custom_code(code)
-        if ctx.store.get_link(code) is not None:
+        # In a thread: the event loop serves redirects and must not wait for the store.
+        if await run_in_threadpool(ctx.store.get_link, code) is not None:
             raise Conflict(f"The code {code!r} is taken; choose another.", field="code")
     new = NewLink(
         code=code,

@@ -4,6 +4,11 @@ of visits (password pages, file downloads, friendly 404/410).
 The redirect hot path in ``web/app.py`` answers plain URL links itself and
 hands every other ``/{code}`` request here; this router answers all of them
 correctly on its own too, so it is the reference for what a visit does.
+
+No store call runs on the event loop, which also answers the worker's
+redirects: pages that only read the store are plain ``def`` (FastAPI runs
+them in its thread pool), and the ``async def`` ones (they read a posted
+form) hand their store calls to that pool too.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -92,7 +98,7 @@ def show_link(request: Request, code: str, ctx: Ctx) -> Response:
 @router.post("/s/{code}")
 async def unlock_stats(request: Request, code: str, ctx: Ctx) -> Response:
     """Stats of a password-protected link, for whoever knows its password."""
-    link = _known_link(ctx, code)
+    link = await run_in_threadpool(_known_link, ctx, code)
     if link is None:
         return _not_found(request)
     password = await _password_attempt(request, ctx)
@@ -102,8 +108,8 @@ async def unlock_stats(request: Request, code: str, ctx: Ctx) -> Response:
     if isinstance(is_right, Response):
         return is_right
     if is_right:
-        return _link_page(ctx, link, is_unlocked=True)
-    return _link_page(ctx, link, status=403, error="That password is not right.")
+        return await run_in_threadpool(_link_page, ctx, link, is_unlocked=True)
+    return await run_in_threadpool(_link_page, ctx, link, status=403, error="That password is not right.")
 
 
 @router.api_route("/{code}", methods=["GET", "HEAD"])
@@ -120,7 +126,7 @@ def visit(request: Request, code: str, ctx: Ctx) -> Response:
 @router.post("/{code}")
 async def unlock_link(request: Request, code: str, ctx: Ctx) -> Response:
     """Check a password-protected link's password, then redirect or download."""
-    link = _usable_link(request, ctx, code)
+    link = await run_in_threadpool(_usable_link, request, ctx, code)
     if isinstance(link, Response):
         return link
     password = await _password_attempt(request, ctx)
@@ -132,7 +138,7 @@ async def unlock_link(request: Request, code: str, ctx: Ctx) -> Response:
     if not is_right:
         error = "That password is not right. Check it and try again."
         return render_page("password.html", status=403, code=code, error=error)
-    return _deliver(request, ctx, link, after_post=True)
+    return await run_in_threadpool(_deliver, request, ctx, link, after_post=True)
 
 
 # the steps -------------------------------------------------------------------
