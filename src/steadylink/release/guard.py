@@ -183,7 +183,7 @@ class Guard:
         if release is None or not Path(self.state.pythons.get(release, "/nonexistent")).exists():
             raise ReleaseError("No built release to serve; `steadylink up` builds the first one.")
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        ensure_port_free(self.settings.host, self.settings.ops_port)
+        ensure_port_free(self.settings.ops_host, self.settings.ops_port)
         check_certificates(self.edge_config.tls_certs)
         self.redirects = self._edge_redirects()
         self.edge = adopt_edge(self.edge_config)
