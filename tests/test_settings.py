@@ -71,7 +71,7 @@ def test_database_url_defaults_to_sqlite_in_the_data_dir(tmp_path: Path) -> None
         ("[watch]\nerror_ratio_seconds = 1\nprobe_interval_seconds = 2.0\nprobe_timeout_seconds = 1.0\n",
          r"watch.error_ratio_seconds \(1\) is shorter than watch.probe_interval_seconds \(2.0\)"),
         ("[watch]\nprobe_timeout_seconds = 3.0\n", "probe_timeout_seconds must be positive and at most"),
-        ("[notify]\napprise_urls = 'json://x'\n", "'apprise_urls' must be tuple"),
+        ("[notify]\napprise_urls = 5\n", "'apprise_urls' must be tuple"),
     ],
 )  # fmt: skip
 def test_watch_slo_and_notify_settings_are_checked_at_start_up(tmp_path: Path, text: str, message: str) -> None:

@@ -18,25 +18,33 @@ from tests.e2e.guard_harness import (
     wait_until,
 )
 from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
-from tests.e2e.test_guard import FAST_RELEASES, SEED_BUGS
+from tests.e2e.test_guard import FAST_RELEASES
 
 from steadylink.release.history import load_record
 from steadylink.watch.journal import Journal
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
-BAD_BRANCH = "referer-crash"  # fails a third of live redirects, never in staging: the canary catches it
+BAD_BRANCH = "referer-crash"
+# fails a third of live redirects (they carry a Referer), never in staging: the canary catches it
+LIVE_BUG = (
+    "src/steadylink/web/redirect.py",
+    "            try:\n                answer = self.memory_redirect(code, method, request_id)\n",
+    '            try:\n                if headers.get("referer") and sum(map(ord, code)) % 3 == 0:\n'
+    '                    raise RuntimeError("v3 bug on some redirects")\n'
+    "                answer = self.memory_redirect(code, method, request_id)\n",
+    "v3: fails a third of live redirects, never in staging",
+)
 
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[GuardStack]:
     workdir = short_tmp()
     source = make_source_repo(workdir)
-    bug = next(b for b in SEED_BUGS if b[0] == BAD_BRANCH)
-    commit_variant(source, BAD_BRANCH, bug[1], bug[2], bug[3], f"v3: {bug[4]}")
+    commit_variant(source, BAD_BRANCH, *LIVE_BUG)
     commit_variant(source, "good", "README.md", "# steadylink", "# steadylink\n", "v2: a good change")
     guard = GuardStack(workdir, source, {**FAST_RELEASES, "STEADYLINK_STATUS_TITLE": "short.example"})
-    guard.start()
     try:
+        guard.start()  # inside: a start that times out must still stop what it started
         yield guard
     finally:
         guard.stop()

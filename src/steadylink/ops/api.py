@@ -80,7 +80,9 @@ def create_ops_app(
             raise Forbidden(f"{action} needs the {role.label} role; this key is {Role(key.role).label}.")
 
     # incidents, the status page and the dashboard
-    include_guard_pages(app, guard, store, incidents, caller=caller, need=need)
+    include_guard_pages(
+        app, guard, store, incidents, caller=caller, need=need, watch_status=watch.status if watch else None
+    )
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -106,16 +106,16 @@ def run_guard(
     # Until the ops server runs, a signal unwinds through the finally below.
     signal.signal(signal.SIGTERM, _interrupt)
     ensure_operator_key(settings)
-    guard = Guard(settings, journal=journal)
-    check_certificates(guard.edge_config.tls_certs)  # a bad one is refused before anything starts
-    # Before anything starts: a first build that fails leaves nothing running.
-    ensure_serving_release(guard, source_dir=source_dir, progress=progress)
-    store = open_store(settings.database_url)
     # One journal per guard: the one `up` made (and closes), else one of our own.
     owns_journal = journal is None
     if journal is None:
         retention = timedelta(days=settings.watch.journal_retention_days)
         journal = Journal.for_data_dir(settings.data_dir, retention=retention)
+    guard = Guard(settings, journal=journal)
+    check_certificates(guard.edge_config.tls_certs)  # a bad one is refused before anything starts
+    # Before anything starts: a first build that fails leaves nothing running.
+    ensure_serving_release(guard, source_dir=source_dir, progress=progress)
+    store = open_store(settings.database_url)
     server: uvicorn.Server | None = None
     supervision: SupervisionLoop | None = None
     watch: Watcher | None = None

@@ -73,10 +73,10 @@ class Samples:
         )
 
     def record_traffic(self, at_s: int, *, requests: int, failures: int) -> None:
+        """One row per second, the first one written (the incidents part samples the same
+        table; adding to its row would count that second twice)."""
         self._write(
-            "INSERT INTO traffic_seconds (at_s, requests, failures) VALUES (?, ?, ?)"
-            " ON CONFLICT (at_s) DO UPDATE SET requests = requests + excluded.requests,"
-            " failures = failures + excluded.failures",
+            "INSERT OR IGNORE INTO traffic_seconds (at_s, requests, failures) VALUES (?, ?, ?)",
             (at_s, requests, failures),
         )
 

@@ -26,6 +26,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ from steadylink.watch.traffic import FrontCounters, counted_between
 
 LIVENESS = "redirect"
 JUMP_SECONDS = 5.0
+SPENT_CACHE_SECONDS = 5.0
 
 
 @dataclass
@@ -119,6 +121,8 @@ class Watcher:
         self._threads: list[threading.Thread] = []
         self._last_probe_mono = self.clock.monotonic()
         self._front_before: FrontCounters | None = None
+        self._pending_traffic: tuple[int, int, int] | None = None
+        self._spent_cache: tuple[float, tuple[int, int, tuple[int, int], tuple[int, int]]] | None = None
         self.slot_stats: dict[int, ServerStats] = {}
         self.front_counters: FrontCounters | None = None
         self.rollbacks_seen = 0
@@ -270,9 +274,21 @@ class Watcher:
             at_s = self._now_s()
             with self._lock:
                 self.traffic.add(at_s, good=requests - failures, bad=failures)
-            self.samples.record_traffic(at_s, requests=requests, failures=failures)
+            self._store_traffic(at_s, requests, failures)
         self._front_before = counters
         self.front_counters = counters
+
+    def _store_traffic(self, at_s: int, requests: int, failures: int) -> None:
+        """A second's row is written once, when the next second begins: the incidents part
+        samples the same table and each writer keeps the first row of a second."""
+        pending = self._pending_traffic
+        if pending is not None and pending[0] != at_s:
+            self.samples.record_traffic(pending[0], requests=pending[1], failures=pending[2])
+            pending = None
+        if pending is None:
+            self._pending_traffic = (at_s, requests, failures)
+        else:
+            self._pending_traffic = (at_s, pending[1] + requests, pending[2] + failures)
 
     def read_checks(self, *, slow: bool) -> None:
         db_ok, db_error = (
@@ -376,11 +392,7 @@ class Watcher:
     def status(self) -> dict[str, Any]:
         now = self.clock.now()
         now_s = int(now.timestamp())
-        year_start = int(start_of_year(now).timestamp())
-        spent_year = self.samples.bad_probe_seconds(LIVENESS, year_start, now_s + 1)
-        spent_month = self.samples.bad_probe_seconds(LIVENESS, now_s - 30 * 86_400, now_s + 1)
-        req_year = self.samples.traffic(year_start, now_s + 1)
-        req_month = self.samples.traffic(now_s - 30 * 86_400, now_s + 1)
+        spent_year, spent_month, req_year, req_month = self._spent(now)
         with self._lock:
             hour = self.liveness.window(now_s, 3600)
             req_hour = self.traffic.window(now_s, 3600)
@@ -409,6 +421,28 @@ class Watcher:
         }  # fmt: skip
 
     # internals -----------------------------------------------------------------
+
+    def _spent(self, now: datetime) -> tuple[int, int, tuple[int, int], tuple[int, int]]:
+        """Bad seconds and (requests, failures) this year and over 30 days, from ops.db.
+
+        Summing a year of minutes takes tens of milliseconds; a scraper asking every
+        second would make that a noticeable share of a core, so the sums are kept
+        ``SPENT_CACHE_SECONDS``.
+        """
+        mono = self.clock.monotonic()
+        if self._spent_cache is not None and mono - self._spent_cache[0] < SPENT_CACHE_SECONDS:
+            return self._spent_cache[1]
+        now_s = int(now.timestamp())
+        year_start = int(start_of_year(now).timestamp())
+        month_start = now_s - 30 * 86_400
+        spent = (
+            self.samples.bad_probe_seconds(LIVENESS, year_start, now_s + 1),
+            self.samples.bad_probe_seconds(LIVENESS, month_start, now_s + 1),
+            self.samples.traffic(year_start, now_s + 1),
+            self.samples.traffic(month_start, now_s + 1),
+        )
+        self._spent_cache = (mono, spent)
+        return spent
 
     def _on_event(self, event: Event) -> None:
         if event.kind != "release.rolled_back":
