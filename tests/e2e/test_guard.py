@@ -44,7 +44,8 @@ SEED_BUGS = [
         "json-loads",
         "src/steadylink/web/redirect.py",
         "location = self.ctx.cache.location(code)\n",
-        "location = json.loads(self.ctx.cache.location(code))\n",
+        # redirect.py no longer imports json: as the seed wrote it, ruff would catch it first
+        'location = __import__("json").loads(self.ctx.cache.location(code))\n',
         "json.loads where the value is used as is",
         3,
         "stage",
