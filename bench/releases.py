@@ -534,7 +534,9 @@ def _serving_slot_of(stack: GuardStack) -> int:
 # --------------------------------------------------------------------------- issue 9: kinds and faults
 
 REDIRECT = "src/steadylink/web/redirect.py"
-REFERRER_LINE = 'referrer = headers.get("referer")\n'
+# Where the worker answers /<code>: the kinds add their fault just before it,
+# for live redirects only (a Referer: staging's requests carry none).
+REDIRECT_LINE = "            try:\n                answer = self.memory_redirect(code, method, request_id)\n"
 VERSIONS = "src/steadylink/links/migrations/versions"
 # A worker that exits every CRASH_EVERY redirects with a Referer (live traffic
 # only: staging's requests carry none); memory that grows by HOARD_BYTES a
@@ -613,29 +615,36 @@ def migration_edit(repo: Path, rev: str, what: str, upgrade: str, downgrade: str
     return (f"{VERSIONS}/{rev}_bench.py", None, body)
 
 
+def before_redirect(code: str) -> str:
+    """``REDIRECT_LINE`` with ``code`` inserted inside its ``try:``, before the redirect."""
+    opening, rest = REDIRECT_LINE.split("\n", 1)
+    return f"{opening}\n{code}{rest}"
+
+
 def release_kinds(repo: Path) -> list[tuple[str, list[Edit], bool, str]]:
     """(branch, edits, should be promoted, what it is) for each kind of issue 9."""
     crash = (
-        "        if referrer:\n"
-        "            seen = gc.__dict__.setdefault('steadylink_bench_seen', [0])\n"
-        "            seen[0] += 1\n"
-        f"            if seen[0] % {CRASH_EVERY} == 0:\n"
-        "                __import__('os')._exit(3)\n"
+        '                if headers.get("referer"):\n'
+        "                    seen = gc.__dict__.setdefault('steadylink_bench_seen', [0])\n"
+        "                    seen[0] += 1\n"
+        f"                    if seen[0] % {CRASH_EVERY} == 0:\n"
+        "                        __import__('os')._exit(3)\n"
     )
     hoard = (
-        "        if referrer:\n"
-        f"            gc.__dict__.setdefault('steadylink_bench_hoard', []).append(b'x' * {HOARD_BYTES})\n"
+        '                if headers.get("referer"):\n'
+        "                    hoard = gc.__dict__.setdefault('steadylink_bench_hoard', [])\n"
+        f"                    hoard.append(b'x' * {HOARD_BYTES})\n"
     )
     return [
         (
             "crash-loop",
-            [(REDIRECT, REFERRER_LINE, REFERRER_LINE + crash)],
+            [(REDIRECT, REDIRECT_LINE, before_redirect(crash))],
             False,
             f"a worker exits every {CRASH_EVERY} live redirects (granian respawns it)",
         ),
         (
             "memory-growth",
-            [(REDIRECT, REFERRER_LINE, REFERRER_LINE + hoard)],
+            [(REDIRECT, REDIRECT_LINE, before_redirect(hoard))],
             False,
             f"{HOARD_BYTES // 1000} KB kept per live redirect (~135 MB/s at full traffic)",
         ),

@@ -158,3 +158,12 @@ def landing_site() -> Iterator[LandingSite]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_work_dirs() -> Iterator[None]:
+    """The /tmp/sl-* work folders of the guard tests go when the session ends (their guards stopped)."""
+    from tests.e2e.guard_harness import remove_work_dirs
+
+    yield
+    remove_work_dirs()

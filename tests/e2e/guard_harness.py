@@ -4,6 +4,8 @@ the front door that checks every response."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import random
 import shutil
@@ -117,7 +119,13 @@ class SteadyLoad:
 
 
 class GuardStack:
-    """`steadylink up` on free loopback ports, stopped by PID at the end."""
+    """`steadylink up` on free loopback ports, stopped by PID at the end.
+
+    A start that fails (times out, exits) stops what it started before it
+    raises, so a fixture that calls ``start`` outside its ``try`` leaves
+    nothing running; ``stop`` also ends, by PID, what an ``up`` killed with -9
+    left behind (its HAProxy and workers) and says which ones it had to.
+    """
 
     def __init__(self, workdir: Path, source: Path, env: dict[str, str]) -> None:
         self.workdir = workdir
@@ -141,7 +149,7 @@ class GuardStack:
             check=False,
         )
 
-    def start(self) -> None:
+    def start(self, timeout: float = 240) -> None:
         log = (self.workdir / "up.log").open("ab")
         self.process = subprocess.Popen(
             [
@@ -161,7 +169,12 @@ class GuardStack:
             env=self.env,
             cwd=self.workdir,
         )
-        wait_until(self._is_up, 240, "steadylink up to serve (the first up builds its first release)")
+        log.close()  # the child has its own copy
+        try:
+            wait_until(self._is_up, timeout, "steadylink up to serve (the first up builds its first release)")
+        except BaseException:
+            self.stop()
+            raise
 
     def _is_up(self) -> bool:
         assert self.process is not None
@@ -178,7 +191,9 @@ class GuardStack:
     def key(self) -> str:
         return (self.data_dir / "run" / "operator.key").read_text().strip()
 
-    def stop(self) -> None:
+    def stop(self) -> list[int]:
+        """SIGTERM to `up` (it stops its HAProxy and workers), SIGKILL if it hangs; then the PIDs
+        of this data folder still alive (left by an `up` that died) are killed and returned."""
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -186,6 +201,19 @@ class GuardStack:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        left = [pid for pid in pids_in(self.data_dir) if is_alive(pid) and self._is_ours(pid)]
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return left
+
+    def _is_ours(self, pid: int) -> bool:
+        """A PID read from a file may have been reused: only one started for this work folder."""
+        try:
+            seen = Path(f"/proc/{pid}/cmdline").read_bytes() + Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            return False
+        return str(self.workdir).encode() in seen
 
     def seed_links(self, n: int) -> dict[str, str]:
         links = {}
@@ -197,6 +225,43 @@ class GuardStack:
         return links
 
 
+WORK_DIRS: list[Path] = []  # removed at the end of the session (tests/e2e/conftest.py)
+
+
 def short_tmp() -> Path:
-    """Unix socket paths are limited to ~100 bytes: keep the work dir short."""
-    return Path(tempfile.mkdtemp(prefix="sl-", dir="/tmp"))
+    """Unix socket paths are limited to ~100 bytes: keep the work dir short (/tmp/sl-*)."""
+    made = Path(tempfile.mkdtemp(prefix="sl-", dir="/tmp"))
+    WORK_DIRS.append(made)
+    return made
+
+
+def remove_work_dirs(*only: Path) -> None:
+    """Remove the work folders ``short_tmp`` made (all of them, or ``only`` these)."""
+    for path in list(only or WORK_DIRS):
+        shutil.rmtree(path, ignore_errors=True)
+        WORK_DIRS.remove(path)
+
+
+def pids_in(data_dir: Path) -> list[int]:
+    """The slot workers and HAProxy a guard recorded in its data folder."""
+    try:
+        state = json.loads((data_dir / "run" / "guard.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return []
+    pids = [int(e["pid"]) for e in state.get("slots", {}).values() if e.get("pid")]
+    with contextlib.suppress(FileNotFoundError, ValueError, IndexError):
+        pids.append(int((data_dir / "run" / "haproxy.pid").read_text().split()[0]))
+    return pids
+
+
+def is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False

@@ -33,8 +33,8 @@ SAME_HEADERS = ("location", "cache-control", "content-type", "content-length")
 def running_stack(env: dict[str, str]) -> Iterator[GuardStack]:
     workdir = short_tmp()
     stack = GuardStack(workdir, make_source_repo(workdir), {**QUIET, **env})
-    stack.start()
     try:
+        stack.start()  # inside: a start that fails still stops what it started
         yield stack
     finally:
         stack.stop()

@@ -7,13 +7,10 @@ load through the front door that checks every answer.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import signal
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -47,7 +44,8 @@ SEED_BUGS = [
         "json-loads",
         "src/steadylink/web/redirect.py",
         "location = self.ctx.cache.location(code)\n",
-        "location = json.loads(self.ctx.cache.location(code))\n",
+        # redirect.py no longer imports json: as the seed wrote it, ruff would catch it first
+        'location = __import__("json").loads(self.ctx.cache.location(code))\n',
         "json.loads where the value is used as is",
         3,
         "stage",
@@ -102,15 +100,13 @@ def stack() -> Iterator[GuardStack]:
         commit_variant(source, branch, path, old, new, f"v2: {message}")
     commit_variant(source, "good", "README.md", "# steadylink", "# steadylink\n", "v2: a good change")
     guard = GuardStack(workdir, source, FAST_RELEASES)
-    guard.start()
     try:
+        guard.start()  # inside: a start that fails still stops what it started
         yield guard
     finally:
-        guard.stop()
-        pids = _pids_in(guard.data_dir)
+        left = guard.stop()
         assert guard.process is not None and guard.process.returncode is not None
-        for pid in pids:
-            assert not _alive(pid), f"pid {pid} still running after steadylink up stopped"
+        assert left == [], f"pids {left} still running after steadylink up stopped"
 
 
 @pytest.fixture(scope="module")
@@ -203,23 +199,3 @@ def test_the_guard_dying_does_not_take_traffic_down(stack: GuardStack, links: di
     assert "adopted" in (stack.workdir / "up.log").read_text()
 
 
-def _pids_in(data_dir: Path) -> list[int]:
-    try:
-        state = json.loads((data_dir / "run" / "guard.json").read_text())
-    except FileNotFoundError:
-        return []
-    pids = [int(e["pid"]) for e in state.get("slots", {}).values()]
-    with contextlib.suppress(FileNotFoundError, ValueError, IndexError):
-        pids.append(int((data_dir / "run" / "haproxy.pid").read_text().split()[0]))
-    return pids
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
-    except OSError:
-        return False

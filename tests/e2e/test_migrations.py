@@ -34,8 +34,8 @@ def stack() -> Iterator[GuardStack]:
     commit_additive_migration(source)
     commit_destructive_migration(source)
     guard = GuardStack(workdir, source, FAST_RELEASES)
-    guard.start()
     try:
+        guard.start()  # inside: a start that fails still stops what it started
         yield guard
     finally:
         guard.stop()

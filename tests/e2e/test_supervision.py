@@ -38,8 +38,8 @@ ENV = {
 def stack() -> Iterator[GuardStack]:
     workdir = short_tmp()
     guard = GuardStack(workdir, make_source_repo(workdir), ENV)
-    guard.start()
     try:
+        guard.start()  # inside: a start that fails still stops what it started
         yield guard
     finally:
         guard.stop()

@@ -47,8 +47,8 @@ def stack(receivers: tuple[Receiver, Receiver]) -> Iterator[GuardStack]:
         "STEADYLINK_WATCH_HEARTBEAT_SECONDS": "5",
     }
     guard = GuardStack(workdir, make_source_repo(workdir), env)
-    guard.start()
     try:
+        guard.start()  # inside: a start that fails still stops what it started
         yield guard
     finally:
         guard.stop()

@@ -11,10 +11,10 @@ from steadylink.clock import FakeClock
 from steadylink.incidents.service import Incidents
 from steadylink.incidents.store import IncidentStore
 from steadylink.incidents.tracker import IncidentTracker
-from steadylink.incidents.traffic import Second, ensure_traffic_table, save_second
+from steadylink.incidents.traffic import Second
 from steadylink.release.history import ReleaseRecord, StepRecord, save_record
 from steadylink.watch.journal import Journal
-from steadylink.watch.opsdb import connect_ops_db
+from steadylink.watch.samples import Samples
 
 GOOD = "20260101000000-aaaa111"
 BAD = "20260101000100-bbbb222"
@@ -67,13 +67,12 @@ def record_incident(data_dir: Path, clock: FakeClock) -> Recorded:
         )
     clock.advance(1)
     journal.append("canary.weight", "canary at 5 %", release=BAD, body={"slot": 2, "weight": 5, "percent": 5})
-    conn = connect_ops_db(journal.path)
-    ensure_traffic_table(conn)
+    samples = Samples(journal.path)  # the watch's sampler: the only writer of the front door's figures
     at = int(clock.now().timestamp())
     seconds = [Second(at + n, 100, 40 if 1 <= n <= 3 else 0) for n in range(6)]
     for s in seconds:
-        save_second(conn, s, retention=timedelta(days=1))
-    conn.close()
+        samples.record_traffic(s.at_s, requests=s.requests, failures=s.failures)
+    samples.close()
     clock.advance(1)
     journal.append(
         "traffic.errors", "first 5xx seen at the front door: 40 of 100 requests", severity="warning"

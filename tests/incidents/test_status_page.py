@@ -7,8 +7,15 @@ from pathlib import Path
 
 from steadylink.clock import FakeClock
 from steadylink.incidents.service import Incidents
-from steadylink.incidents.status_page import MinuteRow, component_state, daily_uptime, status_json
+from steadylink.incidents.status_page import (
+    MinuteRow,
+    component_state,
+    daily_uptime,
+    read_unrolled_seconds,
+    status_json,
+)
 from steadylink.watch.opsdb import connect_ops_db
+from steadylink.watch.samples import Samples
 
 
 def test_component_state_from_the_last_minutes() -> None:
@@ -49,3 +56,29 @@ def test_status_from_probe_rows(tmp_path: Path, incidents: Incidents, clock: Fak
     incidents.open(title="internal words", by="a")
     body = status_json(conn, incidents.store, now=clock.now(), title="short.example")
     assert body["overall"] == "Service disruption" and "internal" not in str(body)
+
+
+def test_a_fresh_guard_s_probes_show_before_their_first_minute_is_rolled_up(
+    tmp_path: Path, incidents: Incidents, clock: FakeClock
+) -> None:
+    samples = Samples(tmp_path / "ops.db")  # the watch's own writer of probe results
+    start = int(clock.now().timestamp()) // 60 * 60
+    for s in range(90):  # a minute and a half of passing probes, none failed
+        for probe in ("redirect", "create", "ui"):
+            samples.record_probe(probe, start + s, ok=True, latency_ms=5.0)
+    clock.advance(90)
+    conn = connect_ops_db(tmp_path / "ops.db", read_only=True)
+    body = status_json(conn, incidents.store, now=clock.now(), title="t")
+    assert body["overall"] == "All systems operational"  # not "No measurements yet" for a minute
+    assert body["components"][0]["days"][-1]["uptime"] == 1.0
+    samples.roll_up(start + 90)  # the first minute rolled up: counted once, not twice
+    samples.record_probe("redirect", start + 90, ok=False, latency_ms=None)
+    rows = read_unrolled_seconds(conn, clock.now() - timedelta(minutes=3))
+    assert {(r.probe, r.at_min, r.total) for r in rows if r.probe == "redirect"} == {
+        ("redirect", start + 60, 31)
+    }
+    assert [
+        c["state"] for c in status_json(conn, incidents.store, now=clock.now(), title="t")["components"]
+    ] == ["degraded", "operational", "operational"]
+    conn.close()
+    samples.close()

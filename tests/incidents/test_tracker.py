@@ -1,4 +1,4 @@
-"""The tracker: journal events in, incidents with timelines out; traffic seconds sampled."""
+"""The tracker: journal events in, incidents with timelines out; the watch's traffic seconds read."""
 
 from __future__ import annotations
 
@@ -9,9 +9,13 @@ from steadylink.incidents.impact import read_impact
 from steadylink.incidents.service import Incidents
 from steadylink.incidents.store import IncidentStore
 from steadylink.incidents.tracker import IncidentTracker
-from steadylink.incidents.traffic import Totals
+from steadylink.notify.dispatch import Dispatcher
+from steadylink.settings import Settings
 from steadylink.watch.journal import Journal
 from steadylink.watch.opsdb import connect_ops_db
+from steadylink.watch.probes import ProbeIdentity
+from steadylink.watch.traffic import FrontCounters
+from steadylink.watch.watcher import Sources, Watcher
 
 
 def test_a_bad_release_writes_its_own_timeline(
@@ -67,18 +71,40 @@ def test_a_restarted_tracker_neither_misses_nor_repeats(
     assert incident.alerts == ["a1"] and incident.severity == 1
 
 
-def test_front_door_seconds_make_the_impact(incidents: Incidents, journal: Journal, clock: FakeClock) -> None:
-    figures = iter([Totals(100, 0), Totals(200, 0), Totals(300, 40), Totals(400, 90), Totals(500, 90)])
-    tracker = IncidentTracker(incidents, journal, front_door=lambda: next(figures))
+def test_the_watch_s_sampler_alone_makes_the_impact_and_the_first_5xx_event(
+    tmp_path: Path, incidents: Incidents, journal: Journal, clock: FakeClock
+) -> None:
+    # HAProxy's frontend counters (they include its own 503 when no release answers)
+    figures = iter(FrontCounters(r, f) for r, f in ((100, 0), (200, 0), (300, 40), (400, 90), (500, 90), (500, 90)))
+    watch = Watcher(
+        Settings(data_dir=tmp_path), journal=journal, identity=ProbeIdentity("_p", "https://p.invalid/", "k"),
+        sources=Sources(front_counters=lambda: next(figures)), dispatcher=Dispatcher([]), clock=clock,
+    )  # fmt: skip
+    tracker = IncidentTracker(incidents, journal)
     start = clock.now()
-    for _ in range(5):
-        tracker.sample_front_door()
+    for _ in range(6):
+        watch.read_traffic()
+        tracker.watch_front_door()
         clock.advance(1)
     assert [e.kind for e in journal.read()] == ["traffic.errors"]  # said once, not every second
     conn = connect_ops_db(journal.path, read_only=True)
+    assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name LIKE 'traffic%'").fetchone()[0] == 2
     impact = read_impact(conn, since=start, until=clock.now())
     assert (impact.requests, impact.failed_requests, impact.bad_seconds) == (400, 90, 2)
     assert round(impact.budget_minutes * 60) == 2
+    conn.close()
+    watch.stop()
+
+
+def test_without_the_watch_there_are_no_figures_and_nothing_breaks(
+    incidents: Incidents, journal: Journal, clock: FakeClock
+) -> None:
+    tracker = IncidentTracker(incidents, journal)
+    tracker.watch_front_door()
+    conn = connect_ops_db(journal.path, read_only=True)
+    impact = read_impact(conn, since=clock.now(), until=clock.now())
+    assert (impact.requests, impact.bad_seconds) == (0, 0)
+    assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name LIKE 'traffic%'").fetchone()[0] == 0
     conn.close()
 
 

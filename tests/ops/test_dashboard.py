@@ -8,12 +8,15 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.ops.test_watch_api import fail_three_seconds
 
-from steadylink.clock import SystemClock
+from steadylink.clock import FakeClock, SystemClock
 from steadylink.incidents.service import Incidents
 from steadylink.incidents.store import IncidentStore
 from steadylink.links.service import create_key
 from steadylink.links.sql_store import SqlStore
+from steadylink.notify.base import Notice
+from steadylink.notify.dispatch import Dispatcher
 from steadylink.ops.api import create_ops_app
 from steadylink.ops.dashboard import budgets_of
 from steadylink.release.audit import read_audit
@@ -21,6 +24,8 @@ from steadylink.release.guard import Guard
 from steadylink.settings import Settings
 from steadylink.types import Role
 from steadylink.watch.journal import Journal
+from steadylink.watch.probes import ProbeIdentity
+from steadylink.watch.watcher import Sources, Watcher
 
 
 @pytest.fixture
@@ -90,14 +95,67 @@ def test_forms_need_the_session_s_csrf_token(
     assert "investigating" in client.get("/").text or "resolved" in client.get("/").text
 
 
-def test_alerts_can_be_acknowledged(client: TestClient, sqlite_store: SqlStore, journal: Journal) -> None:
-    journal.append("alert.firing", "5xx burn", body={"alert_id": "a-1", "rule": "availability", "severity": "page",
-                                                      "summary": "5xx burn rate 14x"})  # fmt: skip
-    csrf = sign_in(client, sqlite_store, Role.VIEWER)
-    assert "5xx burn rate 14x" in client.get("/").text
-    client.post("/dash/alerts/a-1/ack", data={"csrf": csrf})
-    assert [e.body["by"] for e in journal.read(kinds=["alert.acknowledged"])] == ["viewer person"]
-    assert "acknowledged by viewer person" in client.get("/").text
+@pytest.fixture
+def watched(
+    guard: Guard, sqlite_store: SqlStore, tmp_path: Path
+) -> Iterator[tuple[TestClient, Watcher, FakeClock, list[Notice]]]:
+    clock = FakeClock(SystemClock().now())  # the dashboard lists the alerts of the guard's last 7 days
+    journal = Journal.for_data_dir(guard.data_dir, clock=clock)
+    watch = Watcher(
+        guard.settings, journal=journal, identity=ProbeIdentity("_probe-redirect", "https://p.invalid/", "k"),
+        sources=Sources(), dispatcher=Dispatcher([]), clock=clock,
+    )  # fmt: skip
+    told: list[Notice] = []
+    watch.dispatcher.submit = told.append  # type: ignore[method-assign]  # what PagerDuty would be told
+    incidents = Incidents(IncidentStore(journal.path), journal)
+    app = create_ops_app(
+        guard, sqlite_store, source_dir=None, journal=journal, watch=watch, incidents=incidents
+    )
+    with TestClient(app) as c:
+        yield c, watch, clock, told
+    watch.stop()
+    journal.close()
+
+
+def test_acknowledging_on_the_dashboard_goes_through_the_watch_for_a_deployer_only(
+    watched: tuple[TestClient, Watcher, FakeClock, list[Notice]], sqlite_store: SqlStore, guard: Guard
+) -> None:
+    c, watch, clock, told = watched
+    fail_three_seconds(watch, clock)
+    [alert] = watch.book.open.values()
+    assert alert.state == "firing"
+    url = f"/dash/alerts/{alert.alert_id}/ack"
+    csrf = sign_in(c, sqlite_store, Role.VIEWER)
+    page = c.get("/").text
+    assert alert.summary in page and url not in page  # no button a viewer cannot use
+    assert c.post(url, data={"csrf": csrf}).status_code == 403
+    csrf = sign_in(c, sqlite_store, Role.DEPLOYER)
+    assert url in c.get("/").text
+    assert c.post(url, data={"csrf": "forged"}).status_code == 403
+    assert watch.book.open[alert.rule].acknowledged_by is None
+    assert c.post(url, data={"csrf": csrf}, follow_redirects=False).status_code == 303
+    # the watch's own state: no more reminders or escalation, and PagerDuty is told
+    assert watch.book.open[alert.rule].acknowledged_by == "deployer person"
+    assert [n.action for n in told if n.alert_id == alert.alert_id][-1] == "acknowledge"
+    assert "acknowledged by deployer person" in c.get("/").text
+    entries = [
+        (e.actor, e.action, e.target, e.outcome) for e in read_audit(guard.data_dir) if e.action == "ack"
+    ]
+    assert entries == [
+        ("viewer person", "ack", alert.alert_id, "refused"),
+        ("deployer person", "ack", alert.alert_id, "done"),
+    ]
+    r = c.post("/dash/alerts/nope/ack", data={"csrf": csrf})
+    assert r.status_code == 404 and "No open alert" in r.text
+
+
+def test_acknowledging_without_the_watch_says_so(
+    client: TestClient, sqlite_store: SqlStore, journal: Journal
+) -> None:
+    csrf = sign_in(client, sqlite_store, Role.DEPLOYER)
+    r = client.post("/dash/alerts/a-1/ack", data={"csrf": csrf})
+    assert r.status_code == 422 and "watch is not running" in r.text
+    assert journal.read(kinds=["alert.acknowledged"]) == []
 
 
 def test_rollback_needs_deployer_and_confirmation_and_is_audited(

@@ -1,4 +1,7 @@
-"""The incidents part inside a running guard: its service, its tracker, the front door's counters.
+"""The incidents part inside a running guard: its service and its tracker.
+
+The front door's per-second figures are the watch's (``watch/samples.py``);
+the tracker reads them, it does not sample HAProxy itself.
 
 ``start_incidents`` is what ``steadylink up`` calls once the guard runs; the
 returned ``RunningIncidents`` is stopped with the guard.
@@ -15,7 +18,6 @@ from steadylink.incidents.service import Incidents
 from steadylink.incidents.store import IncidentStore
 from steadylink.incidents.subscribers import AppriseSubscribers
 from steadylink.incidents.tracker import IncidentTracker
-from steadylink.incidents.traffic import Totals
 from steadylink.release.guard import Guard
 from steadylink.watch.journal import Journal
 
@@ -44,23 +46,8 @@ def start_incidents(guard: Guard, journal: Journal) -> RunningIncidents:
     tracker = IncidentTracker(
         incidents,
         journal,
-        front_door=lambda: front_door_totals(guard),
-        traffic_retention=timedelta(days=settings.incidents.traffic_retention_days),
         rules=OpeningRules(unguarded_window=timedelta(minutes=settings.incidents.unguarded_minutes)),
         housekeeping=rotator.rotate_if_due,
     )
     tracker.start()
     return RunningIncidents(incidents, tracker)
-
-
-def front_door_totals(guard: Guard) -> Totals | None:
-    """What users got from all slots so far (HAProxy's cumulative counters), or None if it does not answer."""
-    if guard.edge is None:
-        return None
-    try:
-        stats = guard.edge.runtime.server_stats()
-    except Exception:
-        return None  # HAProxy restarting: the sampler counts from zero when it is back
-    responses = sum(s.responses for s in stats.values())
-    failures = sum(s.hrsp_5xx for s in stats.values())
-    return Totals(responses, failures)

@@ -1,7 +1,10 @@
 """The public status page, as data: components, 90 days of uptime, incidents' public side.
 
 Built from the probes' rows in ``ops.db`` (``probe_minutes``, written by the
-watch part) and the incident store. Nothing internal goes on it: no release
+watch part, plus the ``probe_seconds`` of the minutes it has not rolled up
+yet, so the page shows what the probes see now, not a minute late, and a
+fresh guard is not "No measurements yet" while its probes pass) and the
+incident store. Nothing internal goes on it: no release
 ids, no error text, no note a person did not mark public — an incident shows
 its public title (or "Service disruption"), its status, when it began and
 ended, and its public updates. ``status_json`` is what ``/status.json``
@@ -80,8 +83,11 @@ def status_json(
 ) -> dict[str, Any]:
     now = utc(now)
     since = now - timedelta(days=DAYS)
-    days = read_minutes(conn, since, per_day=True)
-    recent = read_minutes(conn, now - timedelta(minutes=RECENT_MINUTES))
+    unrolled = read_unrolled_seconds(conn, now - timedelta(minutes=RECENT_MINUTES))
+    days = read_minutes(conn, since, per_day=True) + [
+        MinuteRow(r.probe, r.at_min // 86_400 * 86_400, r.total, r.ok) for r in unrolled
+    ]
+    recent = read_minutes(conn, now - timedelta(minutes=RECENT_MINUTES)) + unrolled
     components = []
     for name, probe in COMPONENTS:
         components.append(
@@ -122,6 +128,22 @@ def read_minutes(conn: sqlite3.Connection, since: datetime, *, per_day: bool = F
         rows = conn.execute(
             f"SELECT probe, {bucket} AS bucket, SUM(total), SUM(ok) FROM probe_minutes"
             " WHERE at_min >= ? GROUP BY probe, bucket",
+            (int(since.timestamp()),),
+        ).fetchall()
+    except sqlite3.OperationalError:
+        return []  # the watch part has not written probes (yet)
+    return [MinuteRow(str(r[0]), int(r[1]), int(r[2] or 0), int(r[3] or 0)) for r in rows]
+
+
+def read_unrolled_seconds(conn: sqlite3.Connection, since: datetime) -> list[MinuteRow]:
+    """Per-second probe results of the minutes not yet in ``probe_minutes`` (the current one, and
+    the one just finished until the watch rolls it up), summed per minute."""
+    try:
+        rows = conn.execute(
+            "SELECT probe, at_s / 60 * 60 AS at_min, count(*), SUM(ok) FROM probe_seconds AS s"
+            " WHERE at_s >= ? AND at_s / 60 * 60 > coalesce("
+            "  (SELECT max(at_min) FROM probe_minutes AS m WHERE m.probe = s.probe), -1)"
+            " GROUP BY probe, at_min",
             (int(since.timestamp()),),
         ).fetchall()
     except sqlite3.OperationalError:

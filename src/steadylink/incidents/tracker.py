@@ -3,15 +3,14 @@
 It reads the journal after the last event it handled (the cursor is kept in
 ``ops.db``, so a restarted guard neither misses nor repeats an event; a first
 start begins at the newest event, not at history), asks ``OpeningRules``,
-and opens, joins or links. Once a second it also samples the front door's
-counters (``traffic.py``). It runs on its own thread: the journal's
+and opens, joins or links. Once a second it also looks at the seconds the
+watch's sampler wrote (``traffic.py``) and says the first 5xx after a quiet
+minute in the journal (``traffic.errors``). It runs on its own thread: the journal's
 ``subscribe`` only wakes it, so a deploy that appends events never waits on it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 import sys
 import threading
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from datetime import timedelta
 from steadylink.incidents.model import Status
 from steadylink.incidents.rules import Ignore, Join, Open, OpeningRules
 from steadylink.incidents.service import Incidents
-from steadylink.incidents.traffic import Totals, TrafficSampler, ensure_traffic_table, save_second
+from steadylink.incidents.traffic import FirstFailures, read_seconds_after
 from steadylink.watch.journal import Event, Journal
 from steadylink.watch.opsdb import connect_ops_db
 
@@ -38,21 +37,18 @@ class IncidentTracker:
         incidents: Incidents,
         journal: Journal,
         *,
-        front_door: Callable[[], Totals | None] | None = None,
-        traffic_retention: timedelta = timedelta(days=14),
         rules: OpeningRules | None = None,
         housekeeping: Callable[[], None] | None = None,
     ) -> None:
         self.incidents = incidents
         self.journal = journal
-        self.front_door = front_door
-        self.traffic_retention = traffic_retention
         self.rules = rules or OpeningRules()
         self.housekeeping = housekeeping
-        self.sampler = TrafficSampler()
+        self.first_failures = FirstFailures()
         self._conn = connect_ops_db(journal.path)
         self._conn.execute(_CURSOR_SCHEMA)
-        ensure_traffic_table(self._conn)
+        # Seconds already in ops.db are history, not news: look only at what comes after.
+        self._traffic_after_s = int(incidents.store.clock.now().timestamp())
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -79,7 +75,7 @@ class IncidentTracker:
             self._wake.clear()
             try:
                 self.handle_new_events()
-                self.sample_front_door()
+                self.watch_front_door()
                 if self.housekeeping is not None:
                     self.housekeeping()
             except Exception as exc:  # the guard goes on; the next pass tries again
@@ -138,24 +134,17 @@ class IncidentTracker:
                 text=f"Joined: {decision.reason} ({event.message})",
             )
 
-    def sample_front_door(self) -> None:
-        if self.front_door is None:
-            return
-        totals = self.front_door()
-        if totals is None:
-            return
-        second, began = self.sampler.step(self.incidents.store.clock.now(), totals)
-        if second is None:
-            return
-        with contextlib.suppress(sqlite3.Error):  # a full disk: this second's figures are lost
-            save_second(self._conn, second, retention=self.traffic_retention)
-        if began:
-            self.journal.append(
-                "traffic.errors",
-                f"first 5xx seen at the front door: {second.failures} of {second.requests} requests",
-                severity="warning",
-                body={"failures": second.failures, "requests": second.requests},
-            )
+    def watch_front_door(self) -> None:
+        """Read the seconds the watch wrote since the last pass; journal the first 5xx of a bout."""
+        for second in read_seconds_after(self._conn, self._traffic_after_s):
+            self._traffic_after_s = second.at_s
+            if self.first_failures.began(second):
+                self.journal.append(
+                    "traffic.errors",
+                    f"first 5xx seen at the front door: {second.failures} of {second.requests} requests",
+                    severity="warning",
+                    body={"failures": second.failures, "requests": second.requests},
+                )
 
     # internals ---------------------------------------------------------------------
 

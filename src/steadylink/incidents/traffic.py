@@ -1,40 +1,27 @@
-"""What users got at the front door, second by second, kept for incident impact and charts.
+"""What users got at the front door, second by second, for incident impact and charts.
 
-The guard reads HAProxy's per-slot counters once a second (``TrafficSampler``
-turns the cumulative counters into per-second deltas) and keeps one row per
-second that had traffic in ``ops.db`` (``traffic_seconds``) for
-``incidents.traffic_retention_days``. ``failures`` counts the 5xx responses
-users received; a GET that HAProxy retried on another slot is not one.
-The first failures after a quiet minute are said once in the journal
-(``traffic.errors``: "first 5xx seen").
+The figures are the watch's: its sampler reads HAProxy's frontend counters
+once a second (it also counts HAProxy's own 503 when no release answers) and
+writes ``traffic_seconds`` in ``ops.db``, rolled up into ``traffic_minutes``.
+The incidents part only reads them; it keeps no sampler of its own, so a
+second is never counted twice or by two different measures. The watch keeps
+the per-second rows for ``incidents.traffic_retention_days`` (at least 48 h);
+older windows are read from the per-minute rows.
+
+Without the watch (a guard whose watch never ran on this data folder) there
+are no rows: impact shows no requests, only the probe's bad seconds (none
+either, as the probes are the watch's too), and the chart has gaps.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from steadylink.clock import utc
 
 QUIET_SECONDS = 60
-
-# The same table the watch part keeps (watch/samples.py, its front-door signal): whichever
-# part runs first makes it, both write a second at most once (INSERT OR IGNORE), so the two
-# never fight over a row. Once both are merged, one sampler can go.
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS traffic_seconds (
-    at_s INTEGER PRIMARY KEY, requests INTEGER NOT NULL, failures INTEGER NOT NULL
-);
-"""
-
-
-@dataclass(frozen=True)
-class Totals:
-    """Cumulative front-door counters at one moment."""
-
-    requests: int
-    failures: int
 
 
 @dataclass(frozen=True)
@@ -44,56 +31,55 @@ class Second:
     failures: int
 
 
-def ensure_traffic_table(conn: sqlite3.Connection) -> None:
-    conn.executescript(_SCHEMA)
-
-
-class TrafficSampler:
-    """Deltas between successive ``Totals``; counters that went back (HAProxy restarted) count from zero."""
+class FirstFailures:
+    """Says when 5xx begin after a quiet minute (the ``traffic.errors`` event), once per bout."""
 
     def __init__(self) -> None:
-        self._last: Totals | None = None
         self._last_failure_s: int | None = None
 
-    def step(self, at: datetime, totals: Totals) -> tuple[Second | None, bool]:
-        """The second's figures (None before the second sample) and whether failures just began."""
-        last, self._last = self._last, totals
-        if last is None:
-            return None, False
-        if totals.requests < last.requests or totals.failures < last.failures:
-            last = Totals(0, 0)
-        second = Second(
-            int(utc(at).timestamp()),
-            totals.requests - last.requests,
-            totals.failures - last.failures,
-        )
-        began = False
-        if second.failures > 0:
-            began = self._last_failure_s is None or second.at_s - self._last_failure_s > QUIET_SECONDS
-            self._last_failure_s = second.at_s
-        return second, began
-
-
-def save_second(conn: sqlite3.Connection, second: Second, *, retention: timedelta) -> None:
-    if second.requests <= 0 and second.failures <= 0:
-        return
-    with conn:
-        conn.execute(
-            "INSERT OR IGNORE INTO traffic_seconds (at_s, requests, failures) VALUES (?, ?, ?)",
-            (second.at_s, second.requests, second.failures),
-        )
-        if second.at_s % 3600 == 0:
-            conn.execute(
-                "DELETE FROM traffic_seconds WHERE at_s < ?", (second.at_s - int(retention.total_seconds()),)
-            )
+    def began(self, second: Second) -> bool:
+        if second.failures <= 0:
+            return False
+        is_new = self._last_failure_s is None or second.at_s - self._last_failure_s > QUIET_SECONDS
+        self._last_failure_s = second.at_s
+        return is_new
 
 
 def read_traffic(conn: sqlite3.Connection, since: datetime, until: datetime) -> list[Second]:
+    """Seconds with traffic in [since, until]; a minute whose seconds were pruned is one row at its start."""
+    lo, hi = int(utc(since).timestamp()), int(utc(until).timestamp()) + 1
+    try:
+        seconds = [
+            Second(*row)
+            for row in conn.execute(
+                "SELECT at_s, requests, failures FROM traffic_seconds"
+                " WHERE at_s >= ? AND at_s < ? AND requests + failures > 0 ORDER BY at_s",
+                (lo, hi),
+            )
+        ]
+        first_kept = conn.execute("SELECT min(at_s) FROM traffic_seconds").fetchone()[0]
+        older: list[Second] = []
+        if first_kept is None or lo < first_kept:
+            older = [
+                Second(*row)
+                for row in conn.execute(
+                    "SELECT at_min, requests, failures FROM traffic_minutes"
+                    " WHERE at_min >= ? AND at_min < ? AND requests + failures > 0 ORDER BY at_min",
+                    (lo // 60 * 60, hi if first_kept is None else min(hi, first_kept // 60 * 60)),
+                )
+            ]
+    except sqlite3.OperationalError:
+        return []  # no tables yet: the watch never sampled this data folder
+    return older + seconds
+
+
+def read_seconds_after(conn: sqlite3.Connection, after_s: int, *, limit: int = 3600) -> list[Second]:
+    """The watch's newest seconds, oldest first (what the incident tracker looks at each pass)."""
     try:
         rows = conn.execute(
-            "SELECT at_s, requests, failures FROM traffic_seconds WHERE at_s >= ? AND at_s < ? ORDER BY at_s",
-            (int(utc(since).timestamp()), int(utc(until).timestamp()) + 1),
+            "SELECT at_s, requests, failures FROM traffic_seconds WHERE at_s > ? ORDER BY at_s LIMIT ?",
+            (after_s, limit),
         ).fetchall()
     except sqlite3.OperationalError:
-        return []  # no table yet: no guard sampled this data folder
+        return []
     return [Second(*row) for row in rows]

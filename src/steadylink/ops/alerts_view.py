@@ -1,8 +1,9 @@
 """Firing alerts as the journal tells them: the last transition of each alert id wins.
 
 The watch part owns alert state; the dashboard reads its events so it works
-with whatever the watch part keeps, and an acknowledgement made here is an
-``alert.acknowledged`` event the watch part can act on.
+with whatever the watch part keeps. Acknowledging from the dashboard goes
+through the watch itself (``Watcher.acknowledge``), which writes the
+``alert.acknowledged`` event read back here.
 """
 
 from __future__ import annotations

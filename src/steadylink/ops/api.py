@@ -81,7 +81,8 @@ def create_ops_app(
 
     # incidents, the status page and the dashboard
     include_guard_pages(
-        app, guard, store, incidents, caller=caller, need=need, watch_status=watch.status if watch else None
+        app, guard, store, incidents, caller=caller, need=need, watch_status=watch.status if watch else None,
+        acknowledge_alert=watch.acknowledge if watch else None,
     )
 
     @app.get("/healthz")

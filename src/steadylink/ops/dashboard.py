@@ -35,11 +35,20 @@ from steadylink.types import Role
 Text = Annotated[str, Form(max_length=10_000)]
 Csrf = Annotated[str, Form(alias="csrf", max_length=100)]
 WatchStatus = Callable[[], dict[str, Any] | None]  # the watch part's status (budgets), when it runs
+# The watch's own acknowledgement (``Watcher.acknowledge``: the same path as ``steadylink ack`` and
+# POST /ops/v1/alerts/{id}/ack), so re-notification and escalation stop and PagerDuty is told.
+Acknowledge = Callable[..., object]
 IN_FLIGHT = ("building", "gated", "staged", "canary")
 
 
 def include_dashboard(
-    app: FastAPI, guard: Guard, store: Store, incidents: Incidents, *, watch_status: WatchStatus | None = None
+    app: FastAPI,
+    guard: Guard,
+    store: Store,
+    incidents: Incidents,
+    *,
+    watch_status: WatchStatus | None = None,
+    acknowledge_alert: Acknowledge | None = None,
 ) -> None:
     sessions = Sessions(
         guard.clock,
@@ -200,12 +209,25 @@ def include_dashboard(
     @app.post("/dash/alerts/{alert_id}/ack", include_in_schema=False)
     def acknowledge(request: Request, alert_id: str, csrf: Csrf = "") -> Response:
         session = signed_in(request, csrf)
-        if incidents.journal is not None and len(alert_id) <= 200:
-            incidents.journal.append(
-                "alert.acknowledged",
-                f"alert {alert_id} acknowledged by {session.name}",
-                body={"alert_id": alert_id, "by": session.name},
+        try:
+            need_role(session, Role.DEPLOYER, "acknowledge an alert")
+            if acknowledge_alert is None:
+                raise InvalidInput("The watch is not running in this guard.", field="alert")
+            if len(alert_id) > 200:
+                raise InvalidInput("That is not an alert of this guard.", field="alert")
+            acknowledge_alert(alert_id, by=session.name)
+        except SteadylinkError as exc:
+            audit(
+                guard,
+                session.name,
+                session.role,
+                "ack",
+                alert_id[:200],
+                "refused",
+                detail={"reason": exc.message},
             )
+            return page(request, session, flash=exc.message, status=exc.status)
+        audit(guard, session.name, session.role, "ack", alert_id, "done", detail={"from": "dashboard"})
         return RedirectResponse("/#alerts", status_code=303)
 
     @app.post("/dash/rollback", include_in_schema=False)

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from steadylink.incidents.service import Incidents
 from steadylink.incidents.store import IncidentStore
 from steadylink.links.store import Store
-from steadylink.ops.dashboard import WatchStatus, include_dashboard
+from steadylink.ops.dashboard import Acknowledge, WatchStatus, include_dashboard
 from steadylink.ops.incidents_api import Caller, Need, include_incidents
 from steadylink.ops.pages import include_static
 from steadylink.ops.status import include_status_page
@@ -28,10 +28,13 @@ def include_guard_pages(
     caller: Caller,
     need: Need,
     watch_status: WatchStatus | None = None,
+    acknowledge_alert: Acknowledge | None = None,
 ) -> None:
     if incidents is None:
         incidents = Incidents(IncidentStore.for_data_dir(guard.data_dir, clock=guard.clock))
     include_static(app)
     include_incidents(app, incidents, caller=caller, need=need)
     include_status_page(app, incidents, title=guard.settings.status.title)
-    include_dashboard(app, guard, store, incidents, watch_status=watch_status)
+    include_dashboard(
+        app, guard, store, incidents, watch_status=watch_status, acknowledge_alert=acknowledge_alert
+    )

@@ -122,8 +122,7 @@ def run_guard(
     running_incidents: RunningIncidents | None = None
 
     def edge_event(kind: str, message: str, severity: str) -> None:
-        journal.append(kind, message, severity=severity)
-        progress(message)
+        journal.append(kind, message, severity=severity)  # `up` prints every journal event
 
     guard.on_edge_event = edge_event  # map rebuilds, failed map syncs, a restarted visit reader
     try:

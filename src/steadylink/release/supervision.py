@@ -139,7 +139,6 @@ class SupervisionLoop:
             done = self._carry_out(action)
         except Exception as exc:
             message = f"could not restart {action.what} ({action.why}): {exc}"
-            self.progress(f"supervisor: {message}")
             self._record(
                 "supervisor.restart_failed", message, release, "error",
                 {"what": action.what, "why": action.why, "error": str(exc)},
@@ -148,7 +147,6 @@ class SupervisionLoop:
         self.supervisor.forget(action)
         seconds = time.monotonic() - started
         message = f"restarted {action.what}: {action.why}; {done} in {seconds:.2f} s"
-        self.progress(f"supervisor: {message}")
         self._record(
             "supervisor.restarted", message, release, "warning",
             {"what": action.what, "why": action.why, "done": done, "seconds": round(seconds, 3)},
@@ -177,8 +175,11 @@ class SupervisionLoop:
     def _record(
         self, kind: str, message: str, release: str | None, severity: str, body: dict[str, Any]
     ) -> None:
+        """Into the journal, whose listener in `up` prints it; said here only without one."""
         if self.journal is not None:
             self.journal.append(kind, message, release=release, severity=severity, body=body)
+        else:
+            self.progress(f"supervisor: {message}")
 
 
 def _group_view(

@@ -4,8 +4,11 @@
 rolls each finished minute up (count, good, p99 latency) and keeps it for 400
 days, for the yearly budget and the status page. ``traffic_seconds`` and
 ``traffic_minutes`` do the same for the requests HAProxy counted and those
-that failed (the request-based signal). The incidents part reads the probe
-tables (their shape is a contract: do not rename).
+that failed (the request-based signal). This is the only writer of the
+front door's figures; the incidents part reads the probe and traffic tables
+for its status page, impact and report charts (their shape is a contract: do
+not rename), which is why per-second traffic is kept as long as
+``incidents.traffic_retention_days`` says when that is longer than 48 h.
 
 Writing never raises: with a full disk the rows are lost (said once on
 stderr) and the guard goes on probing; the alert rules work from memory
@@ -54,8 +57,9 @@ def p99(values: Iterable[float]) -> float | None:
 class Samples:
     """The probe and traffic tables of one ``ops.db``; safe to share between threads."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, traffic_seconds_kept: int = SECONDS_KEPT) -> None:
         self.path = path
+        self.traffic_seconds_kept = max(SECONDS_KEPT, traffic_seconds_kept)
         self._lock = threading.Lock()
         self._conn = connect_ops_db(path)
         self._conn.executescript(_SCHEMA)
@@ -73,8 +77,7 @@ class Samples:
         )
 
     def record_traffic(self, at_s: int, *, requests: int, failures: int) -> None:
-        """One row per second, the first one written (the incidents part samples the same
-        table; adding to its row would count that second twice)."""
+        """One row per second; a second already written (a guard restarted within it) keeps its row."""
         self._write(
             "INSERT OR IGNORE INTO traffic_seconds (at_s, requests, failures) VALUES (?, ?, ?)",
             (at_s, requests, failures),
@@ -121,7 +124,7 @@ class Samples:
         oldest_second = now_s - SECONDS_KEPT
         oldest_minute = now_s - MINUTES_KEPT_DAYS * 86_400
         self._conn.execute("DELETE FROM probe_seconds WHERE at_s < ?", (oldest_second,))
-        self._conn.execute("DELETE FROM traffic_seconds WHERE at_s < ?", (oldest_second,))
+        self._conn.execute("DELETE FROM traffic_seconds WHERE at_s < ?", (now_s - self.traffic_seconds_kept,))
         self._conn.execute("DELETE FROM probe_minutes WHERE at_min < ?", (oldest_minute,))
         self._conn.execute("DELETE FROM traffic_minutes WHERE at_min < ?", (oldest_minute,))
 

@@ -93,7 +93,9 @@ class Watcher:
         self.clock = clock or SystemClock()
         self.objective = Objective.of(settings.slo)
         self.data_dir = settings.data_dir.resolve()
-        self.samples = Samples(journal.path)
+        self.samples = Samples(
+            journal.path, traffic_seconds_kept=settings.incidents.traffic_retention_days * 86_400
+        )
         self.alert_store = AlertStore(journal.path)
         self.rules: dict[str, Rule] = {r.name: r for r in build_rules(settings)}
         self.book = AlertBook(
@@ -279,8 +281,8 @@ class Watcher:
         self.front_counters = counters
 
     def _store_traffic(self, at_s: int, requests: int, failures: int) -> None:
-        """A second's row is written once, when the next second begins: the incidents part
-        samples the same table and each writer keeps the first row of a second."""
+        """A second's row is written once, when the next second begins (two readings can fall
+        in one second): incident impact and charts read these rows."""
         pending = self._pending_traffic
         if pending is not None and pending[0] != at_s:
             self.samples.record_traffic(pending[0], requests=pending[1], failures=pending[2])
