@@ -547,9 +547,9 @@ HOARD_BYTES = 300_000
 Edit = tuple[str, str | None, str]  # (path, text replaced or None for a new file, new text)
 
 
-def commit_edits(repo: Path, branch: str, edits: list[Edit], message: str) -> None:
-    """A branch off main with ``edits`` applied (a new file where the old text is None)."""
-    git(repo, "checkout", "-q", "main")
+def commit_edits(repo: Path, branch: str, edits: list[Edit], message: str, *, base: str = "main") -> None:
+    """A branch off ``base`` with ``edits`` applied (a new file where the old text is None)."""
+    git(repo, "checkout", "-q", base)
     git(repo, "checkout", "-q", "-B", branch)
     for path, old, new in edits:
         target = repo / path
@@ -608,9 +608,11 @@ def downgrade() -> None:
 '''
 
 
-def migration_edit(repo: Path, rev: str, what: str, upgrade: str, downgrade: str) -> Edit:
+def migration_edit(
+    repo: Path, rev: str, what: str, upgrade: str, downgrade: str, *, down: str | None = None
+) -> Edit:
     body = MIGRATION.format(
-        what=what, rev=rev, down=migration_head(repo), upgrade=upgrade, downgrade=downgrade
+        what=what, rev=rev, down=down or migration_head(repo), upgrade=upgrade, downgrade=downgrade
     )
     return (f"{VERSIONS}/{rev}_bench.py", None, body)
 
@@ -667,6 +669,7 @@ def release_kinds(repo: Path) -> list[tuple[str, list[Edit], bool, str]]:
                     repo, "b9002", "rename links.url (destructive)",
                     'batch.alter_column("url", new_column_name="target_url", existing_type=sa.Text)',
                     'batch.alter_column("target_url", new_column_name="url", existing_type=sa.Text)',
+                    down="b9001",
                 )
             ],
             False,
@@ -1002,9 +1005,13 @@ def main(argv: list[str] | None = None) -> int:
             source = make_source_repo(workdir)
             for branch, path, old, new, message, _, _ in bugs:
                 commit_variant(source, branch, path, old, new, f"v2: {message}")
-            kinds = [k for k in release_kinds(source) if k[0] in _pick(args.kinds, KINDS, parser)]
-            for branch, edits, _, what in kinds:
-                commit_edits(source, branch, edits, f"v2: {what}")
+            every_kind = release_kinds(source)
+            for branch, edits, _, what in every_kind:
+                # the contract follows its expand, as a real one would: the destructive
+                # release carries the additive migration too (promoted or not before it)
+                base = "migration-additive" if branch == "migration-destructive" else "main"
+                commit_edits(source, branch, edits, f"v2: {what}", base=base)
+            kinds = [k for k in every_kind if k[0] in _pick(args.kinds, KINDS, parser)]
             for ref in ("good", "good-2"):
                 commit_variant(
                     source,
