@@ -9,7 +9,8 @@ correction always wins over the derivation:
   decided (the guard noticed), or the opening of the incident;
 - acknowledged: the first acknowledged alert, or the first note or status a
   person wrote;
-- mitigated: the rollback, or the first status ``monitoring``;
+- mitigated: the rollback, the supervisor's restart of what failed (HAProxy,
+  a worker group), or the first status ``monitoring``;
 - resolved: when the incident was resolved.
 """
 
@@ -58,7 +59,7 @@ def derive_moments(
     detected = [e.at for e in events if e.kind == "alert.firing" or _is_guard_rollback(e)]
     by_people = [u.at for u in updates if u.kind in ("note", "status") and u.author != "guard"]
     acked = [e.at for e in events if e.kind == "alert.acknowledged"] + by_people
-    mitigated = [e.at for e in events if e.kind == "release.rolled_back"]
+    mitigated = [e.at for e in events if e.kind in ("release.rolled_back", "supervisor.restarted")]
     mitigated += [u.at for u in updates if u.status == Status.MONITORING]
     moments: dict[str, datetime | None] = {
         "first_bad_signal": first(bad) or incident.opened_at,
