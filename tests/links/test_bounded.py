@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -88,3 +89,19 @@ def test_the_breaker_lets_calls_try_again_after_a_while() -> None:
     assert breaker.allows()  # one may try; its failure re-opens, its answer closes
     breaker.answered()
     assert not breaker.is_open and breaker.allows()
+
+
+def test_a_schema_that_lacks_a_column_is_named_not_called_silent(tmp_path: Path) -> None:
+    # A newer release's destructive migration (or a bug) is a mismatch to name:
+    # calling it "not answering" hid the column from the deploy that had to say it.
+    from steadylink.links.migrate import upgrade_to_head
+
+    store = open_store(f"sqlite:///{tmp_path / 'links.db'}")
+    upgrade_to_head(store.engine)
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("DROP INDEX IF EXISTS ix_links_owner"))
+        conn.execute(sa.text("ALTER TABLE links DROP COLUMN owner"))
+    with pytest.raises(sa.exc.OperationalError, match="owner"):
+        store.list_links(limit=10, offset=0)
+    assert not store.breaker.is_open
+    store.close()

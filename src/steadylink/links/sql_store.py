@@ -113,6 +113,14 @@ _COMPACT_LOCK = "SELECT pg_advisory_xact_lock(7402310531)"
 NOT_ANSWERING = StoreError.public_message or "The links database is not answering right now."
 # Failures that mean "the database cannot do it now", not a bug of ours.
 _UNAVAILABLE = (sqlite3.OperationalError, OperationalError, TimeoutError, psycopg.OperationalError)
+# SQLite reports a schema that lacks what a query reads as an OperationalError too;
+# that is a mismatch to name (a newer release's migration, a bug), not a silent database.
+_SCHEMA_MISMATCH = ("no such column", "no such table", "has no column named")
+
+
+def _is_schema_mismatch(exc: BaseException) -> bool:
+    text = str(getattr(exc, "orig", None) or exc)
+    return any(phrase in text for phrase in _SCHEMA_MISMATCH)
 
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
@@ -138,6 +146,8 @@ def _guard(
         try:
             result = method(self, *args, **kwargs)
         except _UNAVAILABLE as exc:
+            if _is_schema_mismatch(exc):
+                raise
             raise self._failed(exc) from exc
         if self.breaker.is_open:
             self.breaker.answered()
@@ -157,6 +167,8 @@ def _guarded_rows(
         try:
             yield from method(self, *args, **kwargs)
         except _UNAVAILABLE as exc:
+            if _is_schema_mismatch(exc):
+                raise
             raise self._failed(exc) from exc
 
     return guarded
