@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 
@@ -54,20 +55,48 @@ def stack(receivers: tuple[Receiver, Receiver]) -> Iterator[GuardStack]:
         guard.stop()
 
 
-def worker_pids(stack: GuardStack) -> list[int]:
-    done = stack.cli("status", "--json")
-    assert done.returncode == 0, done.stderr
-    body = json.loads(done.stdout)
-    leader = next(s["pid"] for s in body["slots"] if s["release"] == body["serving"])
-    children = subprocess.run(["pgrep", "-P", str(leader)], capture_output=True, text=True).stdout.split()
-    return [leader, *map(int, children)]
-
-
 def signal_all(pids: list[int], sig: signal.Signals) -> None:
     """The guard's supervisor may replace a group that stopped answering: its pids may be gone."""
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
+
+
+def release_processes(stack: GuardStack) -> list[int]:
+    """Every process running from one of the stack's release folders (workers, leaders, compactors)."""
+    releases = str(stack.data_dir / "releases")
+    found = subprocess.run(["pgrep", "-f", releases], capture_output=True, text=True).stdout.split()
+    return [int(pid) for pid in found]
+
+
+class KeepStopped:
+    """Production fails for real and stays failed: every release process is stopped, and so is
+    each one the guard's supervisor starts in its place, until ``stop``."""
+
+    def __init__(self, stack: GuardStack) -> None:
+        self.stack = stack
+        self.stopped: set[int] = set()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> KeepStopped:
+        self._stop_all()
+        self._thread.start()
+        return self
+
+    def _stop_all(self) -> None:
+        pids = release_processes(self.stack)
+        signal_all(pids, signal.SIGSTOP)
+        self.stopped.update(pids)
+
+    def _run(self) -> None:
+        while not self._done.wait(0.1):
+            self._stop_all()
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+        signal_all(sorted(self.stopped), signal.SIGCONT)
 
 
 def events(stack: GuardStack, *kinds: str) -> list[dict[str, object]]:
@@ -94,9 +123,10 @@ def test_stopped_workers_page_within_seconds_and_resolve_after_they_continue(
     stack: GuardStack, receivers: tuple[Receiver, Receiver]
 ) -> None:
     pagerduty, hooks = receivers
-    pids = worker_pids(stack)
     stopped_at = time.monotonic()
-    signal_all(pids, signal.SIGSTOP)
+    # stopped for good, not once: the supervisor replaces a stopped group within
+    # seconds, which (rightly) can be sooner than the three failed seconds a page needs
+    stopped = KeepStopped(stack).start()
     try:
         wait_until(lambda: bool(pagerduty.on("/v2/enqueue")), 15, "a page at the PagerDuty receiver")
         page_seconds = pagerduty.bodies[0][0] - stopped_at
@@ -110,7 +140,7 @@ def test_stopped_workers_page_within_seconds_and_resolve_after_they_continue(
         remaining = STOPPED_SECONDS - (time.monotonic() - stopped_at)
         time.sleep(max(0.0, remaining))
     finally:
-        signal_all(pids, signal.SIGCONT)
+        stopped.stop()
     continued_at = time.monotonic()
     key = trigger["dedup_key"]
     wait_until(

@@ -90,6 +90,15 @@ def stage_release(*, guard: Guard, release_id: str, python: Path, progress: Prog
     if not files.exists() and guard.settings.files_dir.resolve().exists():
         files.symlink_to(guard.settings.files_dir.resolve())
 
+    # The key and the sample come from the copy *before* the candidate migrates it: this
+    # guard's code reads the schema it knows, which a contracting migration may change.
+    store = open_store(database)
+    try:
+        key = create_key(store=store, clock=SystemClock(), name=f"stage {release_id}", role=Role.ADMIN)
+        sample = store.sample_codes(differential_sample_size(guard.settings.release))
+    finally:
+        store.close()
+
     started = time.monotonic()
     ok, output = migrate_with_release(python, database=database, data_dir=stage_dir)
     migrations = applied_migrations(python, snapshot.revision, _revision_of(database))
@@ -100,13 +109,6 @@ def stage_release(*, guard: Guard, release_id: str, python: Path, progress: Prog
     outcome.steps.append(StepRecord("stage-migrate", verdict, clock.now(), elapsed, output))
     if not ok:
         return outcome
-
-    store = open_store(database)
-    try:
-        key = create_key(store=store, clock=SystemClock(), name=f"stage {release_id}", role=Role.ADMIN)
-        sample = store.sample_codes(differential_sample_size(guard.settings.release))
-    finally:
-        store.close()
 
     current = guard.state.serving
     pids: list[int] = []
