@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.faults import scenarios  # noqa: E402
-from tests.faults.scenarios import Row  # noqa: E402
+from tests.faults.scenarios import SLOW_FAILURE_SECONDS, Row  # noqa: E402
 
 HEADER = ["fault", "failed/total", "recovery s", "acknowledged links lost", "visits lost", "what users saw"]
 
@@ -83,7 +83,7 @@ def main() -> None:
         if row.failed_redirects:
             extra.append(f"{len(row.failed_redirects)} redirects of held links failed")
         if row.slow_failures:
-            extra.append(f"{len(row.slow_failures)} failures took over 1 s")
+            extra.append(f"{len(row.slow_failures)} failures took over {SLOW_FAILURE_SECONDS} s")
         if row.tally.leaks():
             extra.append(f"{len(row.tally.leaks())} answers held internal text")
         print(f"{row.fault}: done{' - ' + '; '.join(extra) if extra else ''}", flush=True)

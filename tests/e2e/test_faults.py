@@ -13,7 +13,7 @@ import signal
 from pathlib import Path
 
 from tests.faults import scenarios
-from tests.faults.scenarios import Row
+from tests.faults.scenarios import SLOW_FAILURE_SECONDS, Row
 
 
 def assert_held(row: Row) -> None:
@@ -26,7 +26,7 @@ def assert_held(row: Row) -> None:
     assert tally.foreign(set(tally.acknowledged.values())) == [], (
         f"{row.fault}: another user's data in an answer"
     )
-    assert row.slow_failures == [], f"{row.fault}: failures that took over 1 s: {row.slow_failures[:3]}"
+    assert row.slow_failures == [], f"{row.fault}: failures that took over {SLOW_FAILURE_SECONDS} s: {row.slow_failures[:3]}"
     assert row.links_lost == 0, f"{row.fault}: {row.links_lost} acknowledged links lost"
     assert row.visits_lost == 0, f"{row.fault}: {row.visits_lost} visits lost"
 
