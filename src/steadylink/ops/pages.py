@@ -8,9 +8,6 @@ script or style and nothing from another origin, so the CSP stays strict.
 
 from __future__ import annotations
 
-import hashlib
-import mimetypes
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +16,10 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from steadylink.web.pages import HTML_CSP  # the app's pages' policy: one policy for every page
+from steadylink.web.pages import (  # the app's pages' policy and static files: one way for every page
+    HTML_CSP,
+    load_static,
+)
 
 HTML_HEADERS = {
     "Content-Security-Policy": HTML_CSP,
@@ -30,26 +30,7 @@ HTML_HEADERS = {
 _STATIC_DIR = Path(__file__).parent / "static"
 
 
-@dataclass(frozen=True)
-class StaticFile:
-    body: bytes
-    media_type: str
-    version: str
-
-
-def _load_static() -> dict[str, StaticFile]:
-    found = {}
-    for path in sorted(_STATIC_DIR.iterdir()):
-        if path.is_file():
-            body = path.read_bytes()
-            media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-            if media_type.startswith("text/") or media_type.endswith(("javascript", "svg+xml")):
-                media_type += "; charset=utf-8"
-            found[path.name] = StaticFile(body, media_type, hashlib.sha256(body).hexdigest()[:12])
-    return found
-
-
-STATIC_FILES = _load_static()
+STATIC_FILES = load_static(_STATIC_DIR)
 
 
 def static_url(name: str) -> str:

@@ -12,14 +12,20 @@ guard's ops API at ``/ops/docs``.
 from __future__ import annotations
 
 import functools
-import hashlib
 from importlib import resources
 
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from steadylink.web.pages import STATIC_CACHE, STATIC_FILES, StaticFile, answer_head, render_page
+from steadylink.web.pages import (
+    STATIC_CACHE,
+    STATIC_FILES,
+    StaticFile,
+    answer_head,
+    render_page,
+    static_file,
+)
 
 _SWAGGER_FILES = {
     "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
@@ -34,7 +40,7 @@ def docs_assets() -> dict[str, StaticFile]:
     found = {"docs.js": STATIC_FILES["docs.js"]}
     for name, media_type in _SWAGGER_FILES.items():
         body = (shipped / name).read_bytes()
-        found[name] = StaticFile(body, media_type, hashlib.sha256(body).hexdigest()[:12])
+        found[name] = static_file(body, media_type)
     return found
 
 

@@ -63,19 +63,24 @@ class StaticFile:
     version: str
 
 
-def _load_static() -> dict[str, StaticFile]:
+def static_file(body: bytes, media_type: str) -> StaticFile:
+    """A file served with its content hash as the version in its URL."""
+    return StaticFile(body, media_type, hashlib.sha256(body).hexdigest()[:12])
+
+
+def load_static(directory: Path) -> dict[str, StaticFile]:
+    """Every file of ``directory`` (the app's and the guard's static folders), read once."""
     found: dict[str, StaticFile] = {}
-    for path in sorted(_STATIC_DIR.iterdir()):
+    for path in sorted(directory.iterdir()):
         if path.is_file() and not path.name.startswith("."):
-            body = path.read_bytes()
             media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
             if media_type.startswith("text/") or media_type.endswith(("javascript", "svg+xml")):
                 media_type += "; charset=utf-8"
-            found[path.name] = StaticFile(body, media_type, hashlib.sha256(body).hexdigest()[:12])
+            found[path.name] = static_file(path.read_bytes(), media_type)
     return found
 
 
-STATIC_FILES = _load_static()
+STATIC_FILES = load_static(_STATIC_DIR)
 
 
 def static_url(name: str) -> str:
