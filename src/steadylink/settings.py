@@ -26,6 +26,9 @@ from steadylink.errors import ConfigError
 CONFIG_FILE_NAME = "steadylink.toml"
 DEFAULT_DATA_DIR = "steadylink-data"
 REDIRECT_STATUSES = (301, 302, 307, 308)
+# The first customer's contract: 20 minutes of downtime a year.
+DEFAULT_BUDGET_MINUTES = 20.0
+YEAR_MINUTES = 365 * 24 * 60
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,8 @@ class WatchSettings:
 
 @dataclass(frozen=True)
 class SloSettings:
-    availability_percent: float = 99.996
+    budget_minutes_per_year: float = DEFAULT_BUDGET_MINUTES
+    availability_percent: float | None = None  # when set, it defines the budget instead
     period_days: int = 365
     redirect_latency_ms: float = 100.0
     latency_percent: float = 99.0
@@ -389,8 +393,16 @@ def _watch_checks(settings: Settings) -> list[tuple[bool, str]]:
     }
     return [
         (
-            0 < slo.availability_percent < 100,
-            "slo.availability_percent must be between 0 and 100, e.g. 99.996",
+            slo.availability_percent is None or 0 < slo.availability_percent < 100,
+            "slo.availability_percent must be between 0 and 100, e.g. 99.99",
+        ),
+        (
+            0 < slo.budget_minutes_per_year < YEAR_MINUTES,
+            f"slo.budget_minutes_per_year must be above 0 and below a year ({YEAR_MINUTES}), e.g. 20",
+        ),
+        (
+            slo.availability_percent is None or slo.budget_minutes_per_year == DEFAULT_BUDGET_MINUTES,
+            "set slo.availability_percent or slo.budget_minutes_per_year, not both",
         ),
         (0 < slo.latency_percent < 100, "slo.latency_percent must be between 0 and 100, e.g. 99"),
         (slo.redirect_latency_ms > 0, "slo.redirect_latency_ms must be positive"),

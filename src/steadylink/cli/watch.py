@@ -135,7 +135,10 @@ def print_watch_status(block: dict[str, Any] | None) -> None:
     if not block:
         return
     objective = block["objective"]
-    out().print(f"availability objective {objective['availability_percent']} %")
+    out().print(
+        f"availability objective {objective['availability_percent']:g} % "
+        f"({objective['budget_minutes_per_year']:g} min a year)"
+    )
     for budget in block["budget"]["time_based"]:
         out().print(
             f"  error budget {budget['span']}: {budget['left_minutes']:.1f} of "

@@ -1,7 +1,9 @@
 """The error budget: how much failure the availability objective allows, and how fast it burns.
 
-With an objective of 99.996 % a year the budget is 0.004 % of the year, about
-21 minutes (1,261 s); over any 30 days it is about 104 s. Two counts spend it:
+The budget is what a contract states: minutes of failure a year (20 by default,
+``slo.budget_minutes_per_year``; 99.9962 % of the year), or an availability
+percentage instead (``slo.availability_percent``). Over any 30 days 20 minutes
+a year is about 99 s. Two counts spend it:
 
 * time-based: a second whose liveness probe failed is a bad second;
 * request-based: a request that got a 5xx, a connection error or a timeout at
@@ -21,23 +23,37 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from steadylink.settings import SloSettings
+from steadylink.settings import DEFAULT_BUDGET_MINUTES, SloSettings
 
 DAY = 86_400
+YEAR_SECONDS = 365 * DAY
 
 
 @dataclass(frozen=True)
 class Objective:
-    availability_percent: float = 99.996
+    """The share of time (and of requests) allowed to fail; the budget is kept as that share,
+    so 20 minutes a year stays exactly 20 minutes rather than a rounded percentage."""
+
+    allowed_ratio: float = DEFAULT_BUDGET_MINUTES * 60 / YEAR_SECONDS
     period_days: int = 365
 
     @classmethod
     def of(cls, slo: SloSettings) -> Objective:
-        return cls(slo.availability_percent, slo.period_days)
+        if slo.availability_percent is not None:
+            return cls.from_percent(slo.availability_percent, slo.period_days)
+        return cls(slo.budget_minutes_per_year * 60 / YEAR_SECONDS, slo.period_days)
+
+    @classmethod
+    def from_percent(cls, availability_percent: float, period_days: int = 365) -> Objective:
+        return cls(1.0 - availability_percent / 100.0, period_days)
 
     @property
-    def allowed_ratio(self) -> float:
-        return 1.0 - self.availability_percent / 100.0
+    def availability_percent(self) -> float:
+        return 100.0 * (1.0 - self.allowed_ratio)
+
+    @property
+    def budget_minutes_per_year(self) -> float:
+        return self.allowed_ratio * YEAR_SECONDS / 60
 
     @property
     def period_seconds(self) -> int:

@@ -403,7 +403,8 @@ class Watcher:
             probes = {n: {"ok": s.last.ok, "latency_ms": s.last.latency_ms, "error": s.last.error}
                       for n, s in self.probe_states.items() if s.last}  # fmt: skip
         return {
-            "objective": {"availability_percent": self.objective.availability_percent,
+            "objective": {"availability_percent": round(self.objective.availability_percent, 6),
+                          "budget_minutes_per_year": round(self.objective.budget_minutes_per_year, 2),
                           "redirect_latency_ms": self.settings.slo.redirect_latency_ms},
             "budget": {
                 "time_based": [year_budget(self.objective, spent_year).to_json(),
