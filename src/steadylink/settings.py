@@ -93,6 +93,8 @@ class WatchSettings:
     probe_timeout_seconds: float = 0.8
     create_probe_seconds: float = 10.0
     ui_probe_seconds: float = 10.0
+    create_probe_failed_runs: int = 2
+    ui_probe_failed_runs: int = 2
     front_door_failed_seconds: int = 3
     error_ratio_max: float = 0.05
     error_ratio_seconds: int = 10
@@ -416,6 +418,8 @@ def _watch_checks(settings: Settings) -> list[tuple[bool, str]]:
             (value >= tick, f"{name} ({value}) is shorter than watch.probe_interval_seconds ({tick})")
             for name, value in windows.items()
         ),
+        (watch.create_probe_failed_runs >= 1, "watch.create_probe_failed_runs must be 1 or more"),
+        (watch.ui_probe_failed_runs >= 1, "watch.ui_probe_failed_runs must be 1 or more"),
         (0 < watch.error_ratio_max < 1, "watch.error_ratio_max must be between 0 and 1, e.g. 0.05"),
         (watch.error_ratio_min_requests >= 1, "watch.error_ratio_min_requests must be 1 or more"),
         (0 < watch.disk_used_max_percent < 100, "watch.disk_used_max_percent must be between 0 and 100"),

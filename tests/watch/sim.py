@@ -3,12 +3,14 @@ series, every rule evaluated, the alert book stepped, a fake clock, no sleeping.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 
 from steadylink.settings import Settings
 from steadylink.watch.alerts import AlertBook, Change, Timing
 from steadylink.watch.checks import Readings
-from steadylink.watch.rules import Observations, RollbackSeen, Rule, build_rules
+from steadylink.watch.rules import Observations, ProbeStreak, RollbackSeen, Rule, build_rules
 from steadylink.watch.series import Series
 
 T0 = 1_800_000_000  # a whole minute, 2027-01-15
@@ -24,6 +26,7 @@ class Sim:
     rollbacks: list[RollbackSeen] = field(default_factory=list)
     latencies: list[tuple[int, float]] = field(default_factory=list)
     silence_s: float = 0.0
+    probes: dict[str, ProbeStreak] = field(default_factory=dict)
     changes: list[tuple[int, Change]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -40,9 +43,14 @@ class Sim:
         failures: int = 0,
         latency_ms: float = 5.0,
         only: set[str] | None = None,
+        results: Mapping[str, bool] = MappingProxyType({}),
     ) -> list[Change]:
-        """One more second: a probe result (None: none came), traffic, then every rule."""
+        """One more second: a liveness result (None: none came), other probes' ``results``
+        (``{"create": False}``), traffic, then every rule."""
         self.now_s += 1
+        for name, ok in results.items():
+            runs = 0 if ok else self.probes.get(name, ProbeStreak()).failed_runs + 1
+            self.probes[name] = ProbeStreak(runs, None if ok else f"{name} failed")
         if probe_ok is not None:
             self.liveness.add(self.now_s, good=int(probe_ok), bad=int(not probe_ok))
             self.silence_s = 0.0
@@ -57,6 +65,7 @@ class Sim:
             now_s=self.now_s, liveness=self.liveness, traffic=self.traffic,
             latencies_ms=[ms for at, ms in self.latencies if self.now_s - at < window],
             probe_silence_seconds=self.silence_s, readings=self.readings, rollbacks=self.rollbacks,
+            probes=dict(self.probes),
         )  # fmt: skip
         rules = {n: r for n, r in self.rules.items() if only is None or n in only}
         verdicts = {name: (rule, rule.evaluate(obs)) for name, rule in rules.items()}

@@ -61,6 +61,31 @@ tests:
         alertname: SteadylinkBudgetBurn_probes_1h
         exp_alerts: []
 
+  - name: the create transaction pages at its second failed run, a canary socket's never
+    interval: 1s
+    input_series:
+      - series: 'steadylink_probe_failed_runs{probe="create"}'
+        values: '0x19 1x9 2x9 0x9'
+      - series: 'steadylink_probe_failed_runs{probe="create@canary"}'
+        values: '5x49'
+      - series: 'steadylink_probe_failed_runs{probe="ui"}'
+        values: '0x9 1x9 0x9 1x9 0x9'
+    alert_rule_test:
+      - eval_time: 29s
+        alertname: SteadylinkCreateProbeFailing
+        exp_alerts: []
+      - eval_time: 30s
+        alertname: SteadylinkCreateProbeFailing
+        exp_alerts:
+          - exp_labels: {severity: page, service: steadylink, probe: create}
+            exp_annotations: {summary: "the create probe failed 2 runs in a row"}
+      - eval_time: 40s
+        alertname: SteadylinkCreateProbeFailing
+        exp_alerts: []
+      - eval_time: 35s
+        alertname: SteadylinkUiProbeFailing
+        exp_alerts: []
+
   - name: one stray failed request at low traffic never pages
     interval: 1s
     input_series:

@@ -10,6 +10,7 @@ from steadylink.notify.base import Channel, Notice
 from steadylink.notify.dispatch import Dispatcher
 from steadylink.settings import Settings
 from steadylink.watch.journal import Journal
+from steadylink.watch.metrics import render_metrics
 from steadylink.watch.probes import ProbeIdentity, ProbeResult
 from steadylink.watch.watcher import Sources, Watcher
 
@@ -99,3 +100,50 @@ def test_acknowledging_tells_the_channels_and_a_restart_keeps_the_alert(tmp_path
         assert kept.alert_id == alert.alert_id and kept.acknowledged_by == "ana"
     finally:
         again.stop()
+
+
+def create_run(watch: Watcher, clock: FakeClock, name: str, ok: bool) -> None:
+    """Ten seconds of good liveness results, then one create transaction's (run every 10 s)."""
+    for _ in range(10):
+        second(watch, clock, True)
+    at_s = int(clock.now().timestamp())
+    result = ProbeResult(name, ok, 40.0 if ok else None, None if ok else "POST /api/v1/links answered 500")
+    watch.record_probe(name, at_s, result)
+    watch.evaluate()
+
+
+def test_the_create_transaction_failing_twice_pages_and_a_canary_sockets_failures_do_not(tmp_path: Path) -> None:
+    watch, clock, inbox, journal = make(tmp_path)
+    try:
+        for _ in range(4):
+            create_run(watch, clock, "create@canary", False)
+        create_run(watch, clock, "create", True)
+        create_run(watch, clock, "create", False)
+        assert watch.book.open == {}
+        create_run(watch, clock, "create", False)
+        failed_at = clock.now().timestamp()
+        wait_for(lambda: len(inbox.notices) == 1)
+        [trigger] = inbox.notices
+        assert (trigger.action, trigger.rule) == ("trigger", "create_probe_failing")
+        assert "failed 2 runs in a row" in trigger.summary and "answered 500" in trigger.summary
+        assert watch.book.open["create_probe_failing"].fired_at == failed_at
+        metrics = render_metrics(watch).decode()
+        assert 'steadylink_probe_failed_runs{probe="create"} 2.0' in metrics
+        assert 'steadylink_probe_failed_runs{probe="create@canary"} 4.0' in metrics
+        create_run(watch, clock, "create", True)
+        wait_for(lambda: len(inbox.notices) == 2)
+        assert inbox.notices[1].action == "resolve" and inbox.notices[1].dedup_key == trigger.dedup_key
+        [resolved] = journal.read(kinds=["alert.resolved"])
+        assert resolved.at.timestamp() == failed_at + 10
+    finally:
+        watch.stop()
+
+
+def test_status_shows_a_twenty_minute_yearly_budget(tmp_path: Path) -> None:
+    watch, _, _, _ = make(tmp_path)
+    try:
+        status = watch.status()
+        assert status["objective"]["budget_minutes_per_year"] == 20.0
+        assert status["budget"]["time_based"][0]["allowed_minutes"] == 20.0
+    finally:
+        watch.stop()

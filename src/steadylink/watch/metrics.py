@@ -46,6 +46,10 @@ class WatchCollector(Collector):
         results = CounterMetricFamily(
             "steadylink_probe_results", "Probe results by outcome.", labels=["probe", "result"]
         )
+        failed_runs = GaugeMetricFamily(
+            "steadylink_probe_failed_runs", "The probe's failed results in a row (0 after a good one).",
+            labels=["probe"],
+        )
         for name, state in sorted(self.watch.probe_states.items()):
             if state.last is None:
                 continue
@@ -55,7 +59,8 @@ class WatchCollector(Collector):
             last.add_metric([name], state.last_at)
             results.add_metric([name, "ok"], state.ok_total)
             results.add_metric([name, "failed"], state.failed_total)
-        yield from (up, latency, last, results)
+            failed_runs.add_metric([name], state.failed_runs)
+        yield from (up, latency, last, results, failed_runs)
 
     def _traffic(self) -> Iterator[Metric]:
         counters = self.watch.front_counters

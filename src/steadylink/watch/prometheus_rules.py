@@ -70,6 +70,12 @@ def alerting_rules(settings: Settings) -> list[dict[str, Any]]:
         _alert("SteadylinkFrontDoorDown", 'steadylink_probe_up{probe="redirect"} == 0', "page",
                f"the liveness probe failed {w.front_door_failed_seconds} seconds in a row",
                duration=f"{max(0, w.front_door_failed_seconds - 1)}s"),
+        *(
+            _alert(f"Steadylink{probe.capitalize()}ProbeFailing",
+                   f'steadylink_probe_failed_runs{{probe="{probe}"}} >= {runs}', "page",
+                   f"the {probe} probe failed {runs} runs in a row")
+            for probe, runs in (("create", w.create_probe_failed_runs), ("ui", w.ui_probe_failed_runs))
+        ),
         _alert("SteadylinkErrorRatio",
                f"sum(increase(steadylink_front_failures_total[{err}]))"
                f" / sum(increase(steadylink_front_requests_total[{err}])) > {w.error_ratio_max:g}"

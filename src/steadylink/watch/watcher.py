@@ -9,7 +9,7 @@ path:
 * ``watch-readings``: once a second reads HAProxy's frontend counters (the
   request-based signal, ``traffic.py``), the disk, the database (a ping with a
   timeout, on its own thread), the backup age and the ops loop's lag;
-* ``watch-rules``: evaluates every rule right after each liveness result and
+* ``watch-rules``: evaluates every rule right after each production probe result and
   at least once a second, steps the alert book, records each change (journal,
   ``ops.db``) and hands it to notify. It never waits on a reading, so a slow
   database ping cannot delay a page;
@@ -42,7 +42,7 @@ from steadylink.watch.alerts import Alert, AlertBook, Change, Timing
 from steadylink.watch.checks import DatabasePing, LoopLag, Readings, read_backup_age, read_disk_used_percent
 from steadylink.watch.journal import Event, Journal
 from steadylink.watch.probes import Probe, ProbeIdentity, ProbeResult, Target, build_probes
-from steadylink.watch.rules import Observations, RollbackSeen, Rule, Verdict, build_rules
+from steadylink.watch.rules import Observations, ProbeStreak, RollbackSeen, Rule, Verdict, build_rules
 from steadylink.watch.samples import Samples
 from steadylink.watch.series import Series
 from steadylink.watch.slo import Objective, month_budget, start_of_year, year_budget
@@ -72,6 +72,7 @@ class ProbeState:
     latencies: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=600))
     ok_total: int = 0
     failed_total: int = 0
+    failed_runs: int = 0  # failed results in a row, 0 after a good one
     last_at: float = 0.0
 
 
@@ -185,7 +186,6 @@ class Watcher:
             state = self.probe_states.setdefault(name, ProbeState())
             if name == LIVENESS:
                 self.liveness.add(at_s, good=int(result.ok), bad=int(not result.ok))
-                self._probed.set()  # the rules look at once: a page leaves with the 3rd failure
                 self._last_probe_mono = self.clock.monotonic()
                 if result.latency_ms is not None:
                     state.latencies.append((at_s, result.latency_ms))
@@ -194,6 +194,9 @@ class Watcher:
             state.last_at = float(at_s)
             state.ok_total += result.ok
             state.failed_total += not result.ok
+            state.failed_runs = 0 if result.ok else state.failed_runs + 1
+            if "@" not in name:  # the rules look at once: a page leaves with the failure that completes it
+                self._probed.set()
             if not result.ok and not was_failing:
                 state.failing_since = float(at_s)
             elif result.ok and was_failing:
@@ -216,8 +219,8 @@ class Watcher:
     # rules ---------------------------------------------------------------------
 
     def _run_rules(self) -> None:
-        """The rules right after each liveness result (a page leaves with the failure that
-        completes a rule), and at least once a second. Nothing here waits on the outside:
+        """The rules right after each production probe result (a page leaves with the failure
+        that completes a rule), and at least once a second. Nothing here waits on the outside:
         readings come from ``_run_readings``."""
         next_at = time.monotonic()
         while not self._stop.is_set():
@@ -313,9 +316,14 @@ class Watcher:
             state = self.probe_states.get(LIVENESS)
             latencies = [ms for at, ms in (state.latencies if state else ()) if now_s - at < window]
             silence = self.clock.monotonic() - self._last_probe_mono
+            probes = {
+                name: ProbeStreak(s.failed_runs, s.last.error if s.last and not s.last.ok else None)
+                for name, s in self.probe_states.items()
+            }
         return Observations(
             now_s=now_s, liveness=self.liveness, traffic=self.traffic, latencies_ms=latencies,
             probe_silence_seconds=silence, readings=self.readings, rollbacks=list(self.rollbacks),
+            probes=probes,
         )  # fmt: skip
 
     def evaluate(self) -> list[Change]:

@@ -15,12 +15,14 @@ from steadylink.watch.rules import (  # noqa: F401  (each module registers its k
     front_door,
     latency,
     loop_lag,
+    probe_failing,
     probes_stale,
     rollback,
 )
 from steadylink.watch.rules.base import (
     RULE_KINDS,
     Observations,
+    ProbeStreak,
     RollbackSeen,
     Rule,
     Verdict,
@@ -28,4 +30,13 @@ from steadylink.watch.rules.base import (
     rule_kind,
 )
 
-__all__ = ["RULE_KINDS", "Observations", "RollbackSeen", "Rule", "Verdict", "build_rules", "rule_kind"]
+__all__ = [
+    "RULE_KINDS",
+    "Observations",
+    "ProbeStreak",
+    "RollbackSeen",
+    "Rule",
+    "Verdict",
+    "build_rules",
+    "rule_kind",
+]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -22,6 +22,14 @@ class RollbackSeen:
 
 
 @dataclass(frozen=True)
+class ProbeStreak:
+    """Where one probe stands: its failed results in a row (0 after a good one) and why the last failed."""
+
+    failed_runs: int = 0
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
 class Observations:
     """One moment of what the guard knows, in unix seconds (``now_s``: the last whole second)."""
 
@@ -32,6 +40,8 @@ class Observations:
     probe_silence_seconds: float = 0.0  # since the last probe result (monotonic)
     readings: Readings = field(default_factory=Readings)
     rollbacks: Sequence[RollbackSeen] = ()
+    # every probe by its name: production's as ``create``, a canary socket's as ``create@canary``
+    probes: Mapping[str, ProbeStreak] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
