@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from steadylink.watch.journal import Journal
+
 from .conftest import Invoke
 
 
@@ -74,3 +76,22 @@ def test_foreign_restore_file_is_refused(cli: Invoke, tmp_path: Path) -> None:
     result = cli("restore", str(notes), "--yes")
     assert result.exit_code == 1
     assert result.stderr == f"error: {notes} is not an SQLite file, so not a steadylink backup.\n"
+
+
+def test_every_backup_attempt_is_in_the_journal_and_a_failed_one_is_one_sentence(
+    cli: Invoke, tmp_path: Path, data_dir: Path
+) -> None:
+    cli("links", "create", "https://example.com/", "--code", "kept")
+    (tmp_path / "a-file").write_text("a file where a folder should be")
+    failed = cli("backup", "--output", str(tmp_path / "a-file" / "links.db"))
+    assert failed.exit_code == 1
+    sentence = f"The backup could not be written under {tmp_path / 'a-file'}: it is not a folder."
+    assert failed.stderr.strip() == f"error: {sentence}"
+    _backup(cli)
+    journal = Journal.for_data_dir(data_dir)
+    try:
+        events = journal.read(kinds=["backup"])
+    finally:
+        journal.close()
+    assert [(e.kind, e.body.get("reason")) for e in events] == [("backup.failed", sentence), ("backup.created", None)]
+    assert events[1].body["links"] == 1

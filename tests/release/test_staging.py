@@ -4,8 +4,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from steadylink.release.staging import wait_all_ready
+import pytest
+
+from steadylink.errors import StoreError
+from steadylink.links.sql_store import SqlStore
+from steadylink.release.guard import Guard
+from steadylink.release.staging import stage_release, wait_all_ready
 from steadylink.release.workers import WorkerSpec
+from steadylink.settings import Settings
+from steadylink.watch.journal import Journal
 
 
 def spec(tmp_path: Path, name: str) -> WorkerSpec:
@@ -41,3 +48,21 @@ def test_a_group_that_never_answers_times_out_naming_itself(tmp_path: Path) -> N
         silent.wait()
     assert failure is not None and failure[0] == "candidate"
     assert "did not become ready within 0.3s" in failure[1].message
+
+
+def test_a_snapshot_that_cannot_be_written_is_a_failed_backup_in_the_journal(
+    tmp_path: Path, sqlite_store: SqlStore
+) -> None:
+    settings = Settings().with_overrides(data_dir=tmp_path, database=sqlite_store.url)
+    (tmp_path / "backups").write_text("a file where the backups folder should be")
+    journal = Journal.for_data_dir(tmp_path)
+    try:
+        with pytest.raises(StoreError, match="it is not a folder"):
+            stage_release(
+                guard=Guard(settings, journal=journal), release_id="20260101000000-abc1234",
+                python=Path(sys.executable), progress=lambda _: None,
+            )  # fmt: skip
+        [failed] = journal.read(kinds=["backup.failed"])
+        assert failed.body["purpose"] == "snapshot before 20260101000000-abc1234"
+    finally:
+        journal.close()

@@ -148,3 +148,21 @@ def test_ops_db_is_private_and_readable_by_another_connection(journal: Journal, 
 def test_reading_a_data_dir_without_a_journal_gives_nothing(tmp_path: Path) -> None:
     conn = connect_ops_db(tmp_path / "ops.db")
     assert read_events(conn) == []
+
+
+def test_newest_of_reads_exact_kinds_newest_first_through_the_kind_index(
+    journal: Journal, clock: FakeClock
+) -> None:
+    journal.append("backup.created", "one")
+    clock.advance(1)
+    journal.append("backup.created_twice", "not this kind")
+    journal.append("backup.failed", "two")
+    clock.advance(1)
+    journal.append("probe.failed", "other")
+    assert [e.message for e in journal.newest_of(("backup.created", "backup.failed"), limit=5)] == ["two", "one"]
+    assert journal.newest_of(("deploy.step",)) == []
+    plan = journal._conn.execute(
+        "EXPLAIN QUERY PLAN SELECT id FROM events WHERE kind IN (?, ?) ORDER BY at_ms DESC, id DESC LIMIT 1",
+        ("backup.created", "backup.failed"),
+    ).fetchall()
+    assert any("events_kind_at" in str(row) for row in plan)  # not a scan of the whole journal

@@ -86,6 +86,24 @@ tests:
         alertname: SteadylinkUiProbeFailing
         exp_alerts: []
 
+  - name: a failed backup attempt is a ticket until the next one succeeds
+    interval: 1s
+    input_series:
+      - series: 'steadylink_backup_failed'
+        values: '0x9 1x9 0x9'
+    alert_rule_test:
+      - eval_time: 9s
+        alertname: SteadylinkBackupFailed
+        exp_alerts: []
+      - eval_time: 10s
+        alertname: SteadylinkBackupFailed
+        exp_alerts:
+          - exp_labels: {severity: ticket, service: steadylink}
+            exp_annotations: {summary: "the latest backup attempt failed"}
+      - eval_time: 20s
+        alertname: SteadylinkBackupFailed
+        exp_alerts: []
+
   - name: one stray failed request at low traffic never pages
     interval: 1s
     input_series:

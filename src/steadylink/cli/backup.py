@@ -8,8 +8,8 @@ import typer
 
 from steadylink.cli.output import print_done, print_fields, print_note, print_warning
 from steadylink.cli.state import state_of
-from steadylink.links.backup import create_backup, restore_backup, verify_backup
-from steadylink.watch.opsdb import backup_ops_db
+from steadylink.links.backup import restore_backup, verify_backup
+from steadylink.watch.backups import journal_for_backups, recorded_backup
 
 
 def register(app: typer.Typer) -> None:
@@ -30,7 +30,16 @@ def backup_command(
     """Write a consistent, verified snapshot of the links database (an SQLite file)."""
     state = state_of(ctx)
     settings = state.settings()
-    report = create_backup(settings=settings, clock=state.clock, output=output)
+    # each attempt, good or failed, goes to the guard's journal: a failed one is a ticket
+    journal = journal_for_backups(settings, state.clock)
+    try:
+        done = recorded_backup(
+            settings=settings, clock=state.clock, journal=journal, output=output, ops_copy=True
+        )
+    finally:
+        if journal is not None:
+            journal.close()
+    report = done.report
     backup = report.backup
     print_done(f"backup {backup.path}")
     print_fields(
@@ -41,9 +50,8 @@ def backup_command(
             "verified": "integrity_check ok, revision at head, link count equal",
         }
     )
-    ops = backup_ops_db(settings.data_dir, backup.path.with_name(backup.path.stem + "-ops.db"))
-    if ops is not None:
-        print_done(f"guard's ops.db (journal, incidents) {ops}")
+    if done.ops_copy is not None:
+        print_done(f"guard's ops.db (journal, incidents) {done.ops_copy}")
     print_note(
         f"Uploaded files are not in the backup: copy {settings.files_dir} with rsync "
         "(content-addressed, never changed once written)."

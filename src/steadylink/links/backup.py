@@ -233,6 +233,8 @@ def _snapshot_sqlite(db_path: Path, tmp: Path) -> int:
             copy.close()
         source.rollback()
     except sqlite3.Error as exc:
+        if getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL":  # the copy's disk: reading never fills one
+            raise StoreError(f"The backup could not be written to {tmp.parent}: its disk is full.") from None
         raise StoreError(f"Backup of {db_path} failed: {exc}.") from None
     finally:
         source.close()

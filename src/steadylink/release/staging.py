@@ -21,7 +21,6 @@ import httpx
 
 from steadylink.clock import Clock, SystemClock
 from steadylink.errors import ReleaseError, StoreError
-from steadylink.links.backup import create_backup
 from steadylink.links.migrate import current_revision
 from steadylink.links.service import create_key
 from steadylink.links.sql_store import open_store
@@ -45,6 +44,7 @@ from steadylink.release.workers import (
     stop_workers,
 )
 from steadylink.types import Role
+from steadylink.watch.backups import recorded_backup
 
 Progress = Callable[[str], None]
 CURRENT_ON_NEW_SCHEMA = "stage-current-on-new-schema"
@@ -68,9 +68,10 @@ def stage_release(*, guard: Guard, release_id: str, python: Path, progress: Prog
     stage_dir.mkdir(parents=True, exist_ok=True)
 
     started = time.monotonic()
-    snapshot = create_backup(
-        settings=guard.settings, clock=clock, output=guard.data_dir / "backups" / f"before-{release_id}.db"
-    ).backup
+    snapshot = recorded_backup(
+        settings=guard.settings, clock=clock, journal=guard.journal, purpose=f"snapshot before {release_id}",
+        output=guard.data_dir / "backups" / f"before-{release_id}.db",
+    ).report.backup  # fmt: skip
     outcome.steps.append(
         StepRecord(
             "snapshot",

@@ -26,6 +26,8 @@ class Readings:
     database_ok: bool | None = None
     database_error: str | None = None
     backup_age_seconds: float | None = None
+    backup_failed_reason: str | None = None  # set while the latest backup attempt is a failed one
+    backup_failed_at: float | None = None
     loop_lag_seconds: float | None = None
 
 
@@ -37,13 +39,16 @@ def read_disk_used_percent(folder: Path) -> float | None:
     return round(100.0 * (usage.total - usage.free) / usage.total, 2) if usage.total else None
 
 
-def read_backup_age(backups: Path, *, watching_since: float, now: float) -> float:
-    """Seconds since the newest verified backup (a file under its final name is verified).
+def read_backup_age(
+    backups: Path, *, watching_since: float, now: float, journaled: float | None = None
+) -> float:
+    """Seconds since the newest verified backup: a file under its final name in ``backups`` is
+    verified, and so is one the journal says was written elsewhere (``journaled``, its time).
 
     With no backup at all, the age counts from when watching began, so a new
     install is not told on its first day.
     """
-    newest = watching_since
+    newest = max(watching_since, journaled or 0.0)
     try:
         for entry in backups.glob("*.db"):
             newest = max(newest, entry.stat().st_mtime)

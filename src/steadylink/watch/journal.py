@@ -226,6 +226,23 @@ class Journal:
                 newest_first=newest_first,
             )
 
+    def newest_of(self, kinds: Sequence[str], *, limit: int = 1) -> list[Event]:
+        """The newest events of exactly these kinds, newest first.
+
+        Through the (kind, at) index, so it costs the same on a journal of any size and a
+        reading may ask every few seconds (``read`` matches prefixes, which scans the table).
+        """
+        for kind in kinds:
+            check_kind(kind)
+        marks = ", ".join("?" for _ in kinds)
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id, at_ms, kind, release, severity, message, body FROM events"
+                f" WHERE kind IN ({marks}) ORDER BY at_ms DESC, id DESC LIMIT ?",
+                (*kinds, max(1, limit)),
+            ).fetchall()
+        return [_event(r) for r in rows]
+
 
 def read_events(
     conn: sqlite3.Connection,
@@ -272,7 +289,11 @@ def read_events(
         if "no such table" in str(exc):
             return []  # a data dir whose guard never ran
         raise
-    return [Event(r[0], _from_ms(r[1]), r[2], r[3], Severity(r[4]), r[5], json.loads(r[6])) for r in rows]
+    return [_event(r) for r in rows]
+
+
+def _event(row: tuple[Any, ...]) -> Event:
+    return Event(row[0], _from_ms(row[1]), row[2], row[3], Severity(row[4]), row[5], json.loads(row[6]))
 
 
 def _to_ms(at: datetime) -> int:

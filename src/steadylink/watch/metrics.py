@@ -119,6 +119,8 @@ class WatchCollector(Collector):
             ("steadylink_database_up", "1 if the links database answered its last ping.",
              None if r.database_ok is None else float(r.database_ok)),
             ("steadylink_backup_age_seconds", "Age of the newest verified backup.", r.backup_age_seconds),
+            ("steadylink_backup_failed", "1 while the latest backup attempt is a failed one.",
+             float(r.backup_failed_reason is not None)),
             ("steadylink_loop_lag_seconds", "How late the guard loop runs a callback.", r.loop_lag_seconds),
         ):  # fmt: skip
             gauge = GaugeMetricFamily(name, help_text)

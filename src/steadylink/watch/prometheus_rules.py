@@ -99,6 +99,8 @@ def alerting_rules(settings: Settings) -> list[dict[str, Any]]:
                "the links database not answering", duration=f"{w.database_check_seconds:g}s"),
         _alert("SteadylinkBackupAge", f"steadylink_backup_age_seconds > {w.backup_max_age_hours * 3600:g}",
                "ticket", f"no verified backup for {w.backup_max_age_hours:g} hours"),
+        _alert("SteadylinkBackupFailed", "steadylink_backup_failed == 1", "ticket",
+               "the latest backup attempt failed"),
         _alert("SteadylinkLoopLag", f"steadylink_loop_lag_seconds > {w.loop_lag_max_seconds:g}", "ticket",
                "the guard's event loop lagging", duration="10s"),
     ]  # fmt: skip

@@ -8,7 +8,8 @@ path:
   a rollout each also probes the canary's own socket (``redirect@canary`` …);
 * ``watch-readings``: once a second reads HAProxy's frontend counters (the
   request-based signal, ``traffic.py``), the disk, the database (a ping with a
-  timeout, on its own thread), the backup age and the ops loop's lag;
+  timeout, on its own thread), the backup age, the latest backup attempt (from the
+  journal) and the ops loop's lag;
 * ``watch-rules``: evaluates every rule right after each production probe result and
   at least once a second, steps the alert book, records each change (journal,
   ``ops.db``) and hands it to notify. It never waits on a reading, so a slow
@@ -21,6 +22,8 @@ and the rest goes on.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -39,6 +42,7 @@ from steadylink.notify.dispatch import Dispatcher
 from steadylink.settings import Settings
 from steadylink.watch.alert_store import AlertStore
 from steadylink.watch.alerts import Alert, AlertBook, Change, Timing
+from steadylink.watch.backups import BackupState, read_backup_state
 from steadylink.watch.checks import DatabasePing, LoopLag, Readings, read_backup_age, read_disk_used_percent
 from steadylink.watch.journal import Event, Journal
 from steadylink.watch.probes import Probe, ProbeIdentity, ProbeResult, Target, build_probes
@@ -129,7 +133,8 @@ class Watcher:
         self.slot_stats: dict[int, ServerStats] = {}
         self.front_counters: FrontCounters | None = None
         self.rollbacks_seen = 0
-        self._watching_since = time.time()
+        self._watching_since = self.clock.now().timestamp()
+        self._backups = BackupState()
         journal.subscribe(self._on_event)
 
     # lifecycle ---------------------------------------------------------------
@@ -299,15 +304,24 @@ class Watcher:
         db_ok, db_error = (
             self._db.check() if slow else (self.readings.database_ok, self.readings.database_error)
         )
+        # backup attempts are journaled by whichever process ran them (``watch/backups.py``);
+        # with ops.db busy or failing, the last state stands until the next check
+        with contextlib.suppress(sqlite3.Error):
+            if slow:
+                self._backups = read_backup_state(self.journal)
+        backups = self._backups
         self.readings = Readings(
             disk_used_percent=read_disk_used_percent(self.data_dir),
             database_ok=db_ok,
             database_error=db_error,
             backup_age_seconds=read_backup_age(
-                self.data_dir / "backups", watching_since=self._watching_since, now=time.time()
+                self.data_dir / "backups", watching_since=self._watching_since,
+                now=self.clock.now().timestamp(), journaled=backups.newest_created_at,
             ),
+            backup_failed_reason=backups.failed_reason,
+            backup_failed_at=backups.failed_at,
             loop_lag_seconds=self.loop_lag.measure(timeout=2.0),
-        )
+        )  # fmt: skip
 
     def observations(self) -> Observations:
         now_s = self._now_s()

@@ -1,4 +1,4 @@
-"""The rules over readings: disk, database, backup age, loop lag, and the rollback rule."""
+"""The rules over readings: disk, database, backup age and failures, loop lag, and the rollback rule."""
 
 from tests.watch.sim import Sim
 
@@ -31,6 +31,22 @@ def test_an_old_backup_is_a_ticket() -> None:
     sim.with_readings(backup_age_seconds=25 * 3600)
     sim.run(1, only={"backup_age"})
     assert sim.fired("backup_age") and sim.pages() == []
+
+
+def test_a_failed_backup_attempt_is_a_ticket_at_once_though_the_last_good_one_is_recent() -> None:
+    sim = Sim()
+    only = {"backup_failed", "backup_age"}
+    sim.with_readings(backup_age_seconds=3600, backup_failed_reason="The backup could not be written to /mnt/b: its disk is full.",
+                      backup_failed_at=float(sim.now_s))  # fmt: skip
+    sim.run(1, only=only)
+    assert sim.fired("backup_failed") == [sim.now_s] and sim.fired("backup_age") == []
+    [(_, firing)] = [(at, c) for at, c in sim.changes if c.kind == "firing"]
+    assert firing.alert.severity == "ticket" and "its disk is full" in firing.alert.summary
+    sim.with_readings(backup_failed_reason=None, backup_failed_at=None)  # a backup succeeded
+    sim.run(3, only=only)  # the quiet seconds every rule waits before it resolves
+    assert sim.resolved("backup_failed") == []
+    sim.run(1, only=only)
+    assert sim.resolved("backup_failed") == [sim.now_s]
 
 
 def test_an_automatic_rollback_after_users_pages_and_clears_after_ten_minutes() -> None:

@@ -8,6 +8,7 @@ synthetic series. ``watch/alerts.py`` turns verdicts into alert states and
 
 from steadylink.watch.rules import (  # noqa: F401  (each module registers its kind)
     backup,
+    backup_failed,
     burn_rate,
     database,
     disk,

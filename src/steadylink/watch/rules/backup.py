@@ -27,6 +27,6 @@ class BackupAge(Rule):
         return Verdict(
             active=age > self.max_seconds,
             summary=f"the newest verified backup is {age / 3600:.1f} hours old; "
-            "run `steadylink backup create`",
+            "run `steadylink backup`",
             value=round(age),
         )
