@@ -1,6 +1,6 @@
 """Watch figures on a real ``steadylink up`` under a steady load: how fast a page leaves.
 
-    .venv/bin/python bench/watch.py [--rate 100] [--rounds 3] [--healthy 120]
+    .venv/bin/python bench/watch.py [--rate 100] [--rounds 3] [--healthy 120] [--bad-rounds 2]
 
 One real stack (the end-to-end harness, ``tests/e2e/guard_harness.py``) with its
 PagerDuty channel pointed at a local receiver (``tests/notify/receiver.py``),
@@ -15,10 +15,19 @@ load's monotonic clocks:
 2. ``--rounds`` times: the serving release's workers stopped (SIGSTOP) for 20 s,
    then continued: seconds from the stop to the trigger at the receiver, and
    from the SIGCONT to the resolve;
-3. a bad release forced out with ``deploy --no-canary`` (the seed bug that fails
-   a third of the redirects that carry a Referer, never in staging): seconds
-   from the first failed request the load saw to the trigger, and from the last
-   failed request to the resolve.
+3. ``--bad-rounds`` times: a release that answers every request through the
+   front door with HTTP 500 (like the seed incident: every request 500)
+   forced out with ``deploy --no-canary``. A release that fails *every*
+   request also fails staging, which talks to the release's own socket, and
+   never reaches users; so the bad line here fails every request that came
+   through HAProxy (it carries ``X-Forwarded-For``) and none of staging's.
+   Measured: seconds from the first 5xx the load saw (the bad release starts
+   serving) to the first trigger at the receiver, which rule paged, and from
+   the last 5xx (rollback done: users are served again) to each resolve. A
+   bake that rolls the release back pages through ``release_rolled_back``,
+   which by design stays open 10 minutes; between rounds the run waits for
+   every alert to resolve (so each round's page is a new one) and times that
+   resolve too. The branch is built with ``bench/releases.py``'s helpers.
 
 Anchors from the issue: Uptime Kuma checks every 60 s by default; Gatus takes
 about 3 minutes; Prometheus + Alertmanager with default timings about 2.5
@@ -37,6 +46,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,18 +54,28 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from harness import cpu_seconds  # noqa: E402
+from releases import REDIRECT, commit_edits  # noqa: E402
 from tests.e2e.guard_harness import (  # noqa: E402
     GuardStack,
     SteadyLoad,
-    commit_variant,
     make_source_repo,
     short_tmp,
     wait_until,
 )
-from tests.e2e.test_guard import FAST_RELEASES, SEED_BUGS  # noqa: E402
+from tests.e2e.test_guard import FAST_RELEASES  # noqa: E402
 from tests.notify.receiver import Receiver  # noqa: E402
 
+from steadylink.watch.rules.rollback import HOLD_SECONDS  # noqa: E402
+
 STOPPED_SECONDS = 20
+ALL_500 = "all-500"
+# The line every request of the worker passes first (web/redirect.py); the bad release adds,
+# right after it, a failure for every request that came through HAProxy.
+RSGI_ENTRY = "        method: str = scope.method\n"
+ALL_500_LINE = (
+    RSGI_ENTRY + '        if scope.headers.get("x-forwarded-for"):  # v2: every proxied request fails\n'
+    "            raise RuntimeError('v2 bug on every request')\n"
+)
 
 
 def worker_pids(stack: GuardStack) -> list[int]:
@@ -115,22 +135,72 @@ def stopped_workers(stack: GuardStack, pd: Receiver) -> tuple[float, float]:
     return page, resolve
 
 
-def bad_release(stack: GuardStack, pd: Receiver, load: SteadyLoad) -> tuple[float | None, float | None, int]:
-    """Deploy the referer-crash seed with --no-canary; (page s, resolve s, failed requests)."""
+@dataclass
+class BadRound:
+    """One ``deploy --no-canary`` of the all-500 release, timed by the load's and the receiver's clocks."""
+
+    verdict: str = "?"
+    failed: int = 0
+    page_s: float | None = None  # first 5xx at the load -> first trigger at the receiver
+    paged_by: list[str] = field(default_factory=list)  # every rule that paged, in order
+    resolves: dict[str, float] = field(default_factory=dict)  # rule -> last 5xx to its resolve (s)
+
+
+def rule_of(body: dict[str, object]) -> str:
+    payload = body.get("payload")
+    details = payload.get("custom_details", {}) if isinstance(payload, dict) else {}
+    return str(details.get("alert_id", "?")).rsplit("-", 1)[0]
+
+
+def bad_release(stack: GuardStack, pd: Receiver, load: SteadyLoad, *, wait_resolves: bool) -> BadRound:
+    """Deploy the all-500 release with --no-canary under the load; see the module docstring."""
     before = len(load.report.failures)
     started = time.monotonic()
-    done = stack.cli("deploy", "referer-crash", "--source", str(stack.source), "--no-canary", "--json")
-    print(f"  deploy --no-canary referer-crash: exit {done.returncode}", file=sys.stderr)
-    time.sleep(20)
+    done = stack.cli("deploy", ALL_500, "--source", str(stack.source), "--no-canary", "--json")
+    outcome = BadRound()
+    try:
+        outcome.verdict = str(json.loads(done.stdout).get("verdict", "?"))
+    except ValueError:
+        outcome.verdict = f"exit {done.returncode}"
+    print(f"  deploy --no-canary {ALL_500}: {outcome.verdict} (exit {done.returncode})", file=sys.stderr)
+    with contextlib.suppress(AssertionError):
+        wait_until(lambda: bool(triggers(pd, started)), 30, "a page")
+    time.sleep(20)  # the fast rules' resolves (their windows empty out)
     failures = load.report.failures[before:]
+    outcome.failed = len(failures)
     if not failures:
-        return None, None, 0
+        return outcome
     # the load's failure times are wall-clock: map them onto the monotonic clock
     offset = time.monotonic() - time.time()
     first, last = failures[0][0] + offset, failures[-1][0] + offset
-    page = next((t - first for t, _ in triggers(pd, started)), None)
-    resolve = next((t - last for t, _ in resolves(pd, first)), None)
-    return page, resolve, len(failures)
+    pages = triggers(pd, started)
+    if pages:
+        outcome.page_s = pages[0][0] - first
+    keys = {str(b.get("dedup_key")): rule_of(b) for _, b in pages}
+    outcome.paged_by = list(dict.fromkeys(keys.values()))
+
+    def resolved() -> dict[str, float]:
+        return {keys[k]: t - last for t, b in resolves(pd, first) if (k := str(b.get("dedup_key"))) in keys}
+
+    if wait_resolves:  # each round's page must be a new alert: wait until every one resolved
+        with contextlib.suppress(AssertionError):
+            wait_until(lambda: len(resolved()) == len(keys), HOLD_SECONDS + 60, "the resolves")
+    outcome.resolves = resolved()
+    return outcome
+
+
+def fmt_bad(rounds: list[BadRound]) -> tuple[str, str]:
+    """The page and resolve cells of the table for the bad-release rounds."""
+    pages = [
+        f"{r.page_s:.1f} s ({', '.join(r.paged_by)})" if r.page_s is not None else f"no page ({r.verdict})"
+        for r in rounds
+    ]
+    resolved = []
+    for r in rounds:
+        parts = [f"{rule} {r.resolves[rule]:.1f} s" if rule in r.resolves else f"{rule} not yet"
+                 for rule in r.paged_by]  # fmt: skip
+        resolved.append(", ".join(parts) or "—")
+    return "; ".join(pages), "; ".join(resolved)
 
 
 def main() -> None:
@@ -138,11 +208,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--healthy", type=int, default=120)
+    parser.add_argument("--bad-rounds", type=int, default=2)
     args = parser.parse_args()
+    load_before = os.getloadavg()
     workdir = short_tmp()
     source = make_source_repo(workdir)
-    bug = next(b for b in SEED_BUGS if b[0] == "referer-crash")
-    commit_variant(source, bug[0], bug[1], bug[2], bug[3], f"v2: {bug[4]}")
+    commit_edits(source, ALL_500, [(REDIRECT, RSGI_ENTRY, ALL_500_LINE)], "v2: every proxied request fails")
     with Receiver() as pd:
         env = {
             **FAST_RELEASES,
@@ -165,35 +236,46 @@ def main() -> None:
                     page, resolve = stopped_workers(stack, pd)
                     rounds.append((page, resolve))
                     print(f"  round {n + 1}: page {page:.1f}s, resolve {resolve:.1f}s", file=sys.stderr)
-                bad = bad_release(stack, pd, load)
+                bad: list[BadRound] = []
+                for n in range(args.bad_rounds):
+                    bad.append(bad_release(stack, pd, load, wait_resolves=n + 1 < args.bad_rounds))
+                    r = bad[-1]
+                    print(f"  bad release {n + 1}: {r.failed} failed requests, page "
+                          f"{'none' if r.page_s is None else f'{r.page_s:.1f}s'} {r.paged_by}, "
+                          f"resolves {r.resolves}", file=sys.stderr)  # fmt: skip
                 requests = load.report.requests
         finally:
             stack.stop()
-    pages = [p for p, _ in rounds]
-    resolved = [r for _, r in rounds]
     print("\n| what | figure | target |")
     print("|---|---|---|")
+    if rounds:
+        pages = [p for p, _ in rounds]
+        resolved = [r for _, r in rounds]
+        print(
+            f"| workers stopped 20 s: failure → page at the receiver | "
+            f"{statistics.median(pages):.1f} s median ({min(pages):.1f} to {max(pages):.1f}, "
+            f"{len(pages)} rounds) | ≤ 5 s |"
+        )
+        print(
+            f"| … recovery → resolve | {statistics.median(resolved):.1f} s median "
+            f"({min(resolved):.1f} to {max(resolved):.1f}) | ≤ 10 s |"
+        )
+    page_cell, resolve_cell = fmt_bad(bad)
+    failed_cell = ", ".join(str(r.failed) for r in bad)
     print(
-        f"| workers stopped 20 s: failure → page at the receiver | "
-        f"{statistics.median(pages):.1f} s median ({min(pages):.1f} to {max(pages):.1f}, "
-        f"{len(pages)} rounds) | ≤ 5 s |"
+        f"| release failing every request, `deploy --no-canary` ({failed_cell} failed requests): "
+        f"first 5xx → page | {page_cell} | ≤ 5 s |"
     )
-    print(
-        f"| … recovery → resolve | {statistics.median(resolved):.1f} s median "
-        f"({min(resolved):.1f} to {max(resolved):.1f}) | ≤ 10 s |"
-    )
-    page_bad, resolve_bad, failed_bad = bad
-    print(
-        f"| bad release (`deploy --no-canary`, {failed_bad} failed requests): first failure → page | "
-        f"{'no page' if page_bad is None else f'{page_bad:.1f} s'} | ≤ 5 s |"
-    )
-    print(f"| … last failure → resolve | {'—' if resolve_bad is None else f'{resolve_bad:.1f} s'} | ≤ 10 s |")
+    print(f"| … last 5xx (rollback done) → resolve | {resolve_cell} | ≤ 10 s (rollback page: held 10 min) |")
     print(
         f"| healthy {args.healthy} s with {injected} injected stray errors: false pages | {false_pages} | 0 |"
     )
     print(f"| guard CPU while watching (whole guard process) | {cpu:.2f} % of a core | < 2 % |")
     print(f"\n{requests:,} requests at ~{args.rate:.0f} req/s; anchors: Uptime Kuma 60 s interval, "
           "Gatus ~3 min, Prometheus + Alertmanager ~2.5 min")  # fmt: skip
+    load_after = os.getloadavg()
+    print("load average (1, 5, 15 min): " + " ".join(f"{v:.2f}" for v in load_before)
+          + " at the start, " + " ".join(f"{v:.2f}" for v in load_after) + " at the end")  # fmt: skip
 
 
 if __name__ == "__main__":
