@@ -49,8 +49,11 @@ class Sim:
         (``{"create": False}``), traffic, then every rule."""
         self.now_s += 1
         for name, ok in results.items():
-            runs = 0 if ok else self.probes.get(name, ProbeStreak()).failed_runs + 1
-            self.probes[name] = ProbeStreak(runs, None if ok else f"{name} failed")
+            was = self.probes.get(name, ProbeStreak())
+            self.probes[name] = (
+                ProbeStreak() if ok
+                else ProbeStreak(was.failed_runs + 1, f"{name} failed", (*was.failed_at, self.now_s))
+            )  # fmt: skip
         if probe_ok is not None:
             self.liveness.add(self.now_s, good=int(probe_ok), bad=int(not probe_ok))
             self.silence_s = 0.0

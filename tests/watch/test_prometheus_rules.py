@@ -70,6 +70,8 @@ tests:
         values: '5x49'
       - series: 'steadylink_probe_failed_runs{probe="ui"}'
         values: '0x9 1x9 0x9 1x9 0x9'
+      - series: 'steadylink_probe_up{probe="redirect"}'
+        values: '1x49'
     alert_rule_test:
       - eval_time: 29s
         alertname: SteadylinkCreateProbeFailing
@@ -85,6 +87,26 @@ tests:
       - eval_time: 35s
         alertname: SteadylinkUiProbeFailing
         exp_alerts: []
+
+  - name: with the whole front door failing only the front door pages
+    interval: 1s
+    input_series:
+      - series: 'steadylink_probe_failed_runs{probe="create"}'
+        values: '0x9 1x9 2x9 3x9 4x29'
+      - series: 'steadylink_probe_up{probe="redirect"}'
+        values: '1x4 0x35 1x29'
+    alert_rule_test:
+      - eval_time: 39s
+        alertname: SteadylinkCreateProbeFailing
+        exp_alerts: []
+      - eval_time: 59s
+        alertname: SteadylinkCreateProbeFailing
+        exp_alerts: []
+      - eval_time: 62s
+        alertname: SteadylinkCreateProbeFailing
+        exp_alerts:
+          - exp_labels: {severity: page, service: steadylink, probe: create}
+            exp_annotations: {summary: "the create probe failed 2 runs in a row"}
 
   - name: a failed backup attempt is a ticket until the next one succeeds
     interval: 1s

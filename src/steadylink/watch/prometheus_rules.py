@@ -70,11 +70,14 @@ def alerting_rules(settings: Settings) -> list[dict[str, Any]]:
         _alert("SteadylinkFrontDoorDown", 'steadylink_probe_up{probe="redirect"} == 0', "page",
                f"the liveness probe failed {w.front_door_failed_seconds} seconds in a row",
                duration=f"{max(0, w.front_door_failed_seconds - 1)}s"),
+        # not while the liveness probe failed within those runs: front_door_down tells that outage
         *(
             _alert(f"Steadylink{probe.capitalize()}ProbeFailing",
-                   f'steadylink_probe_failed_runs{{probe="{probe}"}} >= {runs}', "page",
+                   f'steadylink_probe_failed_runs{{probe="{probe}"}} >= {runs} unless on()'
+                   f' min_over_time(steadylink_probe_up{{probe="redirect"}}[{runs * every:g}s]) == 0', "page",
                    f"the {probe} probe failed {runs} runs in a row")
-            for probe, runs in (("create", w.create_probe_failed_runs), ("ui", w.ui_probe_failed_runs))
+            for probe, runs, every in (("create", w.create_probe_failed_runs, w.create_probe_seconds),
+                                       ("ui", w.ui_probe_failed_runs, w.ui_probe_seconds))
         ),
         _alert("SteadylinkErrorRatio",
                f"sum(increase(steadylink_front_failures_total[{err}]))"

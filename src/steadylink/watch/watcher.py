@@ -47,6 +47,7 @@ from steadylink.watch.checks import DatabasePing, LoopLag, Readings, read_backup
 from steadylink.watch.journal import Event, Journal
 from steadylink.watch.probes import Probe, ProbeIdentity, ProbeResult, Target, build_probes
 from steadylink.watch.rules import Observations, ProbeStreak, RollbackSeen, Rule, Verdict, build_rules
+from steadylink.watch.rules.base import STREAK_KEPT
 from steadylink.watch.samples import Samples
 from steadylink.watch.series import Series
 from steadylink.watch.slo import Objective, month_budget, start_of_year, year_budget
@@ -77,6 +78,7 @@ class ProbeState:
     ok_total: int = 0
     failed_total: int = 0
     failed_runs: int = 0  # failed results in a row, 0 after a good one
+    failed_at: deque[int] = field(default_factory=lambda: deque(maxlen=STREAK_KEPT))  # their seconds
     last_at: float = 0.0
 
 
@@ -200,6 +202,10 @@ class Watcher:
             state.ok_total += result.ok
             state.failed_total += not result.ok
             state.failed_runs = 0 if result.ok else state.failed_runs + 1
+            if result.ok:
+                state.failed_at.clear()
+            else:
+                state.failed_at.append(at_s)
             if "@" not in name:  # the rules look at once: a page leaves with the failure that completes it
                 self._probed.set()
             if not result.ok and not was_failing:
@@ -331,7 +337,8 @@ class Watcher:
             latencies = [ms for at, ms in (state.latencies if state else ()) if now_s - at < window]
             silence = self.clock.monotonic() - self._last_probe_mono
             probes = {
-                name: ProbeStreak(s.failed_runs, s.last.error if s.last and not s.last.ok else None)
+                name: ProbeStreak(s.failed_runs, s.last.error if s.last and not s.last.ok else None,
+                                  tuple(s.failed_at))
                 for name, s in self.probe_states.items()
             }
         return Observations(

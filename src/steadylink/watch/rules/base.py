@@ -23,10 +23,15 @@ class RollbackSeen:
 
 @dataclass(frozen=True)
 class ProbeStreak:
-    """Where one probe stands: its failed results in a row (0 after a good one) and why the last failed."""
+    """Where one probe stands: its failed results in a row (0 after a good one), the seconds of
+    the latest of them (at most ``STREAK_KEPT``) and why the last one failed."""
 
     failed_runs: int = 0
     last_error: str | None = None
+    failed_at: tuple[int, ...] = ()
+
+
+STREAK_KEPT = 32
 
 
 @dataclass(frozen=True)

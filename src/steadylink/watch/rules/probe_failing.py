@@ -2,18 +2,28 @@
 
 The liveness probe (``redirect``) has ``front_door_down``; these two run every
 10 s, so their rule counts runs, not seconds. One failed run may be a timeout
-on a busy machine; two in a row (10 to 20 s after the failure begins, about 1.5 %
-of a 20-minute yearly budget) is an outage of creating links or of the UI
-while redirects still work, and pages. Only production's results count: a
+on a busy machine; two in a row (10 to 20 s after the failure begins, about
+1.5 % of a 20-minute yearly budget) is an outage of creating links or of the
+UI while redirects still work, and pages. Only production's results count: a
 canary socket's (``create@canary``) belong to the deploy, which stops a bad
-canary itself. The alert resolves with the first good run (``clear_seconds``
-0: the next run is 10 s away, a quiet wait would only delay the resolve).
+canary itself.
+
+A failed run while the liveness probe failed too (around its second) is not
+counted: the whole front door failing fails every probe, ``front_door_down``
+has paged for that already, and a second page for the same outage is noise.
+If creating links still fails once the front door is back, the runs after it
+count. The alert resolves with the first good run (``clear_seconds`` 0: the
+next run is 10 s away, a quiet wait would only delay the resolve).
 """
 
 from __future__ import annotations
 
 from steadylink.settings import Settings
 from steadylink.watch.rules.base import Observations, ProbeStreak, Rule, Verdict, rule_kind
+
+# A run filed under second t takes up to three requests of a probe timeout each: it met the
+# front door failing if the liveness probe failed in [t - 1, t + AROUND].
+AROUND = 2
 
 
 @rule_kind
@@ -35,12 +45,15 @@ class ProbeFailing(Rule):
 
     def evaluate(self, obs: Observations) -> Verdict:
         streak = obs.probes.get(self.probe, ProbeStreak())
+        window = obs.liveness.window
+        with_front_door = sum(1 for at in streak.failed_at if window(at + AROUND, AROUND + 2).bad)
+        own = streak.failed_runs - with_front_door
         return Verdict(
-            active=streak.failed_runs >= self.runs,
+            active=own >= self.runs,
             summary=(
-                f"the {self.probe} probe failed {streak.failed_runs} runs in a row "
+                f"the {self.probe} probe failed {own} runs in a row while redirects worked "
                 f"(limit {self.runs}): {streak.last_error or 'no error'}"
             ),
-            value=float(streak.failed_runs),
-            details={"probe": self.probe, "error": streak.last_error},
+            value=float(own),
+            details={"probe": self.probe, "error": streak.last_error, "failed_runs": streak.failed_runs},
         )
