@@ -176,8 +176,9 @@ def test_status_shows_the_budget_spent(stack: GuardStack) -> None:
     watch = json.loads(done.stdout)["watch"]
     year = watch["budget"]["time_based"][0]
     assert 0 < year["spent_minutes"] < 1 and year["left_percent"] < 100
+    assert year["allowed_minutes"] == 20.0  # the contract's yearly budget
     text = stack.cli("status").stdout
-    assert "error budget this year" in text and "burn rate now" in text
+    assert "error budget this year" in text and "burn rate now" in text and "(20 min a year)" in text
 
 
 def test_metrics_on_the_ops_port(stack: GuardStack) -> None:
@@ -185,6 +186,8 @@ def test_metrics_on_the_ops_port(stack: GuardStack) -> None:
     for line in (
         'steadylink_probe_up{probe="redirect"} 1.0',
         'steadylink_alert_firing{rule="front_door_down",severity="page"} 0.0',
+        'steadylink_alert_firing{rule="create_probe_failing",severity="page"} 0.0',
+        'steadylink_probe_failed_runs{probe="create"} 0.0',
         "steadylink_slo_objective_ratio 0.99996",
     ):
         assert line in text, line
@@ -200,3 +203,25 @@ def test_bad_input_is_one_sentence(stack: GuardStack) -> None:
     done = stack.cli("ack", "nothing-open")
     assert done.returncode != 0 and "No open alert" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_failed_backup_is_a_ticket_at_once_and_the_next_good_one_resolves_it(
+    stack: GuardStack, receivers: tuple[Receiver, Receiver]
+) -> None:
+    pagerduty, hooks = receivers
+
+    def backup_alert() -> dict[str, object] | None:
+        alerts = json.loads(stack.cli("alerts", "--json").stdout)
+        return next((a for a in alerts if a["rule"] == "backup_failed"), None)
+
+    not_a_folder = stack.workdir / "not-a-folder"
+    not_a_folder.write_text("")
+    done = stack.cli("backup", "--output", str(not_a_folder / "links.db"))  # its own process
+    assert done.returncode == 1 and "it is not a folder" in done.stderr and "Traceback" not in done.stderr
+    wait_until(lambda: (backup_alert() or {}).get("state") == "firing", 20, "the backup_failed ticket")
+    wait_until(lambda: any("backup_failed" in str(b) for b in hooks.on("/apprise")), 20, "the ticket told")
+    assert not any("backup_failed" in str(b) for b in pagerduty.on("/v2/enqueue"))  # a ticket, not a page
+    assert stack.cli("backup").returncode == 0
+    wait_until(lambda: (backup_alert() or {}).get("state") == "resolved", 20, "the resolve")
+    kinds = [e["kind"] for e in events(stack, "backup")]
+    assert kinds[-2:] == ["backup.failed", "backup.created"]
