@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from steadylink.errors import SteadylinkError
+from steadylink.watch.threads import start_named
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,7 @@ class DatabasePing:
             return self._result
         self._done.clear()
         self._started = time.monotonic()
-        self._running = threading.Thread(target=self._run, name="watch-db-ping", daemon=True)
-        self._running.start()
+        self._running = start_named("watch-db-ping", self._run)
         if not self._done.wait(self.timeout):
             return False, f"no answer within {self.timeout:g}s"
         return self._result

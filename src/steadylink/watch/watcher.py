@@ -51,6 +51,7 @@ from steadylink.watch.rules.base import STREAK_KEPT
 from steadylink.watch.samples import Samples
 from steadylink.watch.series import Series
 from steadylink.watch.slo import Objective, month_budget, start_of_year, year_budget
+from steadylink.watch.threads import start_named
 from steadylink.watch.traffic import FrontCounters, counted_between
 
 LIVENESS = "redirect"
@@ -160,9 +161,7 @@ class Watcher:
         self.alert_store.close()
 
     def _spawn(self, name: str, target: Callable[..., None], *args: Any) -> None:
-        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
-        self._threads.append(thread)
-        thread.start()
+        self._threads.append(start_named(name, target, *args))
 
     # probes --------------------------------------------------------------------
 
