@@ -36,7 +36,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.faults.scenarios import serving  # noqa: E402
+from tests.faults.scenarios import serving
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -80,7 +80,9 @@ def _guess(base_url: str, code: str, stop: threading.Event, seen: collections.Co
                 seen[0] += 1
 
 
-def phase(base_url: str, links: dict[str, str], *, guessers: int, seconds: float, rate: float) -> dict[str, object]:
+def phase(
+    base_url: str, links: dict[str, str], *, guessers: int, seconds: float, rate: float
+) -> dict[str, object]:
     stop = threading.Event()
     seen: collections.Counter[int] = collections.Counter()
     threads = [
@@ -113,7 +115,9 @@ def _links(base_url: str) -> dict[str, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--guessers", type=int, default=4)
     parser.add_argument("--rate", type=float, default=100.0, help="redirects a second, paced")
@@ -138,7 +142,8 @@ def main() -> None:
     for title, row in rows:
         p99 = float(row["p99"])  # type: ignore[arg-type]
         print(
-            f"| {title} | {row['redirects']} ({row['wrong']}) | {row['p50']:.1f} | {p99:.1f} | {row['max']:.1f} "
+            f"| {title} | {row['redirects']} ({row['wrong']}) | {row['p50']:.1f} | {p99:.1f} "
+            f"| {row['max']:.1f} "
             f"| {p99 / quiet_p99:.1f}x | {row['guesses'] or '-'} |"
         )
 
