@@ -103,6 +103,10 @@ def main() -> None:
     edge_url, ceiling_url = f"http://127.0.0.1:{config.port}", f"http://127.0.0.1:{ceiling_port}"
     edges: list[WrkFigures] = []
     ceilings: list[WrkFigures] = []
+    # CPU time per answer, of HAProxy (and, for the edge, of the visit reader too):
+    # a figure that a busy VM inflates far less than requests a second
+    edge_cpu: list[tuple[float, float]] = []  # (HAProxy µs, reader µs) per request
+    ceiling_cpu: list[float] = []
     edge_requests = 0
     granian = None
     try:
@@ -110,12 +114,21 @@ def main() -> None:
         wrk(ceiling_url, script, 2)
         for _ in range(args.rounds):
             compactor.send_signal(signal.SIGSTOP)
+            before = cpu_seconds(worker), cpu_seconds(reader.pid)
             figures, requests = wrk(edge_url, script, args.seconds)
+            time.sleep(0.5)  # the reader takes in the last of the round's visits
+            edge_cpu.append((
+                (cpu_seconds(worker) - before[0]) * 1e6 / requests,
+                (cpu_seconds(reader.pid) - before[1]) * 1e6 / requests,
+            ))  # fmt: skip
             edges.append(figures)
             edge_requests += requests
             compactor.send_signal(signal.SIGCONT)
             wait_until_folded(VisitSpool(work / "visits"))
-            ceilings.append(wrk(ceiling_url, script, args.seconds)[0])
+            before_ceiling = cpu_seconds(ceiling.pid)
+            figures, requests = wrk(ceiling_url, script, args.seconds)
+            ceiling_cpu.append((cpu_seconds(ceiling.pid) - before_ceiling) * 1e6 / requests)
+            ceilings.append(figures)
 
         # a guard restart: the whole map again through the runtime API, HAProxy serving meanwhile
         during = subprocess.Popen(wrk_argv(edge_url, script, 30), stdout=subprocess.PIPE, text=True)
@@ -166,6 +179,14 @@ def main() -> None:
         f"{statistics.median(c.requests_per_second for c in ceilings):,.0f} req/s"
     )
     print(f"ratio {statistics.median(ratios):.2f} (median; target >= 0.8)")
+    haproxy_us = statistics.median(h for h, _ in edge_cpu)
+    reader_us = statistics.median(r for _, r in edge_cpu)
+    static_us = statistics.median(ceiling_cpu)
+    print(
+        f"CPU per answer (median): static 302 {static_us:.2f} µs; edge {haproxy_us:.2f} µs HAProxy "
+        f"+ {reader_us:.2f} µs visit reader; ratio {static_us / (haproxy_us + reader_us):.2f} "
+        f"(HAProxy alone {static_us / haproxy_us:.2f})"
+    )
     print(
         f"worker stopped {args.stop_seconds} s under load: {stopped_requests:,} requests, "
         f"{stopped.errors}; {stopped.requests_per_second:,.0f} req/s"
@@ -251,6 +272,12 @@ def total_requests(output: str) -> int:
 def max_latency(output: str) -> str:
     found = re.search(r"Latency\s+\S+\s+\S+\s+(\S+)", output)
     return found.group(1) if found else "?"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
