@@ -43,7 +43,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from harness import VENV_BIN, WrkFigures, free_port, parse_wrk, start_process, stop
+from harness import VENV_BIN, WrkFigures, cpu_seconds, free_port, parse_wrk, start_process, stop
 from redirect import HAPROXY, LUA, count_visits, fill_store, wait_until_folded
 
 from steadylink.edge import EdgeConfig, LinkMapSync, SlotSetting, start_edge, stop_edge
@@ -220,10 +220,13 @@ def pin_all(pids: list[int], core: int) -> None:
         subprocess.run(["taskset", "-a", "-p", "-c", str(core), str(pid)], check=True, capture_output=True)
 
 
-def start_worker(socket: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def start_worker(
+    socket: Path, env: dict[str, str], log: Path, target: str = "steadylink.web.app:app"
+) -> subprocess.Popen[bytes]:
+    """One granian worker (RSGI, as production runs it) on ``socket``, pinned to the edge's core."""
     argv = [
         "taskset", "-c", str(EDGE_CORE), str(VENV_BIN / "granian"), "--interface", "rsgi", "--loop", "uvloop",
-        "--uds", str(socket), "--workers", "1", "--no-ws", "--http", "1", "steadylink.web.app:app",
+        "--uds", str(socket), "--workers", "1", "--no-ws", "--http", "1", target,
     ]  # fmt: skip
     out = log.open("wb")
     return subprocess.Popen(
@@ -272,12 +275,6 @@ def total_requests(output: str) -> int:
 def max_latency(output: str) -> str:
     found = re.search(r"Latency\s+\S+\s+\S+\s+(\S+)", output)
     return found.group(1) if found else "?"
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
