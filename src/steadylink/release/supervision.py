@@ -7,7 +7,8 @@ one pass over ``/proc``, and every ``PROBE_EVERY`` seconds each group's
 (``release/supervisor.py``, pure) and carries out what it asks through the
 guard's hooks. Each restart is said on ``up``'s terminal and recorded in the
 event journal as ``supervisor.restarted`` (body: what, why, and the new pid or
-slot), a restart that failed as ``supervisor.restart_failed``.
+slot), a restart that failed as ``supervisor.restart_failed``, and a worker
+that exited and was replaced by granian itself as ``supervisor.worker_exited``.
 
 Supervised are the groups that serve or stand by for a rollback: the serving
 release and the warm previous one. A candidate under canary is the canary's to
@@ -31,6 +32,7 @@ from steadylink.release.supervisor import (
     Action,
     GroupView,
     KillStalled,
+    NoteRespawn,
     ReplaceGroup,
     RestartCompactor,
     RestartEdge,
@@ -135,6 +137,12 @@ class SupervisionLoop:
     def act(self, action: Action) -> None:
         started = time.monotonic()
         release = getattr(action, "release", None)
+        if isinstance(action, NoteRespawn):
+            self._record(
+                "supervisor.worker_exited", f"{action.release} (slot {action.slot}): {action.why}",
+                release, "warning", {"slot": action.slot, "gone": list(action.gone), "new": list(action.new)},
+            )  # fmt: skip
+            return
         try:
             done = self._carry_out(action)
         except Exception as exc:
@@ -210,4 +218,5 @@ def _group_view(
         has_compactor=has_compactor,
         is_answering=(answer == 200) if probed else None,
         is_visible=group.is_visible,
+        worker_pids=tuple(p.pid for p in workers),
     )
