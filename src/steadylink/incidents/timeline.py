@@ -12,6 +12,12 @@ correction always wins over the derivation:
 - mitigated: the rollback, the supervisor's restart of what failed (HAProxy,
   a worker group), or the first status ``monitoring``;
 - resolved: when the incident was resolved.
+
+A correction must keep the moments in an order that can have happened
+(``check_correction``): nothing lies in the future; nothing comes before the
+first bad signal or after the resolution; nobody acknowledges what was not
+yet detected. Mitigation may come before detection (the supervisor healed
+something before an alert fired), so those two are not ordered.
 """
 
 from __future__ import annotations
@@ -19,9 +25,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from steadylink.incidents.model import Incident, Status, Update, iso
+from steadylink.errors import InvalidInput
+from steadylink.incidents.model import MOMENT_NOUNS, MOMENTS, Incident, Status, Update, iso, said
 from steadylink.watch.journal import Event
 
+# (earlier, later): the pairs of moments whose order a correction must keep
+ORDER = (
+    *(("first_bad_signal", m) for m in MOMENTS[1:]),
+    ("detected", "acknowledged"),
+    *((m, "resolved") for m in MOMENTS[1:-1]),
+)
 BAD_SIGNALS = ("probe.failed", "traffic.errors", "alert.pending", "alert.firing", "release.rolled_back")
 
 
@@ -70,6 +83,42 @@ def derive_moments(
     }
     moments.update(incident.corrections)
     return moments
+
+
+def check_correction(
+    moments: dict[str, datetime | None], moment: str, at: datetime, *, now: datetime
+) -> None:
+    """Raise ``InvalidInput`` (one sentence, field ``at``) if ``moment`` at ``at`` cannot have been.
+
+    Only the pairs that hold ``moment`` are checked, against the moments as they
+    stand (derived or corrected): a correction is judged by what it changes.
+    Times are compared to the second, as they are shown and typed.
+    """
+    name = MOMENT_NOUNS[moment]
+    if _second(at) > _second(now):
+        raise InvalidInput(
+            f"{name.capitalize()} cannot be in the future (it is {said(now)} now).", field="at"
+        )
+    for earlier, later in ORDER:
+        if moment not in (earlier, later):
+            continue
+        other_name = later if moment == earlier else earlier
+        other = moments.get(other_name)
+        if other is None:
+            continue
+        if moment == later and _second(at) < _second(other):
+            raise InvalidInput(
+                f"{name.capitalize()} cannot be before {MOMENT_NOUNS[other_name]} ({said(other)}).",
+                field="at",
+            )
+        if moment == earlier and _second(at) > _second(other):
+            raise InvalidInput(
+                f"{name.capitalize()} cannot be after {MOMENT_NOUNS[other_name]} ({said(other)}).", field="at"
+            )
+
+
+def _second(at: datetime) -> int:
+    return int(at.timestamp() // 1)
 
 
 def _is_bad(event: Event) -> bool:
