@@ -4,9 +4,11 @@ The moments that matter are derived, first match wins, and a person's
 correction always wins over the derivation:
 
 - first bad signal: the first failed probe, first 5xx seen at the front door,
-  first pending or firing alert, failed release step, or rollback;
+  first pending or firing alert, failed release step, or rollback — or the
+  opening of the incident, if that came first (a person who opens one by hand
+  has seen trouble, even when the guard's signals join later);
 - detected: the first firing alert, or the rollback that the canary or bake
-  decided (the guard noticed), or the opening of the incident;
+  decided (the guard noticed), or the opening of the incident if earlier;
 - acknowledged: the first acknowledged alert, or the first note or status a
   person wrote;
 - mitigated: the rollback, the supervisor's restart of what failed (HAProxy,
@@ -75,8 +77,8 @@ def derive_moments(
     mitigated = [e.at for e in events if e.kind in ("release.rolled_back", "supervisor.restarted")]
     mitigated += [u.at for u in updates if u.status == Status.MONITORING]
     moments: dict[str, datetime | None] = {
-        "first_bad_signal": first(bad) or incident.opened_at,
-        "detected": first(detected) or incident.opened_at,
+        "first_bad_signal": min([*bad, incident.opened_at]),
+        "detected": min([*detected, incident.opened_at]),
         "acknowledged": first(acked),
         "mitigated": first(mitigated),
         "resolved": incident.resolved_at,
