@@ -54,8 +54,9 @@ def test_a_reopen_is_recorded_and_going_back_otherwise_refused(incidents: Incide
 
 
 def test_unknown_ids_and_bad_notes_are_refused(incidents: Incidents) -> None:
-    with pytest.raises(NotFound):
-        incidents.note(999, text="hi", by="a")
+    for unknown in (999, 0, -1, 2**63, 10**20):  # past SQLite's integers too: not found, not an error
+        with pytest.raises(NotFound, match=f"No incident {unknown};"):
+            incidents.note(unknown, text="hi", by="a")
     opened = incidents.open(title="x", by="a")
     with pytest.raises(InvalidInput):
         incidents.note(opened.id, text="x" * 1_000_000, by="a")

@@ -54,6 +54,7 @@ def test_bad_requests_are_4xx_naming_the_field(client: TestClient, sqlite_store:
     editor = key(sqlite_store, Role.EDITOR)
     viewer = key(sqlite_store, Role.VIEWER)
     assert client.get("/ops/v1/incidents/999", headers=viewer).status_code == 404
+    assert client.get("/ops/v1/incidents/99999999999999999999", headers=viewer).status_code == 404
     assert client.get("/ops/v1/incidents/abc", headers=viewer).status_code == 422
     assert client.post("/ops/v1/incidents", json={"title": "x"}, headers=viewer).status_code == 403
     assert client.get("/ops/v1/incidents").status_code == 401

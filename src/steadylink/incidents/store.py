@@ -87,7 +87,8 @@ class IncidentStore:
         return self.get(incident_id)
 
     def get(self, incident_id: int) -> Incident:
-        rows = self._select("WHERE id = ?", (incident_id,))
+        # an id past SQLite's 64-bit integers names no row (and would not even bind)
+        rows = self._select("WHERE id = ?", (incident_id,)) if 0 < incident_id < 2**63 else []
         if not rows:
             raise NotFound(f"No incident {incident_id}; `steadylink incidents` lists them.")
         return rows[0]
