@@ -292,3 +292,12 @@ def test_notes_of_any_script_fit_and_a_1_mb_note_is_one_sentence(
     assert r.status_code == 422
     assert "The text is 1,000,000 characters, more than the 10,000 kept; link to a longer document instead." in r.text
     assert client.get(url).text.count("x" * 100) == 0
+
+
+def test_a_report_of_an_incident_without_events_is_a_sentence_on_its_page(
+    client: TestClient, sqlite_store: SqlStore
+) -> None:
+    url = open_incident(client, sign_in(client, sqlite_store, Role.EDITOR))  # by hand: no events
+    r = client.get(f"{url}/report")
+    assert r.status_code == 409 and r.headers["content-type"].startswith("text/html")
+    assert "has no events from the guard, so there are no facts to report" in r.text and "<h1>#" in r.text

@@ -119,3 +119,16 @@ def test_moments_are_corrected_with_a_reason_and_refused_in_one_sentence(
                     headers=editor)  # fmt: skip
     assert r.status_code == 200 and r.json()["moments"]["first_bad_signal"] == "2020-01-01T00:00:00Z"
     assert r.json()["timeline"][-1]["text"].endswith("to 2020-01-01 00:00:00 UTC: logs")
+
+
+def test_a_report_of_an_incident_without_events_is_one_sentence_not_a_server_error(
+    client: TestClient, sqlite_store: SqlStore
+) -> None:
+    editor = key(sqlite_store, Role.EDITOR)
+    opened = client.post("/ops/v1/incidents", json={"title": "customers call"}, headers=editor).json()
+    for fmt in ("md", "html"):
+        r = client.get(f"/ops/v1/incidents/{opened['id']}/report?format={fmt}", headers=editor)
+        assert r.status_code == 409 and r.json()["error"] == "conflict"
+        assert r.json()["message"].startswith(f"Incident {opened['id']} has no events from the guard")
+    r = client.get("/ops/v1/incidents/999/report", headers=editor)
+    assert r.status_code == 404
