@@ -134,6 +134,13 @@ def test_tables_read_whole_words_on_a_laptop_and_on_a_phone(page: Page, dashboar
     sign_in(page, dashboard)
     expect(page.get_by_role("cell", name=BAD).first).to_be_visible(timeout=PATIENCE_MS)
     expect(page.get_by_role("cell", name=SERVING).first).to_be_visible(timeout=PATIENCE_MS)
+    # the live refresh (ops.js) rebuilds the slot rows as the server renders them
+    page.evaluate("document.querySelectorAll('[data-live=slots] tbody tr').forEach(r => { r.dataset.old = 1; })")
+    page.wait_for_function(
+        "() => { const r = document.querySelector('[data-live=slots] tbody tr'); return r && !r.dataset.old; }",
+        timeout=PATIENCE_MS,
+    )
+    assert page.locator("[data-live=slots] tbody td.nowrap").count() == 4
     for width, height in ((1280, 800), (390, 844)):
         page.set_viewport_size({"width": width, "height": height})
         page.goto(dashboard.url + "/")
