@@ -45,7 +45,8 @@ def build_sections(f: ReportFacts) -> dict[str, Any]:
         return f"{at:%Y-%m-%d %H:%M:%S} UTC" if at else "not recorded"
 
     def after(a: datetime | None, b: datetime | None) -> str:
-        return f"{(b - a).total_seconds():.0f} s" if a and b else "unknown"
+        # whole seconds, as the moments are shown and corrected: never "-0 s"
+        return f"{round((b - a).total_seconds())} s" if a and b else "unknown"
 
     summary = (
         f"{inc.title}. From {t(m['first_bad_signal'])} to {t(m['mitigated'] or m['resolved'])} "
