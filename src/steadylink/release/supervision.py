@@ -17,12 +17,16 @@ judge, not this loop's to heal: its faults are evidence against it.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 from typing import Any, Protocol
 
+from steadylink import heartbeat
 from steadylink.clock import Clock
 from steadylink.edge import is_process_running
 from steadylink.release.guard import Guard
@@ -122,7 +126,11 @@ class SupervisionLoop:
         views = []
         for n, entry in slots.items():
             answer = probe_socket(guard.edge_config.slot_socket(n), timeout=1.0) if probe else None
-            views.append(_group_view(n, entry.release, groups[entry.pid], entry.compactor, answer, probe))
+            view = _group_view(n, entry.release, groups[entry.pid], entry.compactor, answer, probe)
+            ages = heartbeat.beat_ages(guard.data_dir, view.worker_pids)
+            views.append(replace(view, beat_ages=tuple(ages.items())))
+        if probe:  # once a second: the files of workers that are gone
+            _forget_beats(guard.data_dir)
         return StackView(
             is_edge_running=is_edge_running,
             is_edge_answering=is_edge_answering,
@@ -188,6 +196,14 @@ class SupervisionLoop:
             self.journal.append(kind, message, release=release, severity=severity, body=body)
         else:
             self.progress(f"supervisor: {message}")
+
+
+def _forget_beats(data_dir: Path) -> None:
+    """Remove the beat files of processes that are gone (a worker killed with -9 leaves its file)."""
+    with contextlib.suppress(OSError):
+        for path in heartbeat.beat_dir(data_dir).iterdir():
+            if path.name.isdigit() and not is_process_running(int(path.name)):
+                path.unlink(missing_ok=True)
 
 
 def _group_view(

@@ -26,6 +26,10 @@ The rules, and why:
   stopped one held fail fast (HAProxy retries a GET on another connection)
   instead of waiting for the stop to end. A stopped leader means the group
   is replaced.
+- A worker whose event loop has not turned for ``wedged_seconds`` (its beat
+  file, ``heartbeat.py``, is that old) is killed like a stopped one: it may
+  still accept connections, and while its sibling answers the group's
+  health check every request it takes would hang.
 - A worker that exits (a crash, a ``kill -9``) is replaced by granian
   itself; the supervisor only says so (``NoteRespawn``), once per exit, so
   no restart goes unrecorded.
@@ -62,6 +66,7 @@ class GroupView:
     is_answering: bool | None = None  # None: not probed this tick
     is_visible: bool = True  # False without /proc: only the leader is known
     worker_pids: tuple[int, ...] = ()  # every worker, stopped ones included
+    beat_ages: tuple[tuple[int, float], ...] = ()  # (worker, seconds since its loop last turned)
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,7 @@ class SupervisorPolicy:
     unanswered_seconds: float = 3.0
     short_of_workers_seconds: float = 10.0
     stall_seconds: float = 1.0
+    wedged_seconds: float = 5.0
     compactor_grace_seconds: float = 2.0
     retry_seconds: float = 10.0
 
@@ -244,10 +250,18 @@ class Supervisor:
             if (held := self._since.held_for((*key, "stalled", pid), True, now)) is not None
             and held >= policy.stall_seconds
         )
+        wedged = tuple(
+            pid for pid, age in group.beat_ages if age >= policy.wedged_seconds and pid not in group.stalled
+        )
+        whys = []
         if stalled:
             pids = ", ".join(map(str, stalled))
-            why = f"process(es) {pids} stopped (SIGSTOP) for {policy.stall_seconds:g} s or more"
-            actions.append(KillStalled(slot, release, stalled, why))
+            whys.append(f"process(es) {pids} stopped (SIGSTOP) for {policy.stall_seconds:g} s or more")
+        if wedged:
+            pids = ", ".join(map(str, wedged))
+            whys.append(f"worker(s) {pids}: event loop stuck for {policy.wedged_seconds:g} s or more")
+        if whys:
+            actions.append(KillStalled(slot, release, stalled + wedged, "; ".join(whys)))
         if group.is_visible and replace is None:
             gone = self._since.held_for((*key, "compactor"), not group.has_compactor, now)
             if gone is not None and gone >= policy.compactor_grace_seconds:
