@@ -180,7 +180,7 @@ class SupervisionLoop:
             return f"{action.release} moved from slot {action.slot} to slot {new_slot} (pid {entry.pid})"
         if isinstance(action, KillStalled):
             signal_processes(action.pids, signal.SIGKILL)
-            return f"killed stopped process(es) {', '.join(map(str, action.pids))}; granian replaces them"
+            return f"killed process(es) {', '.join(map(str, action.pids))}; granian replaces them"
         if isinstance(action, RestartVisitReader):
             assert guard.redirects is not None
             return f"the edge visit reader is back (pid {guard.redirects.ensure_reader()})"
