@@ -43,7 +43,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from harness import VENV_BIN, WrkFigures, free_port, parse_wrk, start_process, stop
+from harness import VENV_BIN, WrkFigures, cpu_seconds, free_port, parse_wrk, start_process, stop
 from redirect import HAPROXY, LUA, count_visits, fill_store, wait_until_folded
 
 from steadylink.edge import EdgeConfig, LinkMapSync, SlotSetting, start_edge, stop_edge
@@ -103,6 +103,10 @@ def main() -> None:
     edge_url, ceiling_url = f"http://127.0.0.1:{config.port}", f"http://127.0.0.1:{ceiling_port}"
     edges: list[WrkFigures] = []
     ceilings: list[WrkFigures] = []
+    # CPU time per answer, of HAProxy (and, for the edge, of the visit reader too):
+    # a figure that a busy VM inflates far less than requests a second
+    edge_cpu: list[tuple[float, float]] = []  # (HAProxy µs, reader µs) per request
+    ceiling_cpu: list[float] = []
     edge_requests = 0
     granian = None
     try:
@@ -110,12 +114,21 @@ def main() -> None:
         wrk(ceiling_url, script, 2)
         for _ in range(args.rounds):
             compactor.send_signal(signal.SIGSTOP)
+            before = cpu_seconds(worker), cpu_seconds(reader.pid)
             figures, requests = wrk(edge_url, script, args.seconds)
+            time.sleep(0.5)  # the reader takes in the last of the round's visits
+            edge_cpu.append((
+                (cpu_seconds(worker) - before[0]) * 1e6 / requests,
+                (cpu_seconds(reader.pid) - before[1]) * 1e6 / requests,
+            ))  # fmt: skip
             edges.append(figures)
             edge_requests += requests
             compactor.send_signal(signal.SIGCONT)
             wait_until_folded(VisitSpool(work / "visits"))
-            ceilings.append(wrk(ceiling_url, script, args.seconds)[0])
+            before_ceiling = cpu_seconds(ceiling.pid)
+            figures, requests = wrk(ceiling_url, script, args.seconds)
+            ceiling_cpu.append((cpu_seconds(ceiling.pid) - before_ceiling) * 1e6 / requests)
+            ceilings.append(figures)
 
         # a guard restart: the whole map again through the runtime API, HAProxy serving meanwhile
         during = subprocess.Popen(wrk_argv(edge_url, script, 30), stdout=subprocess.PIPE, text=True)
@@ -166,6 +179,14 @@ def main() -> None:
         f"{statistics.median(c.requests_per_second for c in ceilings):,.0f} req/s"
     )
     print(f"ratio {statistics.median(ratios):.2f} (median; target >= 0.8)")
+    haproxy_us = statistics.median(h for h, _ in edge_cpu)
+    reader_us = statistics.median(r for _, r in edge_cpu)
+    static_us = statistics.median(ceiling_cpu)
+    print(
+        f"CPU per answer (median): static 302 {static_us:.2f} µs; edge {haproxy_us:.2f} µs HAProxy "
+        f"+ {reader_us:.2f} µs visit reader; ratio {static_us / (haproxy_us + reader_us):.2f} "
+        f"(HAProxy alone {static_us / haproxy_us:.2f})"
+    )
     print(
         f"worker stopped {args.stop_seconds} s under load: {stopped_requests:,} requests, "
         f"{stopped.errors}; {stopped.requests_per_second:,.0f} req/s"
@@ -199,10 +220,13 @@ def pin_all(pids: list[int], core: int) -> None:
         subprocess.run(["taskset", "-a", "-p", "-c", str(core), str(pid)], check=True, capture_output=True)
 
 
-def start_worker(socket: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def start_worker(
+    socket: Path, env: dict[str, str], log: Path, target: str = "steadylink.web.app:app"
+) -> subprocess.Popen[bytes]:
+    """One granian worker (RSGI, as production runs it) on ``socket``, pinned to the edge's core."""
     argv = [
         "taskset", "-c", str(EDGE_CORE), str(VENV_BIN / "granian"), "--interface", "rsgi", "--loop", "uvloop",
-        "--uds", str(socket), "--workers", "1", "--no-ws", "--http", "1", "steadylink.web.app:app",
+        "--uds", str(socket), "--workers", "1", "--no-ws", "--http", "1", target,
     ]  # fmt: skip
     out = log.open("wb")
     return subprocess.Popen(

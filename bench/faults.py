@@ -31,7 +31,10 @@ sys.path.insert(0, str(ROOT))
 from tests.faults import scenarios  # noqa: E402
 from tests.faults.scenarios import SLOW_FAILURE_SECONDS, Row  # noqa: E402
 
-HEADER = ["fault", "failed/total", "recovery s", "acknowledged links lost", "visits lost", "what users saw"]
+HEADER = [
+    "fault", "failed/total", "slowest failure s", "recovery s", "acknowledged links lost", "visits lost",
+    "what users saw",
+]
 
 
 def postgres(tmp: Path, during: float, rate: float) -> Row:

@@ -76,7 +76,7 @@ def memory_mb(pid: int) -> tuple[float, float]:
     """Resident memory of ``pid`` and its children (granian's worker), in MB: the
     process's own (anonymous) memory, and mapped files (SQLite's mmap, code)."""
     own = files = 0
-    for one in [pid, *_children(pid)]:
+    for one in [pid, *children(pid)]:
         for line in Path(f"/proc/{one}/status").read_text().splitlines():
             if line.startswith("RssAnon:"):
                 own += int(line.split()[1])
@@ -85,11 +85,11 @@ def memory_mb(pid: int) -> tuple[float, float]:
     return own / 1024, files / 1024
 
 
-def _children(pid: int) -> list[int]:
+def children(pid: int) -> list[int]:
     found = []
     for task in Path(f"/proc/{pid}/task").iterdir():
         for child in (task / "children").read_text().split():
-            found += [int(child), *_children(int(child))]
+            found += [int(child), *children(int(child))]
     return found
 
 

@@ -32,6 +32,9 @@ def test_bad_input_is_one_sentence(cli: Invoke, data_dir: Path, clock: FakeClock
         (("incident", "1", "note"), 2, "needs a value"),
         (("incident", "open"), 2, "Say what happened"),
         (("incident", "1", "note", "hello"), 1, "No guard runs"),
+        (("incident", "1", "correct"), 2, "needs a value"),
+        (("incident", "1", "correct", "acknowledged"), 2, "needs the moment's time"),
+        (("incident", "1", "correct", "acknowledged", "2026-01-01T00:00:00Z", "--reason", "x"), 1, "No guard runs"),
         (("errors", "--since", "soon"), 2, "--since"),
     ):
         result = cli(*args)

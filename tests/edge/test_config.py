@@ -65,11 +65,18 @@ def test_frontend_sets_forwarding_and_request_id_headers() -> None:
     assert "http-request set-header X-Forwarded-For %[src]" in lines
     assert any(line.startswith("unique-id-format ") for line in lines)
     # an id the app would not keep is replaced here, so edge and app answers carry the same kind
-    assert (
-        "http-request set-header X-Request-ID %[unique-id]"
-        " unless { req.hdr(x-request-id) -m reg ^[A-Za-z0-9._:@/+=-]{1,128}$ }" in lines
-    )
+    assert "acl safe_request_id req.hdr(x-request-id) -m reg ^[A-Za-z0-9._:@/+=-]{1,128}$" in lines
+    assert "http-request set-header X-Request-ID %[unique-id] unless safe_request_id" in lines
     assert not any("ssl crt" in line for line in lines)
+
+
+def test_edge_answers_come_before_the_rules_for_requests_bound_for_the_app() -> None:
+    # an edge answer needs no forwarding headers: they would cost it time for nothing
+    lines = lines_of(EdgeConfig(run_dir=RUN, edge_redirects=True))
+    first_answer = next(i for i, line in enumerate(lines) if line.startswith("http-request return"))
+    assert all(
+        first_answer < i for i, line in enumerate(lines) if line.startswith("http-request set-header")
+    )
 
 
 def test_global_section_exposes_an_admin_socket_and_the_state_file() -> None:

@@ -88,3 +88,12 @@ def test_damaged_lines_are_counted_not_folded() -> None:
     tally = VisitTally(day=DAY)
     tally.feed(b"garbage\n7 x /abc\t-\t-\n" + line(1))
     assert (tally.received, tally.damaged) == (1, 2)
+
+
+def test_a_numbered_line_with_too_few_or_too_many_fields_is_damaged_on_either_path() -> None:
+    # the usual line (next number of the same process) and a first line are read differently
+    tally = VisitTally(day=DAY)
+    tally.feed(b"7 1 /abc\t-\n" + b"7 2 /abc\t-\t-\textra\n" + line(3) + b"8 1 /abc\n" + line(4))
+    assert (tally.received, tally.damaged) == (2, 3)
+    assert [spool.split("\t", 1)[0] for spool in tally.take(DAY)] == ["abc", "abc"]
+    assert tally.processes["7"].floor == 4  # damaged but numbered: not a gap

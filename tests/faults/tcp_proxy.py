@@ -4,6 +4,8 @@
 open and new ones are accepted, but nothing passes in either direction, as
 when a database host vanishes behind a router, or its process is stopped.
 ``restore()`` lets the bytes flow again (what was held goes through).
+``close()`` cuts it: every connection it carries is closed and it stops
+listening (a database that went away mid-connection, then refuses new ones).
 """
 
 from __future__ import annotations

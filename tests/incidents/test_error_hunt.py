@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import threading
 import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -12,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from steadylink.errors import InvalidInput, NotFound
-from steadylink.incidents.error_hunt import fingerprint, hunt_file, hunt_workers, parse_since
+from steadylink.incidents.error_hunt import SNIFF_BYTES, fingerprint, hunt_file, hunt_workers, parse_since
 from steadylink.incidents.tracebacks import LINE_MAX, find_tracebacks
 from steadylink.web.logs import RequestLog
 
@@ -91,7 +93,7 @@ def test_bad_files_get_one_sentence(tmp_path: Path) -> None:
         hunt_file(binary)
     with pytest.raises(NotFound):
         hunt_file(tmp_path / "none.log")
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidInput, match=r"is a folder; give the log file in it\.$"):
         hunt_file(tmp_path)
     with pytest.raises(InvalidInput, match="--since"):
         parse_since("yesterday")
@@ -103,3 +105,31 @@ def test_a_log_without_newlines_is_read_in_pieces(tmp_path: Path) -> None:
         out.write("x" * (LINE_MAX * 20))
         out.write("\n" + real_traceback(lambda: lookup({}, "k")))
     assert [g.type for g in hunt_file(log)] == ["KeyError"]
+
+
+def test_a_pipe_is_read_as_it_comes(tmp_path: Path) -> None:
+    """`steadylink errors --file <(eb logs)`: the log is a pipe, which cannot be sought."""
+    fifo = tmp_path / "eb-logs"
+    os.mkfifo(fifo)
+    text = prefixed(real_traceback(lambda: lookup({}, "code")), 1) * 3
+
+    def write() -> None:
+        with fifo.open("w") as out:
+            out.write(text)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        groups = hunt_file(fifo)
+    finally:
+        writer.join(timeout=10)
+    assert [(g.type, g.count) for g in groups] == [("KeyError", 3)]
+
+
+def test_a_traceback_across_the_first_bytes_read_is_found_whole(tmp_path: Path) -> None:
+    missing = prefixed(real_traceback(lambda: lookup({}, "code")), 1)
+    start = missing.index("Traceback (most recent")
+    for offset in (-5, 0, 10):  # the first read ends inside, at, and after the traceback's first line
+        log = tmp_path / f"cut{offset}.log"
+        log.write_text("x" * (SNIFF_BYTES - start - offset - 1) + "\n" + missing)
+        assert [(g.type, g.count) for g in hunt_file(log)] == [("KeyError", 1)], offset

@@ -115,3 +115,36 @@ def test_the_impact_is_kept_at_resolution_for_reports_after_the_figures_are_prun
     conn.close()
     s = build_sections(gather_facts(tmp_path, recorded.incident_id, now=clock.now(), with_chart=False))
     assert s["impact"]["Failed requests (5xx)"] == "120 (30.00%)" and s["impact"]["Bad seconds"] == "3"
+
+
+def test_markdown_makes_no_link_or_image_of_people_s_words_and_shows_code_as_written(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    recorded = record_incident(tmp_path, clock)
+    store = IncidentStore.for_data_dir(tmp_path, clock=clock)
+    Incidents(store).note(
+        recorded.incident_id, by="mallory", text="[help](javascript:alert(1)) ![x](https://tracker.example/p.png)"
+    )
+    store.close()
+    sections = build_sections(gather_facts(tmp_path, recorded.incident_id, now=clock.now(), with_chart=False))
+    sections["fault"].append("web/redirect.py:20  if n < len(`codes`):")  # a failing line of code
+    markdown = render_markdown(sections, chart_name=None)
+    assert "\\[help\\](javascript:alert(1)) !\\[x\\](https://tracker.example/p.png)" in markdown
+    assert "](javascript:" not in markdown.replace("\\]", "") and "![x](" not in markdown
+    assert "- ``web/redirect.py:20  if n < len(`codes`):``" in markdown  # in code: no entity, no escape
+    assert "    application.py:20  json.loads → json.load" in markdown  # the changed line, a code block
+
+
+def test_a_moment_corrected_to_the_second_reads_0_s_not_minus_0(tmp_path: Path, clock: FakeClock) -> None:
+    recorded = record_incident(tmp_path, clock)  # detected by the rollback at t0+8 s
+    conn = connect_ops_db(tmp_path / "ops.db")
+    with conn:  # the rollback, and the incident it opened, at 8.4 s
+        conn.execute("UPDATE events SET at_ms = at_ms + 400 WHERE kind = 'release.rolled_back'")
+        conn.execute("UPDATE incidents SET opened_at_ms = opened_at_ms + 400")
+    conn.close()
+    store = IncidentStore.for_data_dir(tmp_path, clock=clock)
+    Incidents(store).correct(recorded.incident_id, moment="acknowledged", at="2026-01-01 00:00:08", by="bob",
+                             reason="acked as the page came")  # fmt: skip
+    store.close()
+    s = build_sections(gather_facts(tmp_path, recorded.incident_id, now=clock.now(), with_chart=False))
+    assert s["response"].startswith("Acknowledged at 2026-01-01 00:00:08 UTC (0 s after detection).")

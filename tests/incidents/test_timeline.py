@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from steadylink.incidents.model import Incident, Status
+from steadylink.incidents.model import Incident, Status, Update
 from steadylink.incidents.timeline import derive_moments
 from steadylink.watch.journal import Event, Severity
 
@@ -44,3 +44,14 @@ def test_without_events_the_opening_stands_for_the_first_signal_and_detection() 
     moments = derive_moments(incident(), [], [])
     assert moments["first_bad_signal"] == moments["detected"] == T0 + timedelta(seconds=3)
     assert moments["mitigated"] is None
+
+
+def test_an_incident_opened_by_hand_before_the_guard_saw_anything_starts_at_its_opening() -> None:
+    # a person saw trouble at 3 s, opened the incident and wrote; the canary rolled back at 20 s
+    events = [event(10, "traffic.errors"), Event(2, T0 + timedelta(seconds=20), "release.rolled_back", "r1",
+                                                 Severity.ERROR, "rolled back", {"automatic": True})]  # fmt: skip
+    note = Update(1, 1, T0 + timedelta(seconds=5), "note", "alice", "redirects look slow")
+    moments = derive_moments(incident(), events, [note])
+    assert moments["first_bad_signal"] == moments["detected"] == T0 + timedelta(seconds=3)
+    assert moments["acknowledged"] == T0 + timedelta(seconds=5)  # after the detection, not before it
+    assert moments["mitigated"] == T0 + timedelta(seconds=20)

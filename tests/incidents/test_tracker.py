@@ -113,3 +113,22 @@ def test_incidents_survive_in_the_store_file(tmp_path: Path, incidents: Incident
     store = IncidentStore.for_data_dir(tmp_path, clock=clock, read_only=True)
     assert store.list_incidents()[0].title == "<script>alert(1)</script>"  # kept as typed; escaped when shown
     store.close()
+
+
+def test_the_leadup_holds_the_events_of_the_trigger_s_own_millisecond(
+    incidents: Incidents, journal: Journal, clock: FakeClock
+) -> None:
+    tracker = IncidentTracker(incidents, journal)
+    # the canary's failed step and its rollback, journalled within the same millisecond
+    journal.append("deploy.started", "deploy of main started", release="r2", body={"ref": "main"})
+    journal.append("deploy.step", "canary failed", release="r2", body={"step": "canary", "verdict": "failed"})
+    journal.append(
+        "release.rolled_back",
+        "canary rolled r2 back",
+        release="r2",
+        body={"automatic": True, "by": "guard", "reason": "5xx", "reached_users": True, "step": "canary"},
+    )
+    tracker.handle_new_events()
+    (incident,) = incidents.store.list_incidents()
+    kinds = [e.kind for e in incidents.store.events(incident.id)]
+    assert kinds == ["deploy.started", "deploy.step", "release.rolled_back"]

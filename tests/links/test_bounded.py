@@ -105,3 +105,20 @@ def test_a_schema_that_lacks_a_column_is_named_not_called_silent(tmp_path: Path)
         store.list_links(limit=10, offset=0)
     assert not store.breaker.is_open
     store.close()
+
+
+def test_opening_a_connection_to_a_silent_database_is_bounded_too(
+    proxied: tuple[SqlStore, TcpProxy],
+) -> None:
+    # libpq will not give up a connect in under 2 s; a request must not wait that
+    store, proxy = proxied
+    store.ping()
+    store.engine.dispose()  # no connection left in the pool: the next call must connect
+    proxy.blackhole()
+    waited, message = _timed_failure(lambda: store.get_link("bh4"))
+    assert waited < ANSWER_SECONDS + 0.5
+    assert message == NOT_ANSWERING
+    assert store.breaker.is_open  # a silent connect opens the breaker like a silent answer
+    proxy.restore()
+    store.ping()
+    assert store.get_link("bh4") is None

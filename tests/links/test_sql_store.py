@@ -262,3 +262,17 @@ def test_unreachable_database_is_a_store_error() -> None:
         down.insert_links([make("x", FakeClock())])
     with pytest.raises(StoreError, match="not a database URL|Unsupported"):
         open_store("mysql://x")
+
+
+def test_the_database_holds_one_active_key_per_name(store: SqlStore) -> None:
+    # the service checks first; two creates at the same instant both pass that check
+    from steadylink.links.model import ApiKey
+
+    at = FakeClock().now()
+    store.insert_key(ApiKey("k1", "ci", 1, "slk_k1", at), "hash1")
+    with pytest.raises(Conflict, match="already named 'ci'") as caught:
+        store.insert_key(ApiKey("k2", "ci", 1, "slk_k2", at), "hash2")
+    assert caught.value.field == "name"
+    store.revoke_key("k1", at)
+    store.insert_key(ApiKey("k3", "ci", 1, "slk_k3", at), "hash3")  # a revoked key's name is free again
+    assert {k.id for k in store.list_keys() if k.name == "ci"} == {"k1", "k3"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -199,3 +200,104 @@ def test_the_budget_gauge_shows_what_the_watch_part_reports() -> None:
     html = render_page("dashboard.html", s=session, flash="", status=status, rollout=None, budgets=budgets,
                        alerts=[], incidents=[], incident_of={}, releases=[]).body.decode()  # fmt: skip
     assert "5.0 of 20.0 minutes left" in html and 'class="w25"' in html and 'aria-valuenow="25"' in html
+
+
+def form(**fields: str) -> dict[str, tuple[None, str]]:
+    """Fields as the incident page's forms post them: multipart/form-data."""
+    return {name: (None, value) for name, value in fields.items()}
+
+
+def open_incident(client: TestClient, csrf: str) -> str:
+    r = client.post("/dash/incidents", files=form(title="Redirects fail", csrf=csrf), follow_redirects=False)
+    assert r.status_code == 303
+    return str(r.headers["location"])
+
+
+def test_a_moment_is_corrected_on_the_incident_page_and_said_in_the_timeline_and_journal(
+    client: TestClient, sqlite_store: SqlStore, journal: Journal
+) -> None:
+    csrf = sign_in(client, sqlite_store, Role.EDITOR)
+    url = open_incident(client, csrf)
+    page = client.get(url).text
+    for moment in ("first_bad_signal", "detected", "acknowledged", "mitigated"):
+        assert f'id="at-{moment}"' in page and 'value="moment"' in page
+    assert 'id="at-resolved"' not in page  # an open incident has no resolution to correct
+    earlier = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    r = client.post(url, files=form(action="moment", moment="first_bad_signal", at=f"{earlier:%Y-%m-%d %H:%M:%S}",
+                                    reason="5xx began <b>before</b> the page", csrf=csrf), follow_redirects=False)  # fmt: skip
+    assert r.status_code == 303 and r.headers["location"].endswith("#moments")
+    page = client.get(url).text
+    assert f"{earlier:%Y-%m-%d %H:%M:%S} UTC" in page and ">corrected<" in page
+    assert f"to {earlier:%Y-%m-%d %H:%M:%S} UTC: 5xx began &lt;b&gt;before&lt;/b&gt; the page" in page
+    assert "editor person" in page  # who corrected it, in the timeline
+    said = [e for e in journal.read(kinds=["incident.updated"]) if "corrected" in e.message]
+    assert [(e.body["by"], e.body["moment"]) for e in said] == [("editor person", "first_bad_signal")]
+
+
+def test_a_correction_the_page_refuses_is_one_sentence_with_the_form_kept_and_nothing_written(
+    client: TestClient, sqlite_store: SqlStore, journal: Journal
+) -> None:
+    csrf = sign_in(client, sqlite_store, Role.EDITOR)
+    url = open_incident(client, csrf)
+    before = client.get(url).text.count('class="person"')
+    for at, says in (
+        ("2099-01-01 00:00", "The detection cannot be in the future"),
+        ("yesterday", "&#39;yesterday&#39; is not a time; give it in UTC, like 2026-01-01 12:00:00."),
+        ("2000-01-01 00:00", "The detection cannot be before the first bad signal"),
+    ):
+        r = client.post(url, files=form(action="moment", moment="detected", at=at, reason="my reason", csrf=csrf))
+        assert r.status_code == 422 and says in r.text, r.text
+        assert r.text.count('role="alert"') == 1 and "{" not in r.text.split('role="alert">')[1][:200]
+        # the form comes back open, as typed
+        assert f'value="{at}"' in r.text and 'value="my reason"' in r.text and "<details open>" in r.text
+    r = client.post(url, files=form(action="moment", moment="resolved", at="2000-01-01", reason="r", csrf=csrf))
+    assert r.status_code == 422 and "not resolved: there is no resolution to correct yet" in r.text
+    r = client.post(url, files=form(action="moment", moment="detected", at="2000-01-01", reason="r", csrf="forged"))
+    assert r.status_code == 403
+    assert client.get(url).text.count('class="person"') == before  # no line added
+    assert not [e for e in journal.read(kinds=["incident.updated"]) if "corrected" in e.message]
+    csrf = sign_in(client, sqlite_store, Role.VIEWER)
+    page = client.get(url).text
+    assert 'id="at-detected"' not in page  # no form a viewer cannot use
+    r = client.post(url, files=form(action="moment", moment="detected", at="2000-01-01", reason="r", csrf=csrf))
+    assert r.status_code == 403 and "you need the editor role" in r.text
+
+
+def test_an_unknown_incident_is_a_page_with_one_sentence_not_json(
+    client: TestClient, sqlite_store: SqlStore
+) -> None:
+    csrf = sign_in(client, sqlite_store, Role.EDITOR)
+    for r in (
+        client.get("/dash/incidents/999"),
+        client.get("/dash/incidents/abc"),
+        client.get("/dash/incidents/999/report"),
+        client.post("/dash/incidents/999", files=form(action="note", text="hi", csrf=csrf)),
+    ):
+        assert r.status_code == 404 and r.headers["content-type"].startswith("text/html"), r.text
+        assert "There is no incident" in r.text and "the overview lists them." in r.text
+    assert "There is no incident &#39;abc&#39;" in client.get("/dash/incidents/abc").text
+
+
+def test_notes_of_any_script_fit_and_a_1_mb_note_is_one_sentence(
+    client: TestClient, sqlite_store: SqlStore
+) -> None:
+    csrf = sign_in(client, sqlite_store, Role.EDITOR)
+    url = open_incident(client, csrf)
+    chinese = "重定向失败" * 2_000  # the 10,000 characters a note may have: 30 KB, 90 KB URL-encoded
+    r = client.post(url, data={"action": "note", "text": chinese, "csrf": csrf})
+    assert r.status_code == 413  # why the page's forms post multipart
+    r = client.post(url, files=form(action="note", text=chinese, csrf=csrf), follow_redirects=False)
+    assert r.status_code == 303 and chinese in client.get(url).text
+    r = client.post(url, files=form(action="note", text="x" * 1_000_000, csrf=csrf))
+    assert r.status_code == 422
+    assert "The text is 1,000,000 characters, more than the 10,000 kept; link to a longer document instead." in r.text
+    assert client.get(url).text.count("x" * 100) == 0
+
+
+def test_a_report_of_an_incident_without_events_is_a_sentence_on_its_page(
+    client: TestClient, sqlite_store: SqlStore
+) -> None:
+    url = open_incident(client, sign_in(client, sqlite_store, Role.EDITOR))  # by hand: no events
+    r = client.get(f"{url}/report")
+    assert r.status_code == 409 and r.headers["content-type"].startswith("text/html")
+    assert "has no events from the guard, so there are no facts to report" in r.text and "<h1>#" in r.text

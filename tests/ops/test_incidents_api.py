@@ -54,6 +54,7 @@ def test_bad_requests_are_4xx_naming_the_field(client: TestClient, sqlite_store:
     editor = key(sqlite_store, Role.EDITOR)
     viewer = key(sqlite_store, Role.VIEWER)
     assert client.get("/ops/v1/incidents/999", headers=viewer).status_code == 404
+    assert client.get("/ops/v1/incidents/99999999999999999999", headers=viewer).status_code == 404
     assert client.get("/ops/v1/incidents/abc", headers=viewer).status_code == 422
     assert client.post("/ops/v1/incidents", json={"title": "x"}, headers=viewer).status_code == 403
     assert client.get("/ops/v1/incidents").status_code == 401
@@ -90,3 +91,44 @@ def test_the_status_page_is_public_and_shows_only_public_words(
         assert secret not in page.text and secret not in str(data)
     assert [c["name"] for c in data["components"]] == ["Redirects", "Link creation", "Web UI"]
     assert all(len(c["days"]) == 90 and c["state"] == "unknown" for c in data["components"])
+
+
+def test_moments_are_corrected_with_a_reason_and_refused_in_one_sentence(
+    client: TestClient, sqlite_store: SqlStore
+) -> None:
+    editor = key(sqlite_store, Role.EDITOR)
+    opened = client.post("/ops/v1/incidents", json={"title": "x"}, headers=editor).json()
+    path = f"/ops/v1/incidents/{opened['id']}/moments"
+    earlier = opened["opened_at"].replace("Z", "+00:00")
+    r = client.post(path, json={"moment": "first_bad_signal", "at": earlier}, headers=editor)
+    assert r.status_code == 422 and r.json()["field"] == "reason"
+    r = client.post(path, json={"moment": "detected", "at": "2099-01-01T00:00:00Z", "reason": "r"}, headers=editor)
+    assert r.status_code == 422 and r.json()["message"].startswith("The detection cannot be in the future")
+    r = client.post(path, json={"moment": "detected", "at": "soon", "reason": "r"}, headers=editor)
+    assert r.status_code == 422 and r.json() == {
+        "error": "invalid", "field": "at", "message": "'soon' is not a time; give it in UTC, like 2026-01-01 12:00:00."
+    }  # fmt: skip
+    viewer = key(sqlite_store, Role.VIEWER)
+    r = client.post(path, json={"moment": "detected", "at": earlier, "reason": "r"}, headers=viewer)
+    assert r.status_code == 403
+    r = client.post("/ops/v1/incidents/999/moments", json={"moment": "detected", "at": earlier, "reason": "r"},
+                    headers=editor)  # fmt: skip
+    assert r.status_code == 404
+    assert client.get(f"/ops/v1/incidents/{opened['id']}", headers=viewer).json()["corrections"] == {}
+    r = client.post(path, json={"moment": "first_bad_signal", "at": "2020-01-01T00:00:00Z", "reason": "logs"},
+                    headers=editor)  # fmt: skip
+    assert r.status_code == 200 and r.json()["moments"]["first_bad_signal"] == "2020-01-01T00:00:00Z"
+    assert r.json()["timeline"][-1]["text"].endswith("to 2020-01-01 00:00:00 UTC: logs")
+
+
+def test_a_report_of_an_incident_without_events_is_one_sentence_not_a_server_error(
+    client: TestClient, sqlite_store: SqlStore
+) -> None:
+    editor = key(sqlite_store, Role.EDITOR)
+    opened = client.post("/ops/v1/incidents", json={"title": "customers call"}, headers=editor).json()
+    for fmt in ("md", "html"):
+        r = client.get(f"/ops/v1/incidents/{opened['id']}/report?format={fmt}", headers=editor)
+        assert r.status_code == 409 and r.json()["error"] == "conflict"
+        assert r.json()["message"].startswith(f"Incident {opened['id']} has no events from the guard")
+    r = client.get("/ops/v1/incidents/999/report", headers=editor)
+    assert r.status_code == 404

@@ -162,3 +162,37 @@ def test_a_gone_edge_visit_reader_is_restarted_at_once_and_not_in_a_tight_loop()
     # edge redirects off (None) or the reader running: nothing to do
     for seen in (view(HEALTHY), replace(view(HEALTHY), is_visit_reader_running=True)):
         assert ticks(Supervisor(SupervisorPolicy(), clock), clock, seen, 30) == []
+
+
+def test_a_worker_granian_replaced_is_said_once_and_one_killed_on_purpose_is_not() -> None:
+    from steadylink.release.supervisor import NoteRespawn
+
+    clock = FakeClock()
+    supervisor = Supervisor(SupervisorPolicy(), clock)
+    group = replace(HEALTHY, worker_pids=(101, 102))
+    assert supervisor.decide(view(group)) == []  # the first look only learns the pids
+    respawned = replace(group, worker_pids=(102, 103))  # 101 exited (kill -9, a crash); granian forked 103
+    [note] = supervisor.decide(view(respawned))
+    assert isinstance(note, NoteRespawn) and (note.gone, note.new) == ((101,), (103,))
+    assert "101 exited; granian started 103" in note.why
+    assert supervisor.decide(view(respawned)) == []  # said once
+    # a stopped worker the supervisor kills is said by that kill, not again as an exit
+    stopped = replace(respawned, workers=1, stalled=(102,))
+    asked = [a for _, a in ticks(supervisor, clock, view(stopped), 1.0)]
+    [kill] = [a for a in asked if isinstance(a, KillStalled)]
+    supervisor.forget(kill)
+    assert supervisor.decide(view(replace(respawned, worker_pids=(103, 104)))) == []
+
+
+def test_a_worker_whose_event_loop_is_stuck_is_killed_and_a_beating_one_is_not() -> None:
+    clock = FakeClock()
+    supervisor = Supervisor(SupervisorPolicy(), clock)
+    beating = replace(HEALTHY, worker_pids=(101, 102), beat_ages=((101, 0.4), (102, 4.9)))
+    assert supervisor.decide(view(beating)) == []
+    stuck = replace(beating, beat_ages=((101, 0.4), (102, 5.0)))
+    [kill] = supervisor.decide(view(stuck))
+    assert isinstance(kill, KillStalled) and kill.pids == (102,) and "event loop stuck" in kill.why
+    # a stopped worker's beat is old too: it is killed once, as stopped
+    stopped = replace(stuck, workers=1, stalled=(102,))
+    asked = [a for _, a in ticks(Supervisor(SupervisorPolicy(), clock), clock, view(stopped), 1.0)]
+    assert [(a.pids, "SIGSTOP" in a.why) for a in asked if isinstance(a, KillStalled)] == [((102,), True)]

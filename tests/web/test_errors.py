@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from starlette.responses import HTMLResponse, Response
-from tests.web import db_proxy
+from tests.faults.tcp_proxy import TcpProxy
 from tests.web.api_harness import ApiHarness, running_api
 
 from steadylink.clock import FakeClock
@@ -300,7 +300,7 @@ async def test_postgresql_errors_reach_no_client(
     with engine.begin() as conn:  # the session's database: other tests' keys and links go
         conn.execute(sa.text(f"TRUNCATE {', '.join(t.name for t in schema.metadata.sorted_tables)}"))
     engine.dispose()
-    with db_proxy.proxied((url.host or "127.0.0.1", url.port or 5432)) as proxy:
+    with TcpProxy((url.host or "127.0.0.1", url.port or 5432)) as proxy:
         store = open_store(url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False))
         try:
             async with running_api(settings, store, clock) as api:
@@ -309,7 +309,7 @@ async def test_postgresql_errors_reach_no_client(
                 )
                 assert made.status_code == 201
                 code = made.json()["code"]
-                proxy.cut()
+                proxy.close()  # cut: pooled connections break, new ones are refused
                 urls = [f"https://private-{i}.example/secret-{i}" for i in range(8)]
                 users = ["editor", "editor2", "admin"]
                 creates = [

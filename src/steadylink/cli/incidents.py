@@ -20,7 +20,7 @@ from steadylink.errors import InvalidInput, ReleaseError, SteadylinkError
 from steadylink.ops.client import GuardClient
 from steadylink.settings import Settings
 
-ACTIONS = ("note", "status", "resolve")
+ACTIONS = ("note", "status", "resolve", "correct")
 
 
 def register(app: typer.Typer) -> None:
@@ -49,14 +49,17 @@ def incident(
     ctx: typer.Context,
     target: str = typer.Argument(..., help="Incident id, or `open` to open one."),
     action: str | None = typer.Argument(
-        None, help="note TEXT | status STATUS | resolve (or TITLE after open)."
+        None, help="note TEXT | status STATUS | resolve | correct MOMENT TIME (or TITLE after open)."
     ),
-    value: str | None = typer.Argument(None, help="The note's text or the new status."),
+    value: str | None = typer.Argument(None, help="The note's text, the new status, or a moment."),
+    at: str | None = typer.Argument(None, help="With `correct`: the moment's time, ISO 8601 (no zone: UTC)."),
+    reason: str = typer.Option("", "--reason", help="With `correct`: why (kept in the timeline)."),
     public: str | None = typer.Option(None, "--public", help="Text for the status page and its subscribers."),
     severity: str = typer.Option("SEV2", "--severity", help="SEV1, SEV2 or SEV3 (with `open`)."),
     as_json: bool = typer.Option(False, "--json", help="Print the incident as JSON."),
 ) -> None:
-    """Show an incident; or `ID note TEXT`, `ID status STATUS [--public TEXT]`, `ID resolve`, `open TITLE`."""
+    """Show an incident; or `ID note TEXT`, `ID status STATUS [--public TEXT]`, `ID resolve`,
+    `ID correct MOMENT TIME --reason TEXT`, `open TITLE`."""
     settings = state_of(ctx).settings()
     if target == "open":
         if not action:
@@ -73,13 +76,20 @@ def incident(
         return
     if action not in ACTIONS:
         raise InvalidInput(f"Unknown action {action!r}; use one of {', '.join(ACTIONS)}.", field="action")
-    if action in ("note", "status") and not value:
+    if action in ("note", "status", "correct") and not value:
         raise InvalidInput(f"`incident {incident_id} {action}` needs a value.", field=action)
+    if action == "correct" and not at:
+        raise InvalidInput(
+            f"`incident {incident_id} correct {value}` needs the moment's time, e.g. 2026-01-01T12:00:00Z.",
+            field="at",
+        )
     client = GuardClient.find(settings)
     if action == "note":
         body = client.post(f"{path}/notes", {"text": value, "public": public})
     elif action == "status":
         body = client.post(f"{path}/status", {"status": value, "public": public})
+    elif action == "correct":
+        body = client.post(f"{path}/moments", {"moment": value, "at": at, "reason": reason})
     else:
         body = client.post(f"{path}/resolve", {"public": public})
     if as_json:

@@ -217,19 +217,24 @@ def _frontend(config: EdgeConfig) -> list[str]:
         lines += _https_only(config)
     lines += [
         r"    unique-id-format %{+X}o\ %ci:%cp_%fi:%fp_%Ts_%rt:%pid",
-        # a request id the app would not keep (web/logs.py) is replaced here, so an
-        # answer from the edge and one from the app carry the same kind of id
-        "    http-request set-header X-Request-ID %[unique-id]"
-        f" unless {{ req.hdr(x-request-id) -m reg {SAFE_REQUEST_ID} }}",
-        "    http-request set-header X-Forwarded-For %[src]",
+        # the client's request id, kept only if the app would keep it (web/logs.py)
+        f"    acl safe_request_id req.hdr(x-request-id) -m reg {SAFE_REQUEST_ID}",
         # Wait for the body (up to a buffer) within `timeout http-request`, as for
         # the headers: a body trickled a byte at a time is cut off with a 408
         # instead of holding a worker's connection for ever.
         "    option http-buffer-request",
     ]
     if config.edge_redirects:
+        # first: an edge answer needs none of the rules for requests bound for the app
         lines += edge_redirect_rules(config)
-    lines += [f"    default_backend {BACKEND}", ""]
+    lines += [
+        # an id the app would not keep is replaced here, so an answer from the
+        # edge and one from the app carry the same kind of id
+        "    http-request set-header X-Request-ID %[unique-id] unless safe_request_id",
+        "    http-request set-header X-Forwarded-For %[src]",
+        f"    default_backend {BACKEND}",
+        "",
+    ]
     return lines
 
 

@@ -63,6 +63,10 @@ def edge_redirect_rules(config: EdgeConfig) -> list[str]:
     """Frontend lines: look the path up, log a GET's visit, answer."""
     body = REDIRECT_REASONS[config.redirect_status]
     visit = "is_edge { method GET }"
+    answer = (
+        f'    http-request return status {config.redirect_status} content-type "text/plain; charset=utf-8"'
+        f' string "{body}\\n" hdr location "%[var(txn.location)]" hdr cache-control "private, max-age=0"'
+    )
     return [
         f"    log ring@{VISIT_RING} len {MAX_LINE} format raw local0",
         '    log-format "%pid %[var(txn.visit)] %HPO\\t%[capture.req.hdr(0),json(ascii)]'
@@ -76,7 +80,8 @@ def edge_redirect_rules(config: EdgeConfig) -> list[str]:
         f"    http-request track-sc2 int(1) table {VISIT_TABLE} if {visit}",
         f"    http-request sc-inc-gpc0(2) if {visit}",
         f"    http-request set-var(txn.visit) sc2_get_gpc0 if {visit}",
-        f'    http-request return status {config.redirect_status} content-type "text/plain; charset=utf-8"'
-        f' string "{body}\\n" hdr location "%[var(txn.location)]" hdr cache-control "private, max-age=0"'
-        f' hdr x-request-id "%[req.hdr(x-request-id)]" hdr x-served-by {SERVED_BY_EDGE} if is_edge',
+        # the client's id when the app would keep it (``safe_request_id``, edge/config.py), else a new one
+        f"{answer} hdr x-request-id \"%[req.hdr(x-request-id)]\" hdr x-served-by {SERVED_BY_EDGE}"
+        " if is_edge safe_request_id",
+        f'{answer} hdr x-request-id "%[unique-id]" hdr x-served-by {SERVED_BY_EDGE} if is_edge',
     ]

@@ -147,24 +147,36 @@ class Grouper:
 
 
 def hunt_file(path: Path) -> list[ErrorGroup]:
-    """Group the tracebacks of a plain-text log of any size (streamed; a binary file is refused)."""
+    """Group the tracebacks of a plain-text log of any size (streamed; a binary file is refused).
+
+    The log is read once, front to back, and never sought: it may be a pipe
+    (``--file <(eb logs)``, ``--file /dev/stdin``) as well as a file.
+    """
     try:
         handle = path.open("rb")
     except FileNotFoundError:
         raise NotFound(f"{path} does not exist.") from None
-    except (IsADirectoryError, PermissionError) as exc:
-        raise InvalidInput(f"{path} cannot be read as a log ({type(exc).__name__}).", field="file") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"{path} is a folder; give the log file in it.", field="file") from None
+    except PermissionError:
+        raise InvalidInput(f"{path} cannot be read: permission denied.", field="file") from None
     with handle:
-        if b"\0" in handle.read(SNIFF_BYTES):
+        head = handle.read(SNIFF_BYTES)
+        if b"\0" in head:
             raise InvalidInput(f"{path} is a binary file, not a text log; nothing to group.", field="file")
-        handle.seek(0)
         grouper = Grouper()
-        for tb in find_tracebacks(read_lines(_chunks(handle))):
+        for tb in find_tracebacks(read_lines(_chunks(handle, head=head))):
             grouper.add(tb, at=tb.at, release=None)
     return grouper.ranked()
 
 
-def _chunks(handle: BinaryIO) -> Iterator[bytes]:
+def _chunks(handle: BinaryIO, *, head: bytes = b"") -> Iterator[bytes]:
+    """Lines of at most ``LINE_MAX`` bytes: those of ``head`` (already read), then the rest."""
+    lines = head.splitlines(keepends=True)
+    cut = lines.pop() if lines and not lines[-1].endswith(b"\n") else b""
+    yield from lines  # shorter than LINE_MAX: head is
+    if cut:  # the line the sniff cut in two, made whole again
+        yield cut + handle.readline(max(1, LINE_MAX - len(cut)))
     while line := handle.readline(LINE_MAX):
         yield line
 

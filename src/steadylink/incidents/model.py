@@ -13,11 +13,20 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from steadylink.clock import utc
 from steadylink.errors import InvalidInput
 
 TITLE_MAX = 200
 TEXT_MAX = 10_000
 MOMENTS = ("first_bad_signal", "detected", "acknowledged", "mitigated", "resolved")
+# how a sentence names each moment ("The detection cannot be before the first bad signal")
+MOMENT_NOUNS = {
+    "first_bad_signal": "the first bad signal",
+    "detected": "the detection",
+    "acknowledged": "the acknowledgement",
+    "mitigated": "the mitigation",
+    "resolved": "the resolution",
+}
 ACTION_STATES = ("open", "doing", "done", "wont_do")
 
 
@@ -43,7 +52,7 @@ def parse_status(value: str) -> Status:
         return Status(value.strip().lower())
     except ValueError:
         names = ", ".join(s.value for s in Status)
-        raise InvalidInput(f"Status {value!r} is not one of {names}.", field="status") from None
+        raise InvalidInput(f"Status {quoted(value)} is not one of {names}.", field="status") from None
 
 
 def plan_transition(current: Status, wanted: Status) -> Transition:
@@ -70,7 +79,39 @@ def parse_severity(value: str | int) -> int:
     text = str(value).strip().upper().removeprefix("SEV")
     if text in ("1", "2", "3"):
         return int(text)
-    raise InvalidInput(f"Severity {value!r} must be SEV1, SEV2 or SEV3.", field="severity")
+    raise InvalidInput(f"Severity {quoted(str(value))} must be SEV1, SEV2 or SEV3.", field="severity")
+
+
+def parse_moment(value: str) -> str:
+    """``first_bad_signal`` from itself or from ``first bad signal`` as it reads on a page."""
+    name = "_".join(value.strip().lower().replace("-", " ").split())
+    if name not in MOMENTS:
+        names = ", ".join(MOMENTS)
+        raise InvalidInput(f"Moment {quoted(value)} is not one of {names}.", field="moment")
+    return name
+
+
+def parse_time(value: str, *, field_name: str = "at") -> datetime:
+    """A moment as a person types it: ISO 8601, ``T`` or a space, seconds optional; no zone means UTC."""
+    text = value.strip()
+    if not text:
+        raise InvalidInput("Give the time in UTC, like 2026-01-01 12:00:00.", field=field_name)
+    try:
+        return utc(datetime.fromisoformat(text))
+    except (ValueError, OverflowError):
+        raise InvalidInput(
+            f"{quoted(text)} is not a time; give it in UTC, like 2026-01-01 12:00:00.", field=field_name
+        ) from None
+
+
+def said(at: datetime) -> str:
+    """A moment as the timeline says it: ``2026-01-01 12:00:00 UTC``."""
+    return f"{utc(at):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def quoted(value: str, limit: int = 40) -> str:
+    """What someone typed, quoted for an error message and cut short: a message stays one line."""
+    return repr(value if len(value) <= limit else value[:limit] + "…")
 
 
 def clean_title(value: str) -> str:
@@ -88,8 +129,8 @@ def clean_text(value: str, *, field_name: str = "text") -> str:
         raise InvalidInput(f"The {field_name} is empty.", field=field_name)
     if len(text) > TEXT_MAX:
         raise InvalidInput(
-            f"The {field_name} is {len(text):,} characters; at most {TEXT_MAX:,} are kept. "
-            "Link to a longer document instead.",
+            f"The {field_name} is {len(text):,} characters, more than the {TEXT_MAX:,} kept;"
+            " link to a longer document instead.",
             field=field_name,
         )
     return text

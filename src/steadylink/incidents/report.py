@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import sys
 import tempfile
 from datetime import datetime
@@ -44,7 +45,8 @@ def build_sections(f: ReportFacts) -> dict[str, Any]:
         return f"{at:%Y-%m-%d %H:%M:%S} UTC" if at else "not recorded"
 
     def after(a: datetime | None, b: datetime | None) -> str:
-        return f"{(b - a).total_seconds():.0f} s" if a and b else "unknown"
+        # whole seconds, as the moments are shown and corrected: never "-0 s"
+        return f"{round((b - a).total_seconds())} s" if a and b else "unknown"
 
     summary = (
         f"{inc.title}. From {t(m['first_bad_signal'])} to {t(m['mitigated'] or m['resolved'])} "
@@ -187,12 +189,16 @@ def build_sections(f: ReportFacts) -> dict[str, Any]:
 
 
 def render_markdown(sections: dict[str, Any], *, chart_name: str | None) -> str:
+    """Prose escaped (``_escaped``); code — failing lines, changed lines — shown as written, in code."""
     s = _escaped(sections)
     lines = [f"# {s['title']}", ""]
     lines += [f"- **{k}:** {v}" for k, v in s["meta"].items()] + ["", "## Summary", "", s["summary"], ""]
     lines += ["## Leadup", "", *[f"- {x}" for x in s["leadup"]], "", "## Fault", ""]
     lines += [
-        *[f"- `{x}`" if "  " in x else f"- {x}" for x in s["fault"]],
+        *[
+            f"- {_code(raw)}" if "  " in raw else f"- {x}"
+            for raw, x in zip(sections["fault"], s["fault"], strict=True)
+        ],
         "",
         "## Impact",
         "",
@@ -211,11 +217,14 @@ def render_markdown(sections: dict[str, Any], *, chart_name: str | None) -> str:
     lines += ["## Timeline (UTC)", "", "| time | who | what |", "|---|---|---|"]
     lines += [f"| {e['at']} | {_cell(e['source'])} | {_cell(e['text'])} |" for e in s["timeline"]]
     lines += ["", "## Top error groups", ""]
-    for g in s["errors"] or [{"count": 0, "title": "No errors in the workers' logs for this window."}]:
-        lines.append(f"- **{g['count']} x** {g['title']}" if g["count"] else f"- {g['title']}")
-        if g.get("source"):
-            lines.append(f"  - source: `{g['source']}`")
-    lines += ["", "## Release diff", "", s["diff_note"], "", *[f"    {c}" for c in s["changes"]], ""]
+    for g, raw in zip(s["errors"], sections["errors"], strict=True):
+        lines.append(f"- **{g['count']} x** {g['title']}")
+        if raw.get("source"):
+            lines.append(f"  - source: {_code(raw['source'])}")
+    if not s["errors"]:
+        lines.append("- No errors in the workers' logs for this window.")
+    changed = [f"    {' '.join(c.splitlines())}" for c in sections["changes"]]  # an indented code block
+    lines += ["", "## Release diff", "", s["diff_note"], "", *changed, ""]
     lines += [
         "## Gates, staging and canary",
         "",
@@ -308,14 +317,26 @@ def _write_whole(path: Path, data: bytes) -> None:
 
 
 def _escaped(value: Any) -> Any:
-    """People's words with ``<`` and ``>`` as entities: a Markdown viewer must not run their HTML."""
+    """People's words for Markdown prose: ``<`` and ``>`` as entities, so a viewer runs none of
+    their HTML, and brackets escaped, so ``[x](javascript:…)`` or ``![](https://tracker/…)`` in a
+    note is shown as typed rather than made a link or an image fetched from elsewhere."""
     if isinstance(value, str):
-        return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        text = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        return text.replace("[", "\\[").replace("]", "\\]")
     if isinstance(value, dict):
         return {k: _escaped(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_escaped(v) for v in value]
     return value
+
+
+def _code(text: str) -> str:
+    """``text`` as one inline code span, exactly as written: a code span renders no HTML and no
+    link, and its fence is longer than any run of backticks inside it."""
+    one = " ".join(text.splitlines())
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", one)), default=0) + 1)
+    pad = " " if one.startswith("`") or one.endswith("`") else ""
+    return f"{fence}{pad}{one}{pad}{fence}"
 
 
 def _cell(text: str) -> str:

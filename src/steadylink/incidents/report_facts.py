@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from steadylink.clock import utc
-from steadylink.errors import NotFound, SteadylinkError
+from steadylink.errors import Conflict, NotFound, SteadylinkError
 from steadylink.incidents.chart import MARKS, Mark, read_series, render_chart
 from steadylink.incidents.diff import Change, changed_lines, nearest_changes, tree_of
 from steadylink.incidents.error_hunt import ErrorGroup, hunt_workers, innermost_app_frame, short_path
@@ -53,8 +53,9 @@ class ReportFacts:
         return next((e for e in self.events if e.kind == kind), None)
 
 
-class EmptyIncident(SteadylinkError):
-    """A report needs facts; an incident with no journal events has none the guard saw."""
+class EmptyIncident(Conflict):
+    """A report needs facts; an incident with no journal events has none the guard saw (a 409,
+    not a 500: the incident is there, it just holds nothing to report yet)."""
 
 
 def gather_facts(data_dir: Path, incident_id: int, *, now: datetime, with_chart: bool = True) -> ReportFacts:

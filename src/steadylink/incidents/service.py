@@ -13,21 +13,25 @@ from typing import Any
 
 from steadylink.clock import utc
 from steadylink.errors import InvalidInput
-from steadylink.incidents.impact import Impact
+from steadylink.incidents.impact import Impact, impact_from_json
 from steadylink.incidents.model import (
-    MOMENTS,
+    MOMENT_NOUNS,
     Action,
     Incident,
     Status,
     Update,
     clean_text,
     clean_title,
+    iso,
+    parse_moment,
     parse_severity,
+    parse_time,
     plan_transition,
+    said,
 )
 from steadylink.incidents.store import IncidentStore
 from steadylink.incidents.subscribers import NoSubscribers, Subscribers
-from steadylink.incidents.timeline import build_timeline, derive_moments
+from steadylink.incidents.timeline import build_timeline, check_correction, derive_moments
 from steadylink.watch.journal import Journal
 
 
@@ -78,12 +82,13 @@ class Incidents:
             incident.corrections.pop("resolved", None)
         if transition.to == Status.RESOLVED:
             incident.impact = self._impact(incident).to_json()
-        self.store.save(incident)
         kind = "reopen" if transition.is_reopen else "status"
         text = (
             f"Reopened ({was.value} → {status.value})" if transition.is_reopen else f"Status: {status.value}"
         )
-        self.store.add_update(incident.id, kind=kind, author=by, text=text, status=status, public_text=public)
+        self.store.save_with_update(
+            incident, kind=kind, author=by, text=text, status=status, public_text=public
+        )
         event = "incident.resolved" if status == Status.RESOLVED else "incident.updated"
         self._say(event, incident, f"incident {incident.id}: {text.lower()} by {by}", by=by)
         self._tell(incident, public)
@@ -92,19 +97,59 @@ class Incidents:
     def resolve(self, incident_id: int, *, by: str, public_text: str | None = None) -> Incident:
         return self.set_status(incident_id, status=Status.RESOLVED, by=by, public_text=public_text)
 
-    def correct(self, incident_id: int, *, moment: str, at: datetime, by: str) -> Incident:
-        if moment not in MOMENTS:
-            raise InvalidInput(f"Moment {moment!r} is not one of {', '.join(MOMENTS)}.", field="moment")
+    def correct(self, incident_id: int, *, moment: str, at: datetime | str, by: str, reason: str) -> Incident:
+        """Set one of the incident's moments by hand (the API and the dashboard both come here).
+
+        ``at`` is a datetime or the text a person typed (``parse_time``: no zone
+        means UTC). Refused, with nothing written, when the moment is unknown,
+        the time malformed, the reason empty, the time in the future or out of order with the other moments
+        (``check_correction``), or ``resolved`` of an incident not resolved.
+        Otherwise the timeline says who moved which moment from what to what
+        and why (in the same transaction as the change), the journal says it
+        too, and a resolved incident's impact figures are computed again over
+        the corrected window.
+        """
+        name = parse_moment(moment)
         incident = self.store.get(incident_id)
-        incident.corrections[moment] = utc(at)
-        self.store.save(incident)
-        self.store.add_update(
-            incident.id,
-            kind="correction",
-            author=by,
-            text=f"{moment.replace('_', ' ')} set to {utc(at):%Y-%m-%d %H:%M:%S} UTC",
+        when = parse_time(at) if isinstance(at, str) else utc(at)
+        why = clean_text(reason, field_name="reason")
+        label = name.replace("_", " ")
+        if name == "resolved" and incident.is_open:
+            raise InvalidInput(
+                f"Incident {incident.id} is {incident.status.value}, not resolved: there is no resolution"
+                " to correct yet.",
+                field="moment",
+            )
+        moments = derive_moments(incident, self.store.events(incident.id), self.store.updates(incident.id))
+        was = moments[name]
+        if was is not None and int(was.timestamp()) == int(when.timestamp()):
+            raise InvalidInput(f"{MOMENT_NOUNS[name].capitalize()} is already {said(was)}.", field="at")
+        check_correction(moments, name, when, now=utc(self.store.clock.now()))
+        incident.corrections[name] = when
+        if not incident.is_open:
+            incident.impact = self._recomputed_impact(incident)
+        text = f"{label} corrected from {said(was) if was else 'not set'} to {said(when)}: {why}"
+        self.store.save_with_update(incident, kind="correction", author=by, text=text)
+        self._say(
+            "incident.updated",
+            incident,
+            f"incident {incident.id}: {label} corrected by {by}",
+            by=by,
+            moment=name,
+            was=iso(was) if was else None,
+            to=iso(when),
+            reason=why,
         )
         return incident
+
+    def impact(self, incident_id: int) -> Impact:
+        """The incident's impact as it stands: over its window so far, or as kept at resolution when
+        the per-second figures of that window are pruned."""
+        incident = self.store.get(incident_id)
+        computed = self._impact(incident)
+        if computed.requests == 0 and incident.impact:
+            return impact_from_json(incident.impact)
+        return computed
 
     def analyse(
         self,
@@ -146,7 +191,14 @@ class Incidents:
             for k, v in moments.items()
         }
         body["timeline"] = [e.to_json() for e in build_timeline(events, updates)]
+        body["impact"] = self.impact(incident.id).to_json()
         return body
+
+    def _recomputed_impact(self, incident: Incident) -> dict[str, Any] | None:
+        computed = self._impact(incident)
+        if computed.requests == 0 and incident.impact and incident.impact.get("requests"):
+            return incident.impact  # that window's per-second figures are pruned: keep what was counted
+        return computed.to_json()
 
     def _impact(self, incident: Incident) -> Impact:
         moments = derive_moments(incident, self.store.events(incident.id), self.store.updates(incident.id))
@@ -154,13 +206,13 @@ class Incidents:
         end = moments["mitigated"] or moments["resolved"] or utc(self.store.clock.now())
         return self.store.impact(start, max(start, end))
 
-    def _say(self, kind: str, incident: Incident, message: str, *, by: str) -> None:
+    def _say(self, kind: str, incident: Incident, message: str, *, by: str, **details: object) -> None:
         if self.journal is not None:
             self.journal.append(
                 kind,
                 message,
                 severity="warning" if kind == "incident.opened" else "info",
-                body={"incident_id": incident.id, "status": incident.status.value, "by": by},
+                body={"incident_id": incident.id, "status": incident.status.value, "by": by, **details},
             )
 
     def _tell(self, incident: Incident, public: str | None) -> None:

@@ -87,7 +87,8 @@ class IncidentStore:
         return self.get(incident_id)
 
     def get(self, incident_id: int) -> Incident:
-        rows = self._select("WHERE id = ?", (incident_id,))
+        # an id past SQLite's 64-bit integers names no row (and would not even bind)
+        rows = self._select("WHERE id = ?", (incident_id,)) if 0 < incident_id < 2**63 else []
         if not rows:
             raise NotFound(f"No incident {incident_id}; `steadylink incidents` lists them.")
         return rows[0]
@@ -109,30 +110,26 @@ class IncidentStore:
 
     def save(self, incident: Incident) -> None:
         """Write the editable parts and the status of ``incident`` back."""
-        body = {
-            "releases": incident.releases,
-            "alerts": incident.alerts,
-            "corrections": {k: to_ms(v) for k, v in incident.corrections.items()},
-            "root_cause": incident.root_cause,
-            "whys": incident.whys,
-            "actions": [a.to_json() for a in incident.actions],
-            "public_title": incident.public_title,
-            "impact": incident.impact,
-        }
-        resolved = to_ms(incident.resolved_at) if incident.resolved_at else None
         with self._lock, self._conn:
-            self._conn.execute(
-                "UPDATE incidents SET title = ?, severity = ?, status = ?, resolved_at_ms = ?, body = ?"
-                " WHERE id = ?",
-                (
-                    incident.title,
-                    incident.severity,
-                    incident.status.value,
-                    resolved,
-                    json.dumps(body),
-                    incident.id,
-                ),
-            )
+            self._write(incident)
+
+    def save_with_update(
+        self,
+        incident: Incident,
+        *,
+        kind: str,
+        author: str,
+        text: str,
+        status: Status | None = None,
+        public_text: str | None = None,
+    ) -> Update:
+        """``save`` and ``add_update`` in one transaction: the change and the line that says it,
+        both or neither."""
+        when = utc(self.clock.now())
+        with self._lock, self._conn:
+            self._write(incident)
+            update_id = self._insert_update(incident.id, when, kind, author, text, status, public_text)
+        return Update(update_id, incident.id, from_ms(to_ms(when)), kind, author, text, status, public_text)
 
     # updates -----------------------------------------------------------------
 
@@ -149,21 +146,8 @@ class IncidentStore:
     ) -> Update:
         when = utc(at or self.clock.now())
         with self._lock, self._conn:
-            cursor = self._conn.execute(
-                "INSERT INTO incident_updates (incident_id, at_ms, kind, author, text, status, public_text)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (incident_id, to_ms(when), kind, author, text, status.value if status else None, public_text),
-            )
-        return Update(
-            int(cursor.lastrowid or 0),
-            incident_id,
-            from_ms(to_ms(when)),
-            kind,
-            author,
-            text,
-            status,
-            public_text,
-        )
+            update_id = self._insert_update(incident_id, when, kind, author, text, status, public_text)
+        return Update(update_id, incident_id, from_ms(to_ms(when)), kind, author, text, status, public_text)
 
     def updates(self, incident_id: int) -> list[Update]:
         with self._lock:
@@ -207,6 +191,48 @@ class IncidentStore:
             return read_impact(self._conn, since=since, until=until)
 
     # internals ---------------------------------------------------------------
+
+    def _write(self, incident: Incident) -> None:
+        body = {
+            "releases": incident.releases,
+            "alerts": incident.alerts,
+            "corrections": {k: to_ms(v) for k, v in incident.corrections.items()},
+            "root_cause": incident.root_cause,
+            "whys": incident.whys,
+            "actions": [a.to_json() for a in incident.actions],
+            "public_title": incident.public_title,
+            "impact": incident.impact,
+        }
+        resolved = to_ms(incident.resolved_at) if incident.resolved_at else None
+        self._conn.execute(
+            "UPDATE incidents SET title = ?, severity = ?, status = ?, resolved_at_ms = ?, body = ?"
+            " WHERE id = ?",
+            (
+                incident.title,
+                incident.severity,
+                incident.status.value,
+                resolved,
+                json.dumps(body),
+                incident.id,
+            ),
+        )
+
+    def _insert_update(
+        self,
+        incident_id: int,
+        when: datetime,
+        kind: str,
+        author: str,
+        text: str,
+        status: Status | None,
+        public_text: str | None,
+    ) -> int:
+        cursor = self._conn.execute(
+            "INSERT INTO incident_updates (incident_id, at_ms, kind, author, text, status, public_text)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (incident_id, to_ms(when), kind, author, text, status.value if status else None, public_text),
+        )
+        return int(cursor.lastrowid or 0)
 
     def _select(self, where: str, params: tuple[Any, ...]) -> list[Incident]:
         with self._lock:

@@ -4,14 +4,22 @@ The moments that matter are derived, first match wins, and a person's
 correction always wins over the derivation:
 
 - first bad signal: the first failed probe, first 5xx seen at the front door,
-  first pending or firing alert, failed release step, or rollback;
+  first pending or firing alert, failed release step, or rollback — or the
+  opening of the incident, if that came first (a person who opens one by hand
+  has seen trouble, even when the guard's signals join later);
 - detected: the first firing alert, or the rollback that the canary or bake
-  decided (the guard noticed), or the opening of the incident;
+  decided (the guard noticed), or the opening of the incident if earlier;
 - acknowledged: the first acknowledged alert, or the first note or status a
   person wrote;
 - mitigated: the rollback, the supervisor's restart of what failed (HAProxy,
   a worker group), or the first status ``monitoring``;
 - resolved: when the incident was resolved.
+
+A correction must keep the moments in an order that can have happened
+(``check_correction``): nothing lies in the future; nothing comes before the
+first bad signal or after the resolution; nobody acknowledges what was not
+yet detected. Mitigation may come before detection (the supervisor healed
+something before an alert fired), so those two are not ordered.
 """
 
 from __future__ import annotations
@@ -19,9 +27,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from steadylink.incidents.model import Incident, Status, Update, iso
+from steadylink.errors import InvalidInput
+from steadylink.incidents.model import MOMENT_NOUNS, MOMENTS, Incident, Status, Update, iso, said
 from steadylink.watch.journal import Event
 
+# (earlier, later): the pairs of moments whose order a correction must keep
+ORDER = (
+    *(("first_bad_signal", m) for m in MOMENTS[1:]),
+    ("detected", "acknowledged"),
+    *((m, "resolved") for m in MOMENTS[1:-1]),
+)
 BAD_SIGNALS = ("probe.failed", "traffic.errors", "alert.pending", "alert.firing", "release.rolled_back")
 
 
@@ -62,14 +77,50 @@ def derive_moments(
     mitigated = [e.at for e in events if e.kind in ("release.rolled_back", "supervisor.restarted")]
     mitigated += [u.at for u in updates if u.status == Status.MONITORING]
     moments: dict[str, datetime | None] = {
-        "first_bad_signal": first(bad) or incident.opened_at,
-        "detected": first(detected) or incident.opened_at,
+        "first_bad_signal": min([*bad, incident.opened_at]),
+        "detected": min([*detected, incident.opened_at]),
         "acknowledged": first(acked),
         "mitigated": first(mitigated),
         "resolved": incident.resolved_at,
     }
     moments.update(incident.corrections)
     return moments
+
+
+def check_correction(
+    moments: dict[str, datetime | None], moment: str, at: datetime, *, now: datetime
+) -> None:
+    """Raise ``InvalidInput`` (one sentence, field ``at``) if ``moment`` at ``at`` cannot have been.
+
+    Only the pairs that hold ``moment`` are checked, against the moments as they
+    stand (derived or corrected): a correction is judged by what it changes.
+    Times are compared to the second, as they are shown and typed.
+    """
+    name = MOMENT_NOUNS[moment]
+    if _second(at) > _second(now):
+        raise InvalidInput(
+            f"{name.capitalize()} cannot be in the future (it is {said(now)} now).", field="at"
+        )
+    for earlier, later in ORDER:
+        if moment not in (earlier, later):
+            continue
+        other_name = later if moment == earlier else earlier
+        other = moments.get(other_name)
+        if other is None:
+            continue
+        if moment == later and _second(at) < _second(other):
+            raise InvalidInput(
+                f"{name.capitalize()} cannot be before {MOMENT_NOUNS[other_name]} ({said(other)}).",
+                field="at",
+            )
+        if moment == earlier and _second(at) > _second(other):
+            raise InvalidInput(
+                f"{name.capitalize()} cannot be after {MOMENT_NOUNS[other_name]} ({said(other)}).", field="at"
+            )
+
+
+def _second(at: datetime) -> int:
+    return int(at.timestamp() // 1)
 
 
 def _is_bad(event: Event) -> bool:

@@ -24,6 +24,7 @@ from steadylink.watch.journal import Event, Journal
 from steadylink.watch.opsdb import connect_ops_db
 
 LEADUP = timedelta(minutes=30)
+ONE_MS = timedelta(milliseconds=1)
 SAMPLE_SECONDS = 1.0
 
 _CURSOR_SCHEMA = (
@@ -152,7 +153,15 @@ class IncidentTracker:
         """The events that led up to it: the release's deploy, recent failures, the first 5xx."""
         store = self.incidents.store
         incident = store.get(incident_id)
-        for event in self.journal.read(since=trigger.at - LEADUP, until=trigger.at, limit=5000):
+        # up to the trigger's own id, not its instant: a canary's failed step and its rollback are
+        # often journalled within the same millisecond, and ``until`` leaves that millisecond out;
+        # newest first, so a busy half hour keeps the events nearest the trigger
+        recent = self.journal.read(
+            since=trigger.at - LEADUP, until=trigger.at + ONE_MS, limit=5000, newest_first=True
+        )
+        for event in recent:
+            if event.id > trigger.id:
+                continue  # journalled after it: the loop handles it and it joins
             is_release = trigger.release is not None and event.release == trigger.release
             is_signal = event.kind in ("probe.failed", "traffic.errors") or event.kind.startswith("alert.")
             if is_release or is_signal:

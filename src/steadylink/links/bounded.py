@@ -13,7 +13,11 @@ for ever. Three layers bound it:
   the client side (the only bound that holds when something in between keeps
   the TCP connection open but passes nothing on); then it closes the
   connection, so SQLAlchemy drops it from the pool, and raises
-  ``NoAnswer``.
+  ``NoAnswer``;
+- ``connect_within`` bounds opening a connection the same way: libpq will not
+  give up a connect in under 2 s, so the connect runs on a small thread pool
+  and the caller stops waiting after ``answer_seconds`` (a connection that
+  arrives later is closed).
 
 ``Breaker`` turns the first ``NoAnswer`` into a fast answer for everyone
 else: for ``retry_seconds`` every call fails at once with the same
@@ -24,8 +28,11 @@ so requests never have to).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 import psycopg
@@ -54,6 +61,38 @@ class BoundedConnection(psycopg.Connection[Any]):
             # The protocol is mid-exchange: the connection cannot be used again.
             self.pgconn.finish()
             raise NoAnswer(f"no answer within {bound:g} s") from None
+
+
+# Connects that outlive their caller finish here (each bounded by libpq's own
+# connect timeout); a few threads are enough, since the breaker keeps all but
+# the probes from connecting to a silent database.
+_CONNECT_THREADS = 4
+_connecting: ThreadPoolExecutor | None = None
+_connecting_lock = threading.Lock()
+
+
+def _connect_pool() -> ThreadPoolExecutor:
+    global _connecting
+    with _connecting_lock:
+        if _connecting is None:
+            _connecting = ThreadPoolExecutor(_CONNECT_THREADS, thread_name_prefix="pg-connect")
+        return _connecting
+
+
+def connect_within(connect: Callable[[], psycopg.Connection[Any]], seconds: float) -> psycopg.Connection[Any]:
+    """``connect()``, or ``ConnectionTimeout`` after ``seconds`` (the connect goes on, and is closed)."""
+    future = _connect_pool().submit(connect)
+    try:
+        return future.result(timeout=seconds)
+    except FutureTimeout:
+        if not future.cancel():
+            future.add_done_callback(_close_late)
+        raise pg_errors.ConnectionTimeout(f"no connection within {seconds:g} s") from None
+
+
+def _close_late(future: Future[psycopg.Connection[Any]]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        future.result().close()
 
 
 def bounded_connection_class(answer_seconds: float) -> type[BoundedConnection]:

@@ -30,7 +30,7 @@ from steadylink.links.model import (
     _Unset,
 )
 from steadylink.links.passwords import hash_api_key, hash_password
-from steadylink.links.store import Store
+from steadylink.links.store import Store, key_name_taken
 from steadylink.links.targets import normalise_target
 from steadylink.settings import Settings
 from steadylink.types import Role
@@ -234,7 +234,7 @@ def create_key(*, store: Store, clock: Clock, name: str, role: Role) -> IssuedKe
     # Approvals and the audit log name keys: two active keys of one name would
     # make them ambiguous (and let one person pass for another).
     if any(k.name == name and not k.is_revoked for k in store.list_keys()):
-        raise Conflict(f"An active key is already named {name!r}; choose another name.", field="name")
+        raise key_name_taken(name)
     key_id = secrets.token_hex(6)
     secret = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
     key = ApiKey(key_id, name, int(role), secret[: len(KEY_PREFIX) + 6], clock.now())

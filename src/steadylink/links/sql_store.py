@@ -42,7 +42,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.sql.elements import ColumnElement
 
 from steadylink.datadir import make_private
@@ -62,6 +63,7 @@ from steadylink.links.model import (
     VisitRow,
 )
 from steadylink.links.plain import plain_clauses
+from steadylink.links.store import key_name_taken
 
 _LINK_COLUMNS = (
     "code, kind, url, file_sha256, file_name, file_size, file_content_type, created_at, "
@@ -112,7 +114,10 @@ _COMPACT_LOCK = "SELECT pg_advisory_xact_lock(7402310531)"
 # What a client may be told when the store fails: no SQL, driver text or address.
 NOT_ANSWERING = StoreError.public_message or "The links database is not answering right now."
 # Failures that mean "the database cannot do it now", not a bug of ours.
-_UNAVAILABLE = (sqlite3.OperationalError, OperationalError, TimeoutError, psycopg.OperationalError)
+# PoolTimeout: every connection busy for ``answer_seconds`` (a slow database, or a burst)
+_UNAVAILABLE = (
+    sqlite3.OperationalError, OperationalError, TimeoutError, PoolTimeout, psycopg.OperationalError,
+)  # fmt: skip
 # SQLite reports a schema that lacks what a query reads as an OperationalError too;
 # that is a mismatch to name (a newer release's migration, a bug), not a silent database.
 _SCHEMA_MISMATCH = ("no such column", "no such table", "has no column named")
@@ -216,7 +221,10 @@ class SqlStore:
             # No pre-ping: on a silent database it would add a wait (and a reconnect)
             # to every checkout; a connection that fails is dropped with the whole
             # pool's older ones (SQLAlchemy's disconnect handling) instead.
-            self.engine = create_engine(url, pool_size=5, max_overflow=5, connect_args=connect_args)
+            # pool_timeout: a call waiting for a free connection is bounded too
+            self.engine = create_engine(
+                url, pool_size=5, max_overflow=5, pool_timeout=answer_seconds, connect_args=connect_args
+            )
             event.listen(self.engine, "do_connect", _bounded_connect(answer_seconds))
 
     # links -------------------------------------------------------------
@@ -498,18 +506,24 @@ class SqlStore:
 
     @_guarded
     def insert_key(self, key: ApiKey, key_hash: str) -> None:
-        with self._begin() as conn:
-            conn.execute(
-                insert(schema.api_keys).values(
-                    id=key.id,
-                    name=key.name,
-                    role=key.role,
-                    prefix=key.prefix,
-                    key_hash=key_hash,
-                    created_at=_to_db(key.created_at),
-                    revoked_at=_to_db(key.revoked_at) if key.revoked_at else None,
+        try:
+            with self._begin() as conn:
+                conn.execute(
+                    insert(schema.api_keys).values(
+                        id=key.id,
+                        name=key.name,
+                        role=key.role,
+                        prefix=key.prefix,
+                        key_hash=key_hash,
+                        created_at=_to_db(key.created_at),
+                        revoked_at=_to_db(key.revoked_at) if key.revoked_at else None,
+                    )
                 )
-            )
+        except IntegrityError as exc:
+            # the index of active names (two creates of one name at the same instant)
+            if "ux_api_keys_active_name" in str(exc) or "api_keys.name" in str(exc):
+                raise key_name_taken(key.name) from None
+            raise
 
     @_guarded
     def key_by_hash(self, key_hash: str) -> ApiKey | None:
@@ -615,11 +629,12 @@ def _fold_log(cursor: Any, mark: str, batch: int | None) -> tuple[int, int]:
 
 
 def _bounded_connect(answer_seconds: float) -> Callable[..., Any]:
-    """SQLAlchemy's ``do_connect`` hook: connections of ``BoundedConnection``'s kind."""
+    """SQLAlchemy's ``do_connect`` hook: connections of ``BoundedConnection``'s kind,
+    opened within ``answer_seconds`` like every other wait for the database."""
     connection_class = bounded.bounded_connection_class(answer_seconds)
 
     def connect(_dialect: Any, _record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
-        return connection_class.connect(*cargs, **cparams)
+        return bounded.connect_within(lambda: connection_class.connect(*cargs, **cparams), answer_seconds)
 
     return connect
 

@@ -12,7 +12,13 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from steadylink.errors import Conflict
 from steadylink.links.model import ApiKey, Link, LinkPage, LinkStats, VisitRow
+
+
+def key_name_taken(name: str) -> Conflict:
+    """The error for a second active key of one name (the service's check and the store's index)."""
+    return Conflict(f"An active key is already named {name!r}; choose another name.", field="name")
 
 
 class Store(Protocol):
@@ -121,7 +127,9 @@ class Store(Protocol):
         ...
 
     # API keys (only hashes are stored)
-    def insert_key(self, key: ApiKey, key_hash: str) -> None: ...
+    def insert_key(self, key: ApiKey, key_hash: str) -> None:
+        """Store a new key; raise Conflict if an active key has its name."""
+        ...
 
     def key_by_hash(self, key_hash: str) -> ApiKey | None: ...
 

@@ -6,7 +6,16 @@ firing alerts with an acknowledge button, incidents with their timelines,
 notes and reports, the release history with the step that caught each bad
 release, and a rollback button for ``deployer`` keys (confirmed, audited).
 Pages are rendered on the server; every form carries the session's CSRF
-token; a bad form answers the page again with one sentence and a 4xx.
+token; a bad form answers the page again with one sentence and a 4xx, and an
+incident id that names none answers the overview with one sentence and a 404.
+The incident page also corrects its moments, one small form each, through the
+same service call as ``POST /ops/v1/incidents/ID/moments``.
+
+The incident forms post ``multipart/form-data``: URL-encoding triples every
+byte that is not ASCII, so a note typed in Cyrillic or Chinese would pass the
+64 KB limit of encoded bodies long before the 10,000 characters a note may
+have. Their texts are checked by the service (length, emptiness), so the
+dashboard and the API refuse the same input with the same sentence.
 """
 
 from __future__ import annotations
@@ -18,13 +27,13 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from steadylink.errors import Forbidden, InvalidInput, SteadylinkError
-from steadylink.incidents.model import Action, Status, parse_status
+from steadylink.errors import Forbidden, InvalidInput, NotFound, SteadylinkError
+from steadylink.incidents.model import Action, Status, parse_status, quoted
 from steadylink.incidents.service import Incidents
 from steadylink.links.service import authenticate
 from steadylink.links.store import Store
 from steadylink.ops.alerts_view import firing_alerts
-from steadylink.ops.incidents_api import REPORT_CSP
+from steadylink.ops.incidents_api import REPORT_CSP, WRITE_ROLE
 from steadylink.ops.pages import render_page
 from steadylink.ops.sessions import COOKIE, SESSION_SECONDS, Session, Sessions, is_csrf_ok
 from steadylink.release.audit import record_action
@@ -32,7 +41,7 @@ from steadylink.release.guard import Guard
 from steadylink.release.history import list_records
 from steadylink.types import Role
 
-Text = Annotated[str, Form(max_length=10_000)]
+Text = Annotated[str, Form()]  # lengths: the service's (a body is at most the body limit anyway)
 Csrf = Annotated[str, Form(alias="csrf", max_length=100)]
 WatchStatus = Callable[[], dict[str, Any] | None]  # the watch part's status (budgets), when it runs
 # The watch's own acknowledgement (``Watcher.acknowledge``: the same path as ``steadylink ack`` and
@@ -76,9 +85,18 @@ def include_dashboard(
         )
 
     def incident_page(
-        session: Session, incident_id: int, *, flash: str = "", status: int = 200
+        request: Request,
+        session: Session,
+        incident_id: int,
+        *,
+        flash: str = "",
+        status: int = 200,
+        typed: dict[str, str] | None = None,
     ) -> HTMLResponse:
-        detail = incidents.detail(incident_id)
+        try:
+            detail = incidents.detail(incident_id)
+        except NotFound:
+            return page(request, session, flash=no_incident(str(incident_id)), status=404)
         return render_page(
             "incident.html",
             http_status=status,
@@ -86,6 +104,8 @@ def include_dashboard(
             inc=detail,
             flash=flash,
             statuses=[x.value for x in Status],
+            can_write=session.role >= WRITE_ROLE,
+            typed=typed or {},
         )
 
     @app.exception_handler(_SignIn)
@@ -138,20 +158,24 @@ def include_dashboard(
     ) -> Response:
         session = signed_in(request, csrf)
         try:
-            need_role(session, Role.EDITOR, "open an incident")
+            need_role(session, WRITE_ROLE, "open an incident")
             incident = incidents.open(title=title, severity=severity, by=session.name)
         except SteadylinkError as exc:
             return page(request, session, flash=exc.message, status=exc.status)
         return RedirectResponse(f"/dash/incidents/{incident.id}", status_code=303)
 
     @app.get("/dash/incidents/{incident_id}", include_in_schema=False)
-    def show_incident(request: Request, incident_id: int) -> HTMLResponse:
-        return incident_page(signed_in(request), incident_id)
+    def show_incident(request: Request, incident_id: str) -> HTMLResponse:
+        session = signed_in(request)
+        number = parse_incident_id(incident_id)
+        if number is None:
+            return page(request, session, flash=no_incident(incident_id), status=404)
+        return incident_page(request, session, number)
 
     @app.post("/dash/incidents/{incident_id}", include_in_schema=False)
     def update_incident(
         request: Request,
-        incident_id: int,
+        incident_id: str,
         action: Text = "",
         text: Text = "",
         public: Text = "",
@@ -159,48 +183,65 @@ def include_dashboard(
         root_cause: Text = "",
         whys: Text = "",
         action_what: Text = "",
-        action_owner: Annotated[str, Form(max_length=100)] = "",
+        action_owner: Text = "",
+        moment: Text = "",
+        at: Text = "",
+        reason: Text = "",
         csrf: Csrf = "",
     ) -> Response:
         session = signed_in(request, csrf)
+        number = parse_incident_id(incident_id)
+        if number is None:
+            return page(request, session, flash=no_incident(incident_id), status=404)
+        typed: dict[str, str] = {}
         try:
-            need_role(session, Role.EDITOR, "change an incident")
+            need_role(session, WRITE_ROLE, "change an incident")
             if action == "note":
-                incidents.note(incident_id, text=text, public_text=public or None, by=session.name)
+                incidents.note(number, text=text, public_text=public or None, by=session.name)
             elif action == "status":
                 incidents.set_status(
-                    incident_id, status=parse_status(status), public_text=public or None, by=session.name
+                    number, status=parse_status(status), public_text=public or None, by=session.name
                 )
             elif action == "analysis":
-                current = incidents.store.get(incident_id)
+                current = incidents.store.get(number)
                 added = [Action(action_what, action_owner)] if action_what.strip() else []
                 incidents.analyse(
-                    incident_id,
+                    number,
                     by=session.name,
                     root_cause=root_cause if root_cause.strip() else None,
                     whys=[w for w in whys.splitlines() if w.strip()] or None,
                     actions=current.actions + added if added else None,
                 )
+            elif action == "moment":
+                # the form is shown again as typed, open, if it is refused
+                typed = {"moment": moment, "at": at[:100], "reason": reason[:10_000]}
+                incidents.correct(number, moment=moment, at=at, reason=reason, by=session.name)
+                return RedirectResponse(f"/dash/incidents/{number}#moments", status_code=303)
             else:
-                raise InvalidInput(f"Unknown action {action!r}.", field="action")
+                raise InvalidInput(f"Unknown action {quoted(action)}.", field="action")
+        except NotFound:
+            return page(request, session, flash=no_incident(incident_id), status=404)
         except SteadylinkError as exc:
-            return incident_page(session, incident_id, flash=exc.message, status=exc.status)
-        return RedirectResponse(f"/dash/incidents/{incident_id}", status_code=303)
+            return incident_page(request, session, number, flash=exc.message, status=exc.status, typed=typed)
+        return RedirectResponse(f"/dash/incidents/{number}", status_code=303)
 
     @app.get("/dash/incidents/{incident_id}/report", include_in_schema=False)
-    def report(request: Request, incident_id: int, format: str = "html") -> Response:
+    def report(request: Request, incident_id: str, format: str = "html") -> Response:
         session = signed_in(request)
         from steadylink.incidents.report import render_report
 
+        number = parse_incident_id(incident_id)
+        if number is None:
+            return page(request, session, flash=no_incident(incident_id), status=404)
         try:
-            text = render_report(incidents, incident_id, fmt=format, data_dir=guard.data_dir)
+            text = render_report(incidents, number, fmt=format, data_dir=guard.data_dir)
         except SteadylinkError as exc:
-            return incident_page(session, incident_id, flash=exc.message, status=exc.status)
+            return incident_page(request, session, number, flash=exc.message, status=exc.status)
         if format == "md":
             return Response(
                 text,
                 media_type="text/markdown; charset=utf-8",
-                headers={"Content-Disposition": f'attachment; filename="incident-{incident_id}.md"'},
+                headers={"Content-Disposition": f'attachment; filename="incident-{number}.md"'},
             )
         return HTMLResponse(
             text, headers={"Content-Security-Policy": REPORT_CSP, "X-Content-Type-Options": "nosniff"}
@@ -270,6 +311,15 @@ def audit(
 
 class _SignIn(Exception):
     """No session: the sign-in page (GET elsewhere than / is sent there)."""
+
+
+def parse_incident_id(text: str) -> int | None:
+    """The incident number in a dashboard URL; None when it is no number at all."""
+    return int(text) if text.isdigit() and len(text) <= 12 else None
+
+
+def no_incident(text: str) -> str:
+    return f"There is no incident {text if text.isdigit() else quoted(text)}; the overview lists them."
 
 
 def need_role(session: Session, role: Role, action: str) -> None:

@@ -3,62 +3,67 @@
 Reading needs a ``viewer`` key; opening, notes, status changes, corrections
 and the analysis (root cause, five whys, actions) need ``editor``. Bodies
 are small JSON (at most ``MAX_JSON_BYTES``: a 1 MB note gets a 413); texts
-are stored as typed and escaped wherever they are shown.
+are stored as typed and escaped wherever they are shown. The lengths of
+texts, titles and times are checked by the service, not here, so the API
+and the dashboard refuse the same input with the same sentence.
 """
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
-from steadylink.incidents.model import TEXT_MAX, TITLE_MAX, Action, parse_status
+from steadylink.incidents.model import MOMENTS, TEXT_MAX, TITLE_MAX, Action, parse_status
 from steadylink.incidents.service import Incidents
 from steadylink.links.model import ApiKey
 from steadylink.types import Role
 
 Caller = Callable[..., ApiKey]
 Need = Callable[[ApiKey, Role, str], None]
+# who may do what to incidents, here and on the dashboard alike
+READ_ROLE = Role.VIEWER
+WRITE_ROLE = Role.EDITOR
 
 
 class OpenBody(BaseModel):
-    title: str = Field(min_length=1, max_length=TITLE_MAX)
-    severity: str = Field(default="SEV2", max_length=10)
+    title: str = Field(description=f"At most {TITLE_MAX} characters.")
+    severity: str = "SEV2"
 
 
 class NoteBody(BaseModel):
-    text: str = Field(min_length=1, max_length=TEXT_MAX)
-    public: str | None = Field(default=None, max_length=TEXT_MAX)
+    text: str = Field(description=f"At most {TEXT_MAX:,} characters.")
+    public: str | None = None
 
 
 class StatusBody(BaseModel):
-    status: str = Field(min_length=1, max_length=20)
-    public: str | None = Field(default=None, max_length=TEXT_MAX)
+    status: str
+    public: str | None = None
 
 
 class ResolveBody(BaseModel):
-    public: str | None = Field(default=None, max_length=TEXT_MAX)
+    public: str | None = None
 
 
 class MomentBody(BaseModel):
-    moment: str = Field(min_length=1, max_length=40)
-    at: datetime
+    moment: str = Field(description=", ".join(MOMENTS))
+    at: str = Field(default="", description="ISO 8601; no zone means UTC.", examples=["2026-01-01T12:00:00Z"])
+    reason: str = Field(default="", description="Why the moment is corrected; kept in the timeline.")
 
 
 class ActionBody(BaseModel):
-    what: str = Field(min_length=1, max_length=TEXT_MAX)
+    what: str
     owner: str = Field(default="", max_length=100)
     state: str = Field(default="open", pattern="^(open|doing|done|wont_do)$")
 
 
 class AnalysisBody(BaseModel):
-    root_cause: str | None = Field(default=None, max_length=TEXT_MAX)
-    whys: list[Annotated[str, Field(max_length=TEXT_MAX)]] | None = Field(default=None, max_length=10)
+    root_cause: str | None = None
+    whys: list[str] | None = Field(default=None, max_length=10)
     actions: list[ActionBody] | None = Field(default=None, max_length=50)
-    severity: str | None = Field(default=None, max_length=10)
-    public_title: str | None = Field(default=None, max_length=TITLE_MAX)
+    severity: str | None = None
+    public_title: str | None = None
 
 
 def include_incidents(app: FastAPI, incidents: Incidents, *, caller: Caller, need: Need) -> None:
@@ -67,29 +72,29 @@ def include_incidents(app: FastAPI, incidents: Incidents, *, caller: Caller, nee
 
     @router.get("")
     def list_incidents(key: Key) -> list[dict[str, Any]]:
-        need(key, Role.VIEWER, "incidents")
+        need(key, READ_ROLE, "incidents")
         return [i.to_json() for i in incidents.store.list_incidents()]
 
     @router.post("", status_code=201)
     def open_incident(body: OpenBody, key: Key) -> dict[str, Any]:
-        need(key, Role.EDITOR, "incident open")
+        need(key, WRITE_ROLE, "incident open")
         incident = incidents.open(title=body.title, severity=body.severity, by=key.name)
         return incidents.detail(incident.id)
 
     @router.get("/{incident_id}")
     def show(incident_id: int, key: Key) -> dict[str, Any]:
-        need(key, Role.VIEWER, "incidents")
+        need(key, READ_ROLE, "incidents")
         return incidents.detail(incident_id)
 
     @router.post("/{incident_id}/notes", status_code=201)
     def note(incident_id: int, body: NoteBody, key: Key) -> dict[str, Any]:
-        need(key, Role.EDITOR, "incident note")
+        need(key, WRITE_ROLE, "incident note")
         incidents.note(incident_id, text=body.text, public_text=body.public, by=key.name)
         return incidents.detail(incident_id)
 
     @router.post("/{incident_id}/status")
     def status(incident_id: int, body: StatusBody, key: Key) -> dict[str, Any]:
-        need(key, Role.EDITOR, "incident status")
+        need(key, WRITE_ROLE, "incident status")
         incidents.set_status(
             incident_id, status=parse_status(body.status), public_text=body.public, by=key.name
         )
@@ -97,19 +102,19 @@ def include_incidents(app: FastAPI, incidents: Incidents, *, caller: Caller, nee
 
     @router.post("/{incident_id}/resolve")
     def resolve(incident_id: int, body: ResolveBody, key: Key) -> dict[str, Any]:
-        need(key, Role.EDITOR, "incident resolve")
+        need(key, WRITE_ROLE, "incident resolve")
         incidents.resolve(incident_id, public_text=body.public, by=key.name)
         return incidents.detail(incident_id)
 
     @router.post("/{incident_id}/moments")
     def correct(incident_id: int, body: MomentBody, key: Key) -> dict[str, Any]:
-        need(key, Role.EDITOR, "incident correct")
-        incidents.correct(incident_id, moment=body.moment, at=body.at, by=key.name)
+        need(key, WRITE_ROLE, "incident correct")
+        incidents.correct(incident_id, moment=body.moment, at=body.at, reason=body.reason, by=key.name)
         return incidents.detail(incident_id)
 
     @router.patch("/{incident_id}")
     def analyse(incident_id: int, body: AnalysisBody, key: Key) -> dict[str, Any]:
-        need(key, Role.EDITOR, "incident analysis")
+        need(key, WRITE_ROLE, "incident analysis")
         actions = (
             [Action(a.what, a.owner, a.state) for a in body.actions] if body.actions is not None else None
         )
@@ -121,7 +126,7 @@ def include_incidents(app: FastAPI, incidents: Incidents, *, caller: Caller, nee
 
     @router.get("/{incident_id}/report")
     def report(incident_id: int, key: Key, format: str = "md") -> Response:
-        need(key, Role.VIEWER, "incident report")
+        need(key, READ_ROLE, "incident report")
         from steadylink.incidents.report import render_report
 
         text = render_report(incidents, incident_id, fmt=format)

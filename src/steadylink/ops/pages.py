@@ -38,11 +38,16 @@ def static_url(name: str) -> str:
 
 
 def when(value: str | datetime | None) -> str:
-    """``2026-01-01 12:00 UTC`` from an ISO string or a datetime; ``-`` for none."""
+    """``2026-01-01 12:00:00 UTC`` from an ISO string or a datetime; ``-`` for none."""
+    return f"{typed_time(value)} UTC" if value is not None else "-"
+
+
+def typed_time(value: str | datetime | None) -> str:
+    """``2026-01-01 12:00:00``: a moment as a form shows it to be corrected; empty for none."""
     if value is None:
-        return "-"
+        return ""
     at = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
-    return f"{at:%Y-%m-%d %H:%M:%S} UTC"
+    return f"{at:%Y-%m-%d %H:%M:%S}"
 
 
 _templates = Environment(
@@ -53,6 +58,7 @@ _templates = Environment(
 )
 _templates.globals.update(static_url=static_url)
 _templates.filters["when"] = when
+_templates.filters["typed_time"] = typed_time
 
 
 def render_page(

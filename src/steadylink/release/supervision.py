@@ -7,7 +7,8 @@ one pass over ``/proc``, and every ``PROBE_EVERY`` seconds each group's
 (``release/supervisor.py``, pure) and carries out what it asks through the
 guard's hooks. Each restart is said on ``up``'s terminal and recorded in the
 event journal as ``supervisor.restarted`` (body: what, why, and the new pid or
-slot), a restart that failed as ``supervisor.restart_failed``.
+slot), a restart that failed as ``supervisor.restart_failed``, and a worker
+that exited and was replaced by granian itself as ``supervisor.worker_exited``.
 
 Supervised are the groups that serve or stand by for a rollback: the serving
 release and the warm previous one. A candidate under canary is the canary's to
@@ -16,12 +17,16 @@ judge, not this loop's to heal: its faults are evidence against it.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 from typing import Any, Protocol
 
+from steadylink import heartbeat
 from steadylink.clock import Clock
 from steadylink.edge import is_process_running
 from steadylink.release.guard import Guard
@@ -31,6 +36,7 @@ from steadylink.release.supervisor import (
     Action,
     GroupView,
     KillStalled,
+    NoteRespawn,
     ReplaceGroup,
     RestartCompactor,
     RestartEdge,
@@ -120,7 +126,11 @@ class SupervisionLoop:
         views = []
         for n, entry in slots.items():
             answer = probe_socket(guard.edge_config.slot_socket(n), timeout=1.0) if probe else None
-            views.append(_group_view(n, entry.release, groups[entry.pid], entry.compactor, answer, probe))
+            view = _group_view(n, entry.release, groups[entry.pid], entry.compactor, answer, probe)
+            ages = heartbeat.beat_ages(guard.data_dir, view.worker_pids)
+            views.append(replace(view, beat_ages=tuple(ages.items())))
+        if probe:  # once a second: the files of workers that are gone
+            _forget_beats(guard.data_dir)
         return StackView(
             is_edge_running=is_edge_running,
             is_edge_answering=is_edge_answering,
@@ -135,6 +145,12 @@ class SupervisionLoop:
     def act(self, action: Action) -> None:
         started = time.monotonic()
         release = getattr(action, "release", None)
+        if isinstance(action, NoteRespawn):
+            self._record(
+                "supervisor.worker_exited", f"{action.release} (slot {action.slot}): {action.why}",
+                release, "warning", {"slot": action.slot, "gone": list(action.gone), "new": list(action.new)},
+            )  # fmt: skip
+            return
         try:
             done = self._carry_out(action)
         except Exception as exc:
@@ -164,7 +180,7 @@ class SupervisionLoop:
             return f"{action.release} moved from slot {action.slot} to slot {new_slot} (pid {entry.pid})"
         if isinstance(action, KillStalled):
             signal_processes(action.pids, signal.SIGKILL)
-            return f"killed stopped process(es) {', '.join(map(str, action.pids))}; granian replaces them"
+            return f"killed process(es) {', '.join(map(str, action.pids))}; granian replaces them"
         if isinstance(action, RestartVisitReader):
             assert guard.redirects is not None
             return f"the edge visit reader is back (pid {guard.redirects.ensure_reader()})"
@@ -180,6 +196,14 @@ class SupervisionLoop:
             self.journal.append(kind, message, release=release, severity=severity, body=body)
         else:
             self.progress(f"supervisor: {message}")
+
+
+def _forget_beats(data_dir: Path) -> None:
+    """Remove the beat files of processes that are gone (a worker killed with -9 leaves its file)."""
+    with contextlib.suppress(OSError):
+        for path in heartbeat.beat_dir(data_dir).iterdir():
+            if path.name.isdigit() and not is_process_running(int(path.name)):
+                path.unlink(missing_ok=True)
 
 
 def _group_view(
@@ -210,4 +234,5 @@ def _group_view(
         has_compactor=has_compactor,
         is_answering=(answer == 200) if probed else None,
         is_visible=group.is_visible,
+        worker_pids=tuple(p.pid for p in workers),
     )

@@ -26,6 +26,13 @@ The rules, and why:
   stopped one held fail fast (HAProxy retries a GET on another connection)
   instead of waiting for the stop to end. A stopped leader means the group
   is replaced.
+- A worker whose event loop has not turned for ``wedged_seconds`` (its beat
+  file, ``heartbeat.py``, is that old) is killed like a stopped one: it may
+  still accept connections, and while its sibling answers the group's
+  health check every request it takes would hang.
+- A worker that exits (a crash, a ``kill -9``) is replaced by granian
+  itself; the supervisor only says so (``NoteRespawn``), once per exit, so
+  no restart goes unrecorded.
 - A group whose leader lives but whose compactor is gone for
   ``compactor_grace_seconds`` gets a new compactor.
 - A group being replaced still has its stopped processes killed: a
@@ -58,6 +65,8 @@ class GroupView:
     has_compactor: bool = True
     is_answering: bool | None = None  # None: not probed this tick
     is_visible: bool = True  # False without /proc: only the leader is known
+    worker_pids: tuple[int, ...] = ()  # every worker, stopped ones included
+    beat_ages: tuple[tuple[int, float], ...] = ()  # (worker, seconds since its loop last turned)
 
 
 @dataclass(frozen=True)
@@ -108,7 +117,19 @@ class RestartVisitReader:
     what: str = "edge visit reader"
 
 
-Action = RestartEdge | ReplaceGroup | KillStalled | RestartCompactor | RestartVisitReader
+@dataclass(frozen=True)
+class NoteRespawn:
+    """Workers of a group exited and granian replaced them: nothing to do but say so."""
+
+    slot: int
+    release: str
+    gone: tuple[int, ...]
+    new: tuple[int, ...]
+    why: str
+    what: str = "workers"
+
+
+Action = RestartEdge | ReplaceGroup | KillStalled | RestartCompactor | RestartVisitReader | NoteRespawn
 
 
 @dataclass(frozen=True)
@@ -117,6 +138,7 @@ class SupervisorPolicy:
     unanswered_seconds: float = 3.0
     short_of_workers_seconds: float = 10.0
     stall_seconds: float = 1.0
+    wedged_seconds: float = 5.0
     compactor_grace_seconds: float = 2.0
     retry_seconds: float = 10.0
 
@@ -149,6 +171,8 @@ class Supervisor:
         self.clock = clock
         self._since = _Since()
         self._acted: dict[object, float] = {}
+        self._workers: dict[tuple[int, int], frozenset[int]] = {}  # by (slot, leader)
+        self._killed: set[int] = set()  # stopped workers killed on purpose: said already
 
     def decide(self, view: StackView) -> list[Action]:
         now = self.clock.monotonic()
@@ -162,7 +186,28 @@ class Supervisor:
         for group in view.groups:
             actions += self._decide_group(group, view, now)
         self._since.end_tick()
-        return [a for a in actions if self._may_act(a, now)]
+        notes = [n for n in map(self._note_respawn, view.groups) if n is not None]
+        seen = {(g.slot, g.leader) for g in view.groups}
+        self._workers = {k: v for k, v in self._workers.items() if k in seen}
+        return [a for a in actions if self._may_act(a, now)] + notes
+
+    def _note_respawn(self, group: GroupView) -> NoteRespawn | None:
+        if not group.is_visible or not group.is_leader_alive:
+            return None
+        key = (group.slot, group.leader)
+        current = frozenset(group.worker_pids)
+        before = self._workers.get(key)
+        self._workers[key] = current
+        if before is None:
+            return None
+        gone = tuple(sorted(before - current - self._killed))
+        self._killed -= before - current
+        if not gone:
+            return None
+        new = tuple(sorted(current - before))
+        pids = ", ".join(map(str, gone))
+        replaced = f"granian started {', '.join(map(str, new))}" if new else "no replacement yet"
+        return NoteRespawn(group.slot, group.release, gone, new, f"worker(s) {pids} exited; {replaced}")
 
     def _decide_edge(self, view: StackView, now: float) -> RestartEdge | None:
         if not view.is_edge_running:
@@ -205,10 +250,18 @@ class Supervisor:
             if (held := self._since.held_for((*key, "stalled", pid), True, now)) is not None
             and held >= policy.stall_seconds
         )
+        wedged = tuple(
+            pid for pid, age in group.beat_ages if age >= policy.wedged_seconds and pid not in group.stalled
+        )
+        whys = []
         if stalled:
             pids = ", ".join(map(str, stalled))
-            why = f"process(es) {pids} stopped (SIGSTOP) for {policy.stall_seconds:g} s or more"
-            actions.append(KillStalled(slot, release, stalled, why))
+            whys.append(f"process(es) {pids} stopped (SIGSTOP) for {policy.stall_seconds:g} s or more")
+        if wedged:
+            pids = ", ".join(map(str, wedged))
+            whys.append(f"worker(s) {pids}: event loop stuck for {policy.wedged_seconds:g} s or more")
+        if whys:
+            actions.append(KillStalled(slot, release, stalled + wedged, "; ".join(whys)))
         if group.is_visible and replace is None:
             gone = self._since.held_for((*key, "compactor"), not group.has_compactor, now)
             if gone is not None and gone >= policy.compactor_grace_seconds:
@@ -227,6 +280,8 @@ class Supervisor:
     def forget(self, action: Action) -> None:
         """The action was carried out: the next fault of that kind may be acted on at once."""
         self._acted.pop(_action_key(action), None)
+        if isinstance(action, KillStalled):
+            self._killed.update(action.pids)
         if isinstance(action, RestartEdge):
             self._since.first.pop("edge-silent", None)
 

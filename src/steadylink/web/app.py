@@ -24,6 +24,7 @@ from typing import Any, TextIO
 
 from fastapi import FastAPI
 
+from steadylink import heartbeat
 from steadylink.clock import Clock, SystemClock
 from steadylink.errors import SteadylinkError, StoreError
 from steadylink.links.cache import MemoryLinkCache
@@ -135,13 +136,16 @@ def _lifespan(ctx: AppContext, metrics: AppMetrics, log: RequestLog) -> Any:
                 warmed = len(ctx.cache)
             log.event("cache_warmed", links=warmed, seconds=round(time.monotonic() - started, 3))
         task = asyncio.create_task(_run_background(ctx, metrics, log))
+        # the guard's supervisor reads it: a worker whose loop stops turning is killed
+        beating = asyncio.create_task(heartbeat.beat(ctx.settings.data_dir))
         log.event("started")
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for running in (task, beating):
+                running.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running
             _write_clicks(ctx, log, ctx.clicks.take())
             _flush_counters(ctx, metrics, log)
             log.event("stopped")

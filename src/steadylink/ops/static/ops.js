@@ -11,9 +11,10 @@
   if (!serving) { return; }
   var slots = document.querySelector("[data-live=slots] tbody");
   var rollout = document.querySelector("[data-live=rollout]");
-  function cell(row, text) {
+  function cell(row, text, nowrap) {
     var td = document.createElement("td");
     td.textContent = text === null || text === undefined ? "-" : String(text);
+    if (nowrap) { td.className = "nowrap"; }  // as the server renders them: short cells stay whole
     row.appendChild(td);
   }
   function refresh() {
@@ -25,7 +26,7 @@
         slots.replaceChildren();
         data.status.slots.forEach(function (s) {
           var row = document.createElement("tr");
-          [s.slot, s.release, s.weight, s.haproxy_status, s.errors_5xx].forEach(function (v) { cell(row, v); });
+          [s.slot, s.release, s.weight, s.haproxy_status, s.errors_5xx].forEach(function (v, i) { cell(row, v, i !== 1); });
           slots.appendChild(row);
         });
         rollout.textContent = data.rollout
