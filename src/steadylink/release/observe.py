@@ -39,6 +39,7 @@ from steadylink.release.guard import FULL_WEIGHT, Guard
 from steadylink.release.history import StepRecord, StepVerdict
 from steadylink.release.processes import RestartCount, read_groups
 from steadylink.release.workers import is_alive
+from steadylink.uds import uds_transport
 
 TICK = 0.1
 BAKE_REPORT_SECONDS = 5.0
@@ -319,7 +320,7 @@ def _send_synthetic(guard: Guard, slot: int, codes: list[str], counts: _Syntheti
     paths = [f"/{c}" for c in codes] or ["/healthz"]
     socket = guard.edge_config.slot_socket(slot)
     with httpx.Client(
-        transport=httpx.HTTPTransport(uds=str(socket)),
+        transport=uds_transport(socket),
         base_url="http://canary",
         timeout=2.0,
         headers={"User-Agent": SYNTHETIC_AGENT, "Accept": "application/json"},

@@ -44,6 +44,7 @@ from steadylink.release.workers import (
     stop_workers,
 )
 from steadylink.types import Role
+from steadylink.uds import uds_transport
 from steadylink.watch.backups import recorded_backup
 
 Progress = Callable[[str], None]
@@ -229,7 +230,7 @@ def _in_dir(spec: WorkerSpec, stage_dir: Path) -> WorkerSpec:
 
 
 def _client(socket: Path) -> httpx.Client:
-    return httpx.Client(transport=httpx.HTTPTransport(uds=str(socket)), base_url="http://stage", timeout=10.0)
+    return httpx.Client(transport=uds_transport(socket), base_url="http://stage", timeout=10.0)
 
 
 def _client_or_none(spec: WorkerSpec | None) -> contextlib.AbstractContextManager[httpx.Client | None]:

@@ -29,6 +29,7 @@ from steadylink.clock import Clock, SystemClock
 from steadylink.edge import is_process_running
 from steadylink.errors import Conflict, ReleaseError
 from steadylink.release.processes import is_group_gone
+from steadylink.uds import uds_transport
 
 WORKER_CONTRACT = 1
 # stop_workers repeats SIGTERM this often while it waits (see there why).
@@ -140,7 +141,7 @@ def probe_socket(socket: Path, path: str = "/healthz", *, timeout: float = 1.0) 
         return None
     try:
         with httpx.Client(
-            transport=httpx.HTTPTransport(uds=str(socket)),
+            transport=uds_transport(socket),
             base_url="http://release",
             timeout=timeout,
         ) as client:

@@ -29,6 +29,7 @@ import httpx
 
 from steadylink.registry import Registry
 from steadylink.settings import Settings
+from steadylink.uds import uds_transport
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class Target:
     label: str = ""
 
     def client(self, timeout: float) -> httpx.Client:
-        transport = httpx.HTTPTransport(uds=str(self.socket)) if self.socket else None
+        transport = uds_transport(self.socket) if self.socket else None
         return httpx.Client(
             base_url=self.base_url, timeout=timeout, transport=transport, follow_redirects=False
         )
