@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from tests.cli.conftest import Invoke
 
 from steadylink.clock import FakeClock
@@ -64,3 +65,31 @@ def test_up_refuses_a_malformed_channel_url_before_starting_anything(
     assert done.exit_code == 2
     assert "notify.apprise_urls entry 2 is not a URL Apprise understands" in done.stderr
     assert not (data_dir / "run" / "haproxy.pid").exists()
+
+
+def test_a_budget_spent_past_its_end_reads_as_spent_not_as_a_huge_negative_share(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from steadylink.cli.watch import print_watch_status
+
+    block = {
+        "objective": {"availability_percent": 99.9962, "budget_minutes_per_year": 20},
+        "budget": {
+            "time_based": [
+                {"span": "this year", "left_minutes": 19.2, "allowed_minutes": 20.0, "left_percent": 96.0},
+                {"span": "last 30 days", "left_minutes": -0.4, "allowed_minutes": 1.6, "left_percent": -25.0},
+            ],
+            "request_based": [
+                {"span": "this year", "requests": 13895, "failures": 624, "allowed_failures": 0.6,
+                 "left_percent": -112170.6},
+            ],
+        },
+        "burn_rate": {"probes_5m": 0.0, "probes_1h": 0.0, "requests_1h": 0.0},
+        "firing": [],
+    }
+    print_watch_status(block)
+    shown = capsys.readouterr().out
+    assert "error budget this year: 19.2 of 20.0 min left (96.0 %)" in shown
+    assert "error budget last 30 days: spent, 0.4 min over its 1.6 min" in shown
+    assert "624 of 13,895 requests failed (spent: 0.6 allowed, 1,040x that)" in shown
+    assert "-112170" not in shown

@@ -140,15 +140,23 @@ def print_watch_status(block: dict[str, Any] | None) -> None:
         f"({objective['budget_minutes_per_year']:g} min a year)"
     )
     for budget in block["budget"]["time_based"]:
-        out().print(
-            f"  error budget {budget['span']}: {budget['left_minutes']:.1f} of "
-            f"{budget['allowed_minutes']:.1f} min left ({budget['left_percent']:.1f} %)"
-        )
+        if budget["left_minutes"] >= 0:
+            left = (
+                f"{budget['left_minutes']:.1f} of {budget['allowed_minutes']:.1f} min left "
+                f"({budget['left_percent']:.1f} %)"
+            )
+        else:
+            left = f"spent, {-budget['left_minutes']:.1f} min over its {budget['allowed_minutes']:.1f} min"
+        out().print(f"  error budget {budget['span']}: {left}")
     for budget in block["budget"]["request_based"]:
-        out().print(
-            f"  request budget {budget['span']}: {budget['failures']} of {budget['requests']} "
-            f"requests failed ({budget['left_percent']:.1f} % left)"
-        )
+        failed = f"{budget['failures']:,} of {budget['requests']:,} requests failed"
+        if budget["left_percent"] >= 0:
+            left = f"{budget['left_percent']:.1f} % left"
+        else:  # a percentage of a tiny allowance reads as nonsense (-112170 %)
+            allowed = budget["allowed_failures"]
+            over = f", {budget['failures'] / allowed:,.0f}x that" if allowed else ""
+            left = f"spent: {allowed:g} allowed{over}"
+        out().print(f"  request budget {budget['span']}: {failed} ({left})")
     burn = block["burn_rate"]
     out().print(
         f"  burn rate now: {burn['probes_5m']}x (5m), {burn['probes_1h']}x (1h), "
