@@ -98,3 +98,32 @@ def test_a_real_group_is_seen_whole_and_gone_when_every_member_is(tmp_path: Path
     while not is_group_gone(leader.pid):
         assert time.monotonic() < deadline
         time.sleep(0.05)
+
+
+def test_between_full_passes_only_known_members_are_read_again(tmp_path: Path) -> None:
+    from steadylink.release.processes import GroupReader
+
+    proc = fake_proc(
+        tmp_path,
+        [
+            (stat_line(10, 1, 10), "python granian --workers 2"),
+            (stat_line(11, 10, 10), "python -m steadylink compact --follow 10"),
+            (stat_line(12, 10, 10), "python granian --workers 2"),
+        ],
+    )
+    now = [0.0]
+    reader = GroupReader(full_every=1.0, proc=proc, clock=lambda: now[0])
+    assert sorted(p.pid for p in reader.read([10])[10].processes) == [10, 11, 12]
+    (proc / "12" / "stat").write_text(stat_line(12, 10, 10, "T"))  # stopped: seen at the next tick
+    (proc / "13").mkdir()
+    (proc / "13" / "stat").write_text(stat_line(13, 10, 10))  # a new worker: not until a full pass
+    now[0] = 0.25
+    group = reader.read([10])[10]
+    assert [p.pid for p in group.workers] == [12] and group.workers[0].is_stopped
+    assert group.compactor is not None and group.compactor.pid == 11  # remembered, not read again
+    (proc / "11" / "stat").write_text(stat_line(11, 10, 10, start=999))  # a reused pid: another process
+    now[0] = 0.5
+    assert reader.read([10])[10].compactor is None
+    now[0] = 1.0  # the full pass finds the new worker, and reads what 11 is from scratch
+    full = reader.read([10])[10]
+    assert sorted(p.pid for p in full.workers) == [12, 13] and full.compactor is not None

@@ -31,7 +31,7 @@ from steadylink.clock import Clock
 from steadylink.edge import is_process_running
 from steadylink.release.guard import Guard
 from steadylink.release.lock import read_lock_holder
-from steadylink.release.processes import GroupProcesses, read_groups
+from steadylink.release.processes import GroupProcesses, GroupReader
 from steadylink.release.supervisor import (
     Action,
     GroupView,
@@ -82,6 +82,7 @@ class SupervisionLoop:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="supervisor", daemon=True)
         self._probed_at = 0.0
+        self._groups = GroupReader()
 
     def start(self) -> SupervisionLoop:
         self._thread.start()
@@ -119,7 +120,7 @@ class SupervisionLoop:
             slots = {n: e for n, e in guard.state.slots.items() if e.release in wanted}
         is_edge_running = edge is not None and is_process_running(edge.pid)
         is_edge_answering = is_edge_running and edge is not None and edge.runtime.is_answering()
-        groups = read_groups([e.pid for e in slots.values()])
+        groups = self._groups.read([e.pid for e in slots.values()])
         probe = time.monotonic() - self._probed_at >= PROBE_EVERY
         if probe:
             self._probed_at = time.monotonic()
