@@ -127,10 +127,11 @@ class GroupReader:
 
     A full pass over ``/proc`` reads every process's ``stat`` (and a
     ``cmdline`` each for the group's): four times a second that was most of
-    the guard's own CPU. So a full pass runs every ``full_every`` seconds (and
-    whenever the leaders change); in between only the members found last time
-    are read again — enough to see one stop, hang or exit within a tick. A new
-    member (granian forking a replacement) is found by the next full pass.
+    the guard's own CPU. So a full pass runs every ``full_every`` seconds (the
+    supervisor's: 2; and whenever the leaders change); in between only the
+    members found last time are read again — enough to see one stop, hang or
+    exit within a tick. A new member (granian forking a replacement) is found
+    by the next full pass.
     """
 
     def __init__(
