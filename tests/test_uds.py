@@ -43,3 +43,27 @@ def test_transports_share_one_tls_context_and_speak_http(tmp_path: Path) -> None
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_status_is_read_and_silence_is_none_within_the_timeout(tmp_path: Path) -> None:
+    import socket as socketlib
+    import time
+
+    socket = tmp_path / "s.sock"
+    server = _UnixServer(str(socket), _Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        assert uds.get_status(socket, "/healthz", timeout=2) == 204
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert uds.get_status(tmp_path / "none.sock", "/healthz", timeout=1) is None
+    silent = socketlib.socket(socketlib.AF_UNIX, socketlib.SOCK_STREAM)
+    silent.bind(str(tmp_path / "silent.sock"))
+    silent.listen(1)  # accepts (the kernel does), never answers
+    try:
+        started = time.monotonic()
+        assert uds.get_status(tmp_path / "silent.sock", "/healthz", timeout=0.3) is None
+        assert time.monotonic() - started < 2
+    finally:
+        silent.close()

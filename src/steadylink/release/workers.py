@@ -23,13 +23,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from steadylink.clock import Clock, SystemClock
 from steadylink.edge import is_process_running
 from steadylink.errors import Conflict, ReleaseError
 from steadylink.release.processes import is_group_gone
-from steadylink.uds import uds_transport
+from steadylink.uds import get_status
 
 WORKER_CONTRACT = 1
 # stop_workers repeats SIGTERM this often while it waits (see there why).
@@ -139,15 +137,7 @@ def probe_socket(socket: Path, path: str = "/healthz", *, timeout: float = 1.0) 
     """The HTTP status ``path`` answers on ``socket``, or None if nothing answers."""
     if not socket.exists():
         return None
-    try:
-        with httpx.Client(
-            transport=uds_transport(socket),
-            base_url="http://release",
-            timeout=timeout,
-        ) as client:
-            return client.get(path).status_code
-    except httpx.HTTPError:
-        return None
+    return get_status(socket, path, timeout=timeout)
 
 
 def wait_until_healthy(
