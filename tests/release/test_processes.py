@@ -100,7 +100,7 @@ def test_a_real_group_is_seen_whole_and_gone_when_every_member_is(tmp_path: Path
         time.sleep(0.05)
 
 
-def test_between_full_passes_only_known_members_are_read_again(tmp_path: Path) -> None:
+def test_after_the_first_look_only_members_and_the_leaders_children_are_read(tmp_path: Path) -> None:
     from steadylink.release.processes import GroupReader
 
     proc = fake_proc(
@@ -109,21 +109,32 @@ def test_between_full_passes_only_known_members_are_read_again(tmp_path: Path) -
             (stat_line(10, 1, 10), "python granian --workers 2"),
             (stat_line(11, 10, 10), "python -m steadylink compact --follow 10"),
             (stat_line(12, 10, 10), "python granian --workers 2"),
+            (stat_line(14, 1, 10), "python granian --workers 2"),  # an orphan from before
         ],
     )
+    (proc / "10" / "task" / "10").mkdir(parents=True)
+    children = proc / "10" / "task" / "10" / "children"
+    children.write_text("11 12")
     now = [0.0]
-    reader = GroupReader(full_every=1.0, proc=proc, clock=lambda: now[0])
-    assert sorted(p.pid for p in reader.read([10])[10].processes) == [10, 11, 12]
+    reader = GroupReader(discover_every=1.0, proc=proc, clock=lambda: now[0])
+    assert sorted(p.pid for p in reader.read([10])[10].processes) == [10, 11, 12, 14]
     (proc / "12" / "stat").write_text(stat_line(12, 10, 10, "T"))  # stopped: seen at the next tick
     (proc / "13").mkdir()
-    (proc / "13" / "stat").write_text(stat_line(13, 10, 10))  # a new worker: not until a full pass
+    (proc / "13" / "stat").write_text(stat_line(13, 10, 10))  # granian's new worker
+    (proc / "13" / "cmdline").write_bytes(b"python\0granian")
+    children.write_text("11 12 13")
+    (proc / "20").mkdir()
+    (proc / "20" / "stat").write_text(stat_line(20, 1, 10))  # in the group but no member's child: a full pass's
     now[0] = 0.25
     group = reader.read([10])[10]
-    assert [p.pid for p in group.workers] == [12] and group.workers[0].is_stopped
+    assert [(p.pid, p.is_stopped) for p in sorted(group.workers, key=lambda p: p.pid)] == [(12, True), (14, False)]
     assert group.compactor is not None and group.compactor.pid == 11  # remembered, not read again
-    (proc / "11" / "stat").write_text(stat_line(11, 10, 10, start=999))  # a reused pid: another process
-    now[0] = 0.5
-    assert reader.read([10])[10].compactor is None
-    now[0] = 1.0  # the full pass finds the new worker, and reads what 11 is from scratch
-    full = reader.read([10])[10]
-    assert sorted(p.pid for p in full.workers) == [12, 13] and full.compactor is not None
+    now[0] = 1.0  # discovery: the leader's children
+    assert sorted(p.pid for p in reader.read([10])[10].workers) == [12, 13, 14]
+    (proc / "11" / "stat").write_text(stat_line(11, 10, 10, start=999))  # pid 11 reused
+    (proc / "11" / "cmdline").write_bytes(b"python\0granian")
+    now[0] = 1.25
+    assert reader.read([10])[10].compactor is None  # read afresh: not the compactor it was
+    children.unlink()  # a kernel without the children file: discovery is a full pass
+    now[0] = 2.5
+    assert 20 in {p.pid for p in reader.read([10])[10].processes}

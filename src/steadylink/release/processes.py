@@ -125,43 +125,76 @@ def read_groups(leaders: Iterable[int], *, proc: Path = PROC) -> dict[int, Group
 class GroupReader:
     """``read_groups`` for a loop that looks several times a second, at a fraction of the cost.
 
-    A full pass over ``/proc`` reads every process's ``stat`` (and a
-    ``cmdline`` each for the group's): four times a second that was most of
-    the guard's own CPU. So a full pass runs every ``full_every`` seconds (the
-    supervisor's: 2; and whenever the leaders change); in between only the
-    members found last time are read again — enough to see one stop, hang or
-    exit within a tick. A new member (granian forking a replacement) is found
-    by the next full pass.
+    A full pass over ``/proc`` reads every process's ``stat``: four times a
+    second that was most of the guard's own CPU. So only the first look is a
+    full pass (it also finds orphans of a leader that died before the guard
+    started). Then each look reads the members found before — enough to see
+    one stop, hang or exit within a tick — and every ``discover_every``
+    seconds also the leader's children (``/proc/<leader>/task/*/children``),
+    where granian's new workers and the compactor appear. Without that file
+    (a kernel built without it), every discovery is a full pass.
     """
 
     def __init__(
-        self, *, full_every: float = 1.0, proc: Path = PROC, clock: Callable[[], float] = time.monotonic
+        self, *, discover_every: float = 1.0, proc: Path = PROC, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self.full_every = full_every
+        self.discover_every = discover_every
         self.proc = proc
         self._clock = clock
-        self._full_at: float | None = None
+        self._discovered_at: float | None = None
         self._last: dict[int, GroupProcesses] = {}
 
     def read(self, leaders: Iterable[int]) -> dict[int, GroupProcesses]:
         wanted = set(leaders)
         now = self._clock()
-        is_due = self._full_at is None or now - self._full_at >= self.full_every
-        if is_due or wanted != set(self._last) or not self.proc.is_dir():
-            self._full_at = now
+        if wanted != set(self._last) or not self.proc.is_dir():
+            self._discovered_at = now
             self._last = read_groups(wanted, proc=self.proc)
             return self._last
-        fresh = {}
+        if self._discovered_at is not None and now - self._discovered_at < self.discover_every:
+            self._last = {n: self._reread(n, {p.pid: p for p in g.processes}) for n, g in self._last.items()}
+            return self._last
+        self._discovered_at = now
+        found: dict[int, GroupProcesses] = {}
         for leader, group in self._last.items():
-            members = []
-            for known in group.processes:
-                with contextlib.suppress(OSError):
-                    info = parse_stat((self.proc / str(known.pid) / "stat").read_text())
-                    if info is not None and info.pgid == leader and info.start_ticks == known.start_ticks:
-                        members.append(replace(info, is_compactor=known.is_compactor))
-            fresh[leader] = GroupProcesses(leader, tuple(members))
-        self._last = fresh
-        return fresh
+            children = self._children(leader)
+            if children is None:
+                self._last = read_groups(wanted, proc=self.proc)
+                return self._last
+            known = {p.pid: p for p in group.processes}
+            found[leader] = self._reread(leader, known, {leader, *children} - set(known))
+        self._last = found
+        return found
+
+    def _reread(self, leader: int, known: dict[int, ProcessInfo], new: Iterable[int] = ()) -> GroupProcesses:
+        members = []
+        for pid in [*known, *new]:
+            with contextlib.suppress(OSError):
+                info = parse_stat((self.proc / str(pid) / "stat").read_text())
+                if info is None or info.pgid != leader:
+                    continue
+                before = known.get(pid)
+                if before is not None and before.start_ticks == info.start_ticks:
+                    members.append(replace(info, is_compactor=before.is_compactor))
+                else:  # new, or a reused pid: another process
+                    members.append(_mark_compactor(info, self.proc))
+        return GroupProcesses(leader, tuple(members))
+
+    def _children(self, leader: int) -> list[int] | None:
+        """The pids the leader's threads forked; [] when it is gone, None without the file."""
+        try:
+            tasks = list((self.proc / str(leader) / "task").iterdir())
+        except OSError:
+            return []
+        children: list[int] = []
+        for task in tasks:
+            try:
+                children += [int(pid) for pid in (task / "children").read_text().split()]
+            except FileNotFoundError:
+                return None
+            except (OSError, ValueError):
+                continue
+        return children
 
 
 def _mark_compactor(info: ProcessInfo, proc: Path) -> ProcessInfo:

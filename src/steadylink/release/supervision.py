@@ -82,7 +82,7 @@ class SupervisionLoop:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="supervisor", daemon=True)
         self._probed_at = 0.0
-        self._groups = GroupReader(full_every=2.0)
+        self._groups = GroupReader()
 
     def start(self) -> SupervisionLoop:
         self._thread.start()
