@@ -122,3 +122,21 @@ def test_opening_a_connection_to_a_silent_database_is_bounded_too(
     proxy.restore()
     store.ping()
     assert store.get_link("bh4") is None
+
+
+def test_a_forked_child_connects_through_a_pool_of_its_own(proxied: tuple[SqlStore, TcpProxy]) -> None:
+    import os
+
+    store, _ = proxied
+    store.ping()  # the parent's pool of connecting threads exists now
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's threads are not here
+        code = 1
+        try:
+            store.engine.dispose(close=False)
+            store.ping()
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

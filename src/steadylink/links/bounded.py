@@ -28,6 +28,7 @@ so requests never have to).
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -77,6 +78,16 @@ def _connect_pool() -> ThreadPoolExecutor:
         if _connecting is None:
             _connecting = ThreadPoolExecutor(_CONNECT_THREADS, thread_name_prefix="pg-connect")
         return _connecting
+
+
+def _forget_pool_after_fork() -> None:
+    # a forked child has none of the parent's threads: it makes its own pool
+    global _connecting, _connecting_lock
+    _connecting = None
+    _connecting_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 
 def connect_within(connect: Callable[[], psycopg.Connection[Any]], seconds: float) -> psycopg.Connection[Any]:
