@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from playwright.sync_api import Browser, Page, Route, sync_playwright
+from playwright.sync_api import Browser, Page, Route
+from tests.e2e.browser_harness import SCREENSHOTS, csp_checked_page, launched_chromium
 
 if TYPE_CHECKING:
     from tests.e2e.conftest import LandingSite, ServedApp
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-SCREENSHOTS = Path("/tmp")
 STATS_DEADLINE = 10.0
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -26,24 +20,14 @@ pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing; the project's setup installs Debian's chromium.")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with launched_chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
-    opened = context.new_page()
-    errors: list[str] = []
-    opened.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    yield opened
-    context.close()
-    # A CSP violation shows up as a console error: the pages must not cause any.
-    assert not [e for e in errors if "Content Security Policy" in e], errors
+    with csp_checked_page(browser, {"width": 1200, "height": 900}) as opened:
+        yield opened
 
 
 def visits_on_stats_page(page: Page, stats_url: str) -> int:

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
+from tests.e2e.browser_harness import SCREENSHOTS, csp_checked_page, launched_chromium
 from tests.e2e.guard_harness import (
     GuardStack,
     SteadyLoad,
@@ -22,7 +23,6 @@ from tests.e2e.guard_harness import (
     short_tmp,
     wait_until,
 )
-from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
 from tests.e2e.test_guard import FAST_RELEASES
 
 from steadylink.incidents.store import IncidentStore
@@ -60,23 +60,14 @@ def stack() -> Iterator[GuardStack]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with launched_chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    context.set_default_timeout(PATIENCE_MS)
-    context.set_default_navigation_timeout(PATIENCE_MS)
-    opened = context.new_page()
-    errors: list[str] = []
-    opened.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    yield opened
-    context.close()
-    assert not [e for e in errors if "Content Security Policy" in e], errors
+    with csp_checked_page(browser, {"width": 1280, "height": 800}, PATIENCE_MS) as opened:
+        yield opened
 
 
 def deploy(stack: GuardStack, ref: str) -> tuple[int, dict[str, object], str]:
