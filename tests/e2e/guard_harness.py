@@ -22,6 +22,8 @@ from pathlib import Path
 import httpx
 from tests.edge.edge_harness import free_port  # outside the ephemeral range: no race
 
+from steadylink.edge import is_process_running
+
 ROOT = Path(__file__).resolve().parents[2]
 STEADYLINK = [sys.executable, "-m", "steadylink"]
 
@@ -201,7 +203,7 @@ class GuardStack:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        left = [pid for pid in pids_in(self.data_dir) if is_alive(pid) and self._is_ours(pid)]
+        left = [pid for pid in pids_in(self.data_dir) if is_process_running(pid) and self._is_ours(pid)]
         for pid in left:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
@@ -254,14 +256,3 @@ def pids_in(data_dir: Path) -> list[int]:
     return pids
 
 
-def is_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
-    except (OSError, IndexError):
-        return False
