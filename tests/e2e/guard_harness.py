@@ -15,7 +15,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -150,6 +150,15 @@ class GuardStack:
             cwd=self.workdir,
             check=False,
         )
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[GuardStack]:
+        """Started, and stopped afterwards: also when the start itself failed half-way."""
+        try:
+            self.start()
+            yield self
+        finally:
+            self.stop()
 
     def start(self, timeout: float = 240) -> None:
         log = (self.workdir / "up.log").open("ab")

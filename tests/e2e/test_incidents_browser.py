@@ -50,12 +50,8 @@ def stack() -> Iterator[GuardStack]:
     source = make_source_repo(workdir)
     commit_variant(source, BAD_BRANCH, *LIVE_BUG)
     commit_variant(source, "good", "README.md", "# steadylink", "# steadylink\n", "v2: a good change")
-    guard = GuardStack(workdir, source, {**FAST_RELEASES, "STEADYLINK_STATUS_TITLE": "short.example"})
-    try:
-        guard.start()  # inside: a start that times out must still stop what it started
+    with GuardStack(workdir, source, {**FAST_RELEASES, "STEADYLINK_STATUS_TITLE": "short.example"}).running() as guard:
         yield guard
-    finally:
-        guard.stop()
 
 
 @pytest.fixture(scope="module")

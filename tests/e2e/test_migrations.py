@@ -33,12 +33,8 @@ def stack() -> Iterator[GuardStack]:
     source = make_source_repo(workdir)
     commit_additive_migration(source)
     commit_destructive_migration(source)
-    guard = GuardStack(workdir, source, FAST_RELEASES)
-    try:
-        guard.start()  # inside: a start that fails still stops what it started
+    with GuardStack(workdir, source, FAST_RELEASES).running() as guard:
         yield guard
-    finally:
-        guard.stop()
 
 
 @pytest.fixture(scope="module")

@@ -37,12 +37,8 @@ ENV = {
 @pytest.fixture(scope="module")
 def stack() -> Iterator[GuardStack]:
     workdir = short_tmp()
-    guard = GuardStack(workdir, make_source_repo(workdir), ENV)
-    try:
-        guard.start()  # inside: a start that fails still stops what it started
+    with GuardStack(workdir, make_source_repo(workdir), ENV).running() as guard:
         yield guard
-    finally:
-        guard.stop()
 
 
 @pytest.fixture(scope="module")

@@ -47,12 +47,8 @@ def stack(receivers: tuple[Receiver, Receiver]) -> Iterator[GuardStack]:
         "STEADYLINK_WATCH_HEARTBEAT_URL": f"{hooks.url}/heartbeat",
         "STEADYLINK_WATCH_HEARTBEAT_SECONDS": "5",
     }
-    guard = GuardStack(workdir, make_source_repo(workdir), env)
-    try:
-        guard.start()  # inside: a start that fails still stops what it started
+    with GuardStack(workdir, make_source_repo(workdir), env).running() as guard:
         yield guard
-    finally:
-        guard.stop()
 
 
 def signal_all(pids: list[int], sig: signal.Signals) -> None:
