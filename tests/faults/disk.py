@@ -31,8 +31,16 @@ def small_disk(path: Path, *, size: str = "1m") -> Iterator[Path]:
 
 
 def fill(path: Path) -> None:
-    """Write until the disk that holds ``path`` has no room left."""
-    with (path / "filler").open("wb") as out, contextlib.suppress(OSError):
-        while True:
-            out.write(b"\0" * 65536)
-            out.flush()
+    """Write until the disk that holds ``path`` has no room left.
+
+    Unbuffered on purpose: a buffered file keeps what the last write could not
+    fit and raises ENOSPC again when it closes, outside any suppression.
+    """
+    block = b"\0" * 65536
+    with (path / "filler").open("wb", buffering=0) as out:
+        with contextlib.suppress(OSError):
+            while True:
+                out.write(block)
+        with contextlib.suppress(OSError):  # the last pages, smaller than a block
+            while out.write(b"\0" * 4096):
+                pass

@@ -44,6 +44,14 @@ async def test_an_upload_is_refused_before_it_starts_when_the_reserve_is_gone(tm
             await files.save_stream(_chunks(1), name="a", content_type=None)
 
 
+def test_the_fault_tiers_fill_leaves_no_room_whatever_was_free_before(tmp_path: Path) -> None:
+    """Free space that is not a multiple of its write size once made it raise ENOSPC on close."""
+    with small_disk(tmp_path / "disk") as disk:
+        (disk / "odd").write_bytes(b"x" * 5000)  # two pages: 1 MiB minus them is no multiple of 64 KiB
+        fill(disk)
+        assert os.statvfs(disk).f_bavail == 0
+
+
 def store_file(files: FileStore, data: bytes) -> Path:
     return files.path_of(files.save_bytes(data, name="a.txt").sha256)
 
