@@ -3,6 +3,10 @@
 HAProxy forwards its ring (``edge/redirects.py``) to ``<run_dir>/visits.sock``
 over a unix stream; this process listens there, reads whatever is waiting in
 large chunks (up to 1 MB a ``recv``, so thousands of visits per system call),
+at most every ``read_interval`` seconds (20 ms): between reads the lines wait
+in the socket and in HAProxy's ring, so HAProxy sends them in a few large
+writes instead of waking this process for every handful of visits — about
+1 µs of HAProxy's CPU per edge answer when both share a core. It
 counts them with ``VisitTally`` and every ``flush_seconds`` writes them as one
 file of the visit spool, where the compactor folds them like the workers'.
 The guard starts it (``steadylink edge read-visits``) and starts it again if
@@ -33,6 +37,9 @@ from steadylink.links.spool import VisitSpool
 
 STATE_FILE = "edge-visits.json"
 _CHUNK = 1 << 20
+# How long lines wait between reads: far below the flush second, long enough
+# that HAProxy's forwarder writes large batches instead of waking us per visit.
+READ_INTERVAL = 0.02
 # Visits kept in memory while the spool cannot be written (disk full); past it, counted lost.
 _MAX_UNWRITTEN = 1_000_000
 
@@ -40,12 +47,13 @@ _MAX_UNWRITTEN = 1_000_000
 class VisitReader:
     def __init__(
         self, socket_path: Path, spool: VisitSpool, state_file: Path, *,
-        flush_seconds: float = 1.0, clock: Clock | None = None,
+        flush_seconds: float = 1.0, read_interval: float = READ_INTERVAL, clock: Clock | None = None,
     ) -> None:  # fmt: skip
         self.socket_path = socket_path
         self.spool = spool
         self.state_file = state_file
         self.flush_seconds = flush_seconds
+        self.read_interval = read_interval
         self._clock = clock or SystemClock()
         self._stop = threading.Event()
         self.tally = VisitTally(day=self._today())
@@ -66,13 +74,16 @@ class VisitReader:
         try:
             while not self._stop.is_set():
                 timeout = max(next_flush - self._clock.monotonic(), 0.0)
+                read = False
                 for key, _ in selector.select(min(timeout, 0.5)):
                     if key.fileobj is listener:
                         conn, _ = listener.accept()
                         conn.setblocking(False)
                         selector.register(conn, selectors.EVENT_READ)
                     else:
-                        self._read(selector, key.fileobj)  # type: ignore[arg-type]
+                        read = self._read(selector, key.fileobj) or read  # type: ignore[arg-type]
+                if read:  # let the next lines gather (interrupted by stop)
+                    self._stop.wait(self.read_interval)
                 if self._clock.monotonic() >= next_flush:
                     self.flush()
                     next_flush = self._clock.monotonic() + self.flush_seconds
@@ -85,18 +96,21 @@ class VisitReader:
             with contextlib.suppress(OSError):
                 self.socket_path.unlink()
 
-    def _read(self, selector: selectors.BaseSelector, conn: socket.socket) -> None:
+    def _read(self, selector: selectors.BaseSelector, conn: socket.socket) -> bool:
+        """Take what waits on ``conn``; whether anything came."""
         try:
             chunk = conn.recv(_CHUNK)
         except BlockingIOError:
-            return
+            return False
         except OSError:
             chunk = b""
         if chunk:
             self.tally.feed(chunk)
-        else:  # HAProxy closed it (a reload ends the old process's stream)
-            selector.unregister(conn)
-            conn.close()
+            return True
+        # HAProxy closed it (a reload ends the old process's stream)
+        selector.unregister(conn)
+        conn.close()
+        return False
 
     def flush(self) -> int:
         """Write the visits counted since the last flush as one spool file; save the state."""
