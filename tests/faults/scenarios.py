@@ -85,7 +85,10 @@ class Server:
 
 
 @contextlib.contextmanager
-def serving(tmp: Path, *, data_dir: Path, env: dict[str, str]) -> Iterator[Server]:
+def serving(
+    tmp: Path, *, data_dir: Path, env: dict[str, str], log_dir: Path | None = None
+) -> Iterator[Server]:
+    """``steadylink serve`` on a free port; its output goes to ``log_dir`` (default ``tmp``)."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     child_env = {
@@ -95,7 +98,7 @@ def serving(tmp: Path, *, data_dir: Path, env: dict[str, str]) -> Iterator[Serve
         **env,
     }
     argv = [str(STEADYLINK), "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir)]
-    with (tmp / f"serve-{port}.log").open("wb") as log:
+    with ((log_dir or tmp) / f"serve-{port}.log").open("wb") as log:
         process = subprocess.Popen(
             argv, cwd=tmp, env=child_env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -235,7 +238,8 @@ def postgres_blackholed(tmp: Path) -> Iterator[tuple[Server, TcpProxy]]:
 def disk_to_fill(tmp: Path, *, size: str = "48m") -> Iterator[Server]:
     with small_disk(tmp / "disk", size=size) as disk:
         env = {"STEADYLINK_STORE_DISK_RESERVE_BYTES": str(1024 * 1024)}
-        with serving(tmp, data_dir=disk / "data", env=env) as server:
+        # its log on the same disk, as the guard keeps workers' logs in the data folder
+        with serving(tmp, data_dir=disk / "data", env=env, log_dir=disk) as server:
             yield server
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import io
 import json
 
 import httpx
 import pytest
+
+from tests.web.rsgi_client import rsgi_client
 
 from steadylink.settings import Settings
 from steadylink.web.app import build_context, create_app, run_lifespan
@@ -64,3 +68,50 @@ def test_innermost_app_frame_skips_library_frames() -> None:
     except Exception as exc:
         where = innermost_app_frame(exc)
     assert where.startswith("steadylink/settings.py:")
+
+
+class _FullDisk(io.StringIO):
+    """A log file on a disk that is full until ``full`` is cleared."""
+
+    full = True
+
+    def write(self, text: str) -> int:
+        if self.full:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return super().write(text)
+
+
+@pytest.mark.parametrize("front", ["asgi", "rsgi"])
+async def test_a_full_disk_under_the_log_never_changes_an_answer(settings: Settings, front: str) -> None:
+    """The log refusing writes once turned every logged error into granian's empty 500."""
+    log = _FullDisk()
+    app = create_app(settings, ctx=build_context(settings), log_stream=log)
+
+    def explode() -> None:
+        raise ZeroDivisionError("boom")
+
+    app.inner.add_api_route("/api/v1/explode", explode)  # type: ignore[attr-defined]
+    if front == "asgi":
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        client_of = httpx.AsyncClient(transport=transport, base_url="http://t")
+        opened = contextlib.AsyncExitStack()
+        await opened.enter_async_context(run_lifespan(app))
+        client = await opened.enter_async_context(client_of)
+    else:
+        opened = contextlib.AsyncExitStack()
+        client = await opened.enter_async_context(rsgi_client(app))
+    async with opened:
+        failed = await client.get("/api/v1/explode", headers={"X-Request-ID": "req-1"})
+        assert failed.status_code == 500
+        assert failed.json()["error"] == "internal" and failed.json()["request_id"] == "req-1"
+        created = await client.post("/api/v1/links", json={"url": "https://example.com/a"})
+        assert created.status_code == 201
+        code = created.json()["code"]
+        assert (await client.get(f"/{code}")).status_code == 302
+        app.log.flush()  # type: ignore[attr-defined]
+        log.full = False
+        assert (await client.get("/healthz")).status_code == 200
+        app.log.flush()  # type: ignore[attr-defined]
+    lines = log.getvalue().splitlines()
+    assert lines and "earlier writes to this log were lost: No space left on device" in lines[0]
+    assert any(json.loads(line).get("route") == "/healthz" for line in lines[1:] if line.startswith("{"))

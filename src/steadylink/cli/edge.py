@@ -12,6 +12,7 @@ from steadylink.edge.visitreader import STATE_FILE, VisitReader
 from steadylink.links.spool import VisitSpool
 from steadylink.ops.client import GuardClient
 from steadylink.release.guard import edge_config_of, run_dir_of
+from steadylink.streams import protect_std_streams
 
 group = typer.Typer(help="The front door: reload HAProxy, read its visits.", no_args_is_help=True)
 
@@ -36,6 +37,7 @@ def read_visits(
     ),
 ) -> None:
     """Count the visits HAProxy answered itself into the visit spool (the guard runs it)."""
+    protect_std_streams()  # its stderr is a file in the data folder, which may fill
     settings = state_of(ctx).settings()
     config = edge_config_of(settings, run_dir_of(settings.data_dir.resolve()))
     reader = VisitReader(

@@ -23,6 +23,7 @@ from steadylink.errors import InvalidInput
 from steadylink.ops.client import GuardClient
 from steadylink.release.deploy import EXIT_REFUSED, failure_summary
 from steadylink.settings import Settings
+from steadylink.streams import protect_std_streams
 from steadylink.watch.journal import Event, Journal
 
 
@@ -46,6 +47,7 @@ def up(
     """Run the whole stack in the foreground: HAProxy, the serving release, the guard."""
     from steadylink.ops.server import run_guard
 
+    protect_std_streams()  # a terminal, or a file on a disk that may fill: never a reason to stop
     state = state_of(ctx)
     settings = state.settings(port=port, ops_port=ops_port, data_dir=data_dir)
     if tls_port is not None:

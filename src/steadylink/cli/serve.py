@@ -35,6 +35,7 @@ from steadylink.links.files import FileStore
 from steadylink.links.spool import VisitSpool
 from steadylink.links.sql_store import open_store
 from steadylink.settings import Settings
+from steadylink.streams import protect_std_streams
 
 APP_TARGET = "steadylink.web.app:app"
 
@@ -97,6 +98,7 @@ def compact_command(
     database: str | None = typer.Option(None, "--database", help="As the root option."),
 ) -> None:
     """Fold the workers' visits into totals and stats (`serve` runs one; SIGTERM stops it)."""
+    protect_std_streams()  # its output is a file in the data folder, which may fill
     settings = state_of(ctx).settings(data_dir=data_dir, database=database)
     store = open_store(settings.database_url)
     try:

@@ -36,6 +36,7 @@ from steadylink.links.spool import VisitSpool
 from steadylink.links.sql_store import open_store
 from steadylink.links.store import Store
 from steadylink.settings import Settings, load_settings
+from steadylink.streams import protect_std_streams
 
 # Plain module imports on purpose: the release import gate imports this
 # module, so a release whose API or UI cannot load fails that gate.
@@ -211,6 +212,7 @@ def _flush_counters(ctx: AppContext, metrics: AppMetrics, log: RequestLog) -> No
 def __getattr__(name: str) -> Any:
     # ``app`` is built on first access, so importing this module has no side effects.
     if name == "app":
+        protect_std_streams()  # a worker: its output is run/slot*.log in the data folder
         built = create_app(load_settings())
         globals()["app"] = built
         return built

@@ -4,7 +4,9 @@ The request line is on the redirect's hot path, so it skips structlog: a dict
 built in place, ``json.dumps``, appended to a list, and written to the stream
 in one call by the app's background task (every flush interval) or when the
 buffer is full. Errors are rarer and go through structlog, configured to
-render JSON, written at once.
+render JSON, written at once. Neither ever raises: lines the stream refuses
+(a full disk under ``run/slot*.log``) are dropped and counted in the log
+once it takes writes again (``streams.py``).
 
 An error line carries the exception type, its message and ``where``: the
 innermost ``file:line`` inside the steadylink package — frames of libraries
@@ -25,6 +27,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import structlog
+
+from steadylink.streams import unfailing
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
 _BUFFER_LINES = 512
@@ -57,13 +61,14 @@ class RequestLog:
     def __init__(self, *, release: str, enabled: bool, stream: TextIO | None = None) -> None:
         self.release = release
         self.enabled = enabled
-        self.stream = stream
+        # never raising: a full disk under the log must not turn a request into an empty 500
+        self.stream = unfailing(stream or sys.stderr)
         self._lines: list[str] = []
         self._tail = f'"release": {json.dumps(release)}, "client": '
         self._heads: dict[tuple[str, str, int], str] = {}
         self._encoded: dict[str, str] = {}
         self._errors = structlog.wrap_logger(
-            structlog.PrintLogger(file=stream or sys.stderr),
+            structlog.PrintLogger(file=self.stream),
             processors=[
                 structlog.processors.add_log_level,
                 structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -132,9 +137,8 @@ class RequestLog:
         if not self._lines:
             return
         lines, self._lines = self._lines, []
-        stream = self.stream or sys.stderr
-        stream.write("\n".join(lines) + "\n")
-        stream.flush()
+        self.stream.write("\n".join(lines) + "\n")
+        self.stream.flush()
 
 
 def app_frames(exc: BaseException) -> list[dict[str, object]]:
