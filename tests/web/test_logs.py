@@ -9,7 +9,6 @@ import json
 
 import httpx
 import pytest
-
 from tests.web.rsgi_client import rsgi_client
 
 from steadylink.settings import Settings
