@@ -1,14 +1,18 @@
-"""events / alerts read ops.db without a guard; bad input is one sentence."""
+"""events / alerts ask a running guard, else read ops.db; bad input is one sentence."""
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
 from pathlib import Path
 
 import pytest
 from tests.cli.conftest import Invoke
 
 from steadylink.clock import FakeClock
+from steadylink.release.guard import Guard
+from steadylink.settings import Settings
 from steadylink.watch.alert_store import AlertStore
 from steadylink.watch.alerts import Alert
 from steadylink.watch.journal import Journal
@@ -93,3 +97,52 @@ def test_a_budget_spent_past_its_end_reads_as_spent_not_as_a_huge_negative_share
     assert "error budget last 30 days: spent, 0.4 min over its 1.6 min" in shown
     assert "624 of 13,895 requests failed (spent: 0.6 allowed, 1,040x that)" in shown
     assert "-112170" not in shown
+
+
+class _Guard(http.server.BaseHTTPRequestHandler):
+    """A running guard's ops API, as far as `events` and `alerts` ask it."""
+
+    answers: dict[str, object] = {}
+
+    def do_GET(self) -> None:
+        path = self.path.split("?")[0]
+        if self.headers.get("Authorization") != "Bearer operator-key" or path not in self.answers:
+            self.send_error(401 if path in self.answers else 404)
+            return
+        body = json.dumps(self.answers[path]).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_alerts_and_events_ask_the_running_guard_first(
+    cli: Invoke, data_dir: Path, clock: FakeClock
+) -> None:
+    """What the guard holds is current while ops.db refuses writes; ops.db says nothing yet."""
+    now = clock.now().timestamp()
+    firing = Alert("disk_full-1", "disk_full", "page", "firing", now, "the data folder's disk is 100.0 % full")
+    waiting = {"id": 0, "at": clock.now().isoformat(), "kind": "alert.firing", "release": None,
+               "severity": "error", "message": "disk_full firing", "body": {}}  # fmt: skip
+    _Guard.answers = {"/ops/v1/alerts": {"alerts": [firing.to_json()], "silences": []},
+                      "/ops/v1/events": [waiting]}  # fmt: skip
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Guard)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        Guard(Settings(data_dir=data_dir)).record_ops_port(server.server_address[1])
+        (data_dir / "run" / "operator.key").write_text("operator-key\n")
+        [alert] = json.loads(cli("alerts", "--json").stdout)
+        assert (alert["rule"], alert["state"]) == ("disk_full", "firing")
+        assert "disk_full" in cli("alerts").stdout
+        [event] = json.loads(cli("events", "--json").stdout)
+        assert event["kind"] == "alert.firing"
+    finally:
+        server.shutdown()
+        server.server_close()
+    # the guard gone (its port closed): ops.db is read, which has nothing yet
+    assert "no alerts" in cli("alerts").stderr
+    assert "no events since" in cli("events").stderr

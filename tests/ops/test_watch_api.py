@@ -94,3 +94,18 @@ def test_metrics_need_no_key(client: tuple[TestClient, Watcher, FakeClock]) -> N
     text = c.get("/metrics").text
     assert 'steadylink_alert_firing{rule="front_door_down",severity="page"} 1.0' in text
     assert 'steadylink_probe_results_total{probe="redirect",result="failed"} 3.0' in text
+
+
+def test_alerts_and_events_tell_the_guards_view_while_ops_db_refuses_writes(
+    client: tuple[TestClient, Watcher, FakeClock], sqlite_store: SqlStore
+) -> None:
+    """A full disk under ops.db: `alerts` once said "no alerts" while `status` said FIRING."""
+    c, watch, clock = client
+    viewer = key(sqlite_store, Role.VIEWER)
+    for conn in (watch.alert_store._conn, watch.journal._conn):  # every write refused, as on a full disk
+        conn.execute("PRAGMA query_only = ON")
+    fail_three_seconds(watch, clock)
+    [alert] = c.get("/ops/v1/alerts", headers=viewer).json()["alerts"]
+    assert alert["rule"] == "front_door_down" and alert["state"] == "firing"
+    events = c.get("/ops/v1/events", params={"since": "1h", "kind": "alert"}, headers=viewer).json()
+    assert [(e["kind"], e["id"]) for e in events] == [("alert.pending", 0), ("alert.firing", 0)]

@@ -112,7 +112,12 @@ def test_a_full_disk_keeps_events_in_memory_until_it_can_write(journal: Journal)
     big = {"blob": "x" * 200_000}
     failed = journal.append("probe.failed", "front door failing", body=big)
     assert failed.id == 0
-    assert [e.kind for e in journal.read()] == ["first"]
+    # read while it waits: shown after what is written (id 0), so the API tells it now
+    assert [(e.kind, e.id > 0) for e in journal.read()] == [("first", True), ("probe.failed", False)]
+    assert [e.kind for e in journal.read(newest_first=True, limit=1)] == ["probe.failed"]
+    assert [e.kind for e in journal.read(kinds=["probe"])] == ["probe.failed"]
+    assert journal.read(kinds=["deploy"]) == [] and journal.read(release="r9") == []
+    assert [e.kind for e in journal.read(after_id=0)] == ["first"]  # a tail sees it once it is written
     journal._conn.execute("PRAGMA max_page_count = 1073741823")
     journal.append("probe.recovered", "front door back")
     assert [e.kind for e in journal.read()] == ["first", "probe.failed", "probe.recovered"]

@@ -1,8 +1,10 @@
 """Watch commands: ``events``, ``alerts``, ``ack``, ``silence``; and the watch block of ``status``.
 
-``events`` and ``alerts`` read ``<data dir>/ops.db`` read-only, so they work
-when the guard is down (when it matters most); ``ack`` and ``silence`` ask the
-running guard (they need the ``deployer`` role).
+``events`` and ``alerts`` ask the running guard first — what it holds is
+current even while ``ops.db`` refuses writes (a full disk) — and read
+``<data dir>/ops.db`` read-only when no guard answers within a few seconds,
+so they work when the guard is down (when it matters most); ``ack`` and
+``silence`` ask the running guard (they need the ``deployer`` role).
 """
 
 from __future__ import annotations
@@ -13,18 +15,31 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import typer
 
 from steadylink.cli.output import out, print_json, print_note, print_table
 from steadylink.cli.state import state_of
+from steadylink.errors import SteadylinkError
 from steadylink.ops.client import GuardClient
 from steadylink.settings import Settings
-from steadylink.watch.alert_store import list_alerts
+from steadylink.watch.alert_store import alert_from_json, list_alerts
 from steadylink.watch.durations import parse_since, parse_span
-from steadylink.watch.journal import check_kind, read_events
+from steadylink.watch.journal import Event, check_kind, read_events
 from steadylink.watch.opsdb import connect_ops_db, ops_db_path
 from steadylink.watch.prometheus_rules import render_rules
+
+# How long a read waits for the guard before it reads ops.db itself (a stopped guard never answers).
+LIVE_TIMEOUT = 3.0
+
+
+def _ask_guard(settings: Settings, path: str) -> Any | None:
+    """The running guard's answer, or None when no guard answers (then ops.db is read)."""
+    try:
+        return GuardClient.find(settings).get(path, timeout=LIVE_TIMEOUT)
+    except SteadylinkError:
+        return None
 
 
 def register(app: typer.Typer) -> None:
@@ -48,14 +63,20 @@ def events(
     start = parse_since(since, now=state.clock.now())
     for prefix in kind:
         check_kind(prefix)  # said even when there is no journal yet
-    path = ops_db_path(settings.data_dir.resolve())
-    found = []
-    if path.exists():
-        conn = connect_ops_db(path, read_only=True)
-        try:
-            found = read_events(conn, since=start, kinds=kind, release=release, limit=limit)
-        finally:
-            conn.close()
+    query = urlencode([("since", start.isoformat()), *(("kind", k) for k in kind), ("limit", limit),
+                       *([("release", release)] if release is not None else [])])  # fmt: skip
+    live = _ask_guard(settings, f"/ops/v1/events?{query}") if limit <= 10_000 else None
+    if live is not None:
+        found = [Event.from_json(e) for e in live]
+    else:
+        found = []
+        path = ops_db_path(settings.data_dir.resolve())
+        if path.exists():
+            conn = connect_ops_db(path, read_only=True)
+            try:
+                found = read_events(conn, since=start, kinds=kind, release=release, limit=limit)
+            finally:
+                conn.close()
     if as_json:
         print_json([e.to_json() for e in found])
         return
@@ -76,8 +97,12 @@ def alerts(
     """Open alerts and those of the last 7 days, newest first; works when the guard is down."""
     state = state_of(ctx)
     settings = state.settings()
-    since = state.clock.now().timestamp() - 7 * 86_400
-    found = list_alerts(ops_db_path(settings.data_dir.resolve()), since=since)
+    live = _ask_guard(settings, "/ops/v1/alerts")
+    if live is not None:
+        found = [alert_from_json(a) for a in live["alerts"]]
+    else:
+        since = state.clock.now().timestamp() - 7 * 86_400
+        found = list_alerts(ops_db_path(settings.data_dir.resolve()), since=since)
     if as_json:
         print_json([a.to_json() for a in found])
         return

@@ -55,8 +55,8 @@ class GuardClient:
                 raise Unauthorized(f"No API key: set STEADYLINK_API_KEY or make {path} readable.") from None
         return cls(f"http://{_reachable(settings.ops_host)}:{state.ops_port}", key)
 
-    def get(self, path: str) -> Any:
-        return self._call("GET", path)
+    def get(self, path: str, *, timeout: float = 60) -> Any:
+        return self._call("GET", path, timeout=timeout)
 
     def post(self, path: str, body: dict[str, object] | None = None) -> Any:
         return self._call("POST", path, body)
@@ -88,9 +88,11 @@ class GuardClient:
         except httpx.TransportError as exc:
             raise ReleaseError(f"The guard at {self.base_url} does not answer ({exc}).") from exc
 
-    def _call(self, method: str, path: str, body: dict[str, object] | None = None) -> Any:
+    def _call(
+        self, method: str, path: str, body: dict[str, object] | None = None, *, timeout: float = 60
+    ) -> Any:
         try:
-            with httpx.Client(base_url=self.base_url, headers=self._headers(), timeout=60) as client:
+            with httpx.Client(base_url=self.base_url, headers=self._headers(), timeout=timeout) as client:
                 response = client.request(method, path, json=body)
         except httpx.TransportError as exc:
             raise ReleaseError(f"The guard at {self.base_url} does not answer ({exc}).") from exc

@@ -70,8 +70,12 @@ def install_watch_routes(
         if watch is None or journal is None:
             return {"alerts": [], "silences": []}
         since = journal.clock.now().timestamp() - 7 * 86_400
+        found = {a.alert_id: a for a in list_alerts(journal.path, since=since)}
+        # the guard's own view of what is open wins: it is current while ops.db refuses writes
+        found.update({a.alert_id: a for a in list(watch.book.open.values())})
+        newest_first = sorted(found.values(), key=lambda a: a.started_at, reverse=True)
         return {
-            "alerts": [a.to_json() for a in list_alerts(journal.path, since=since)],
+            "alerts": [a.to_json() for a in newest_first],
             "silences": [s.__dict__ for s in watch.book.silences.values()],
         }
 

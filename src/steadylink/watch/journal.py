@@ -13,6 +13,10 @@ last moments). When the disk is full or the file refuses a write, ``append``
 never raises — the guard must keep serving and probing — and keeps the event
 in memory (at most ``PENDING_MAX``) to write it with the next append that
 succeeds; what overflows is counted in ``dropped`` and said once on stderr.
+``read`` shows those waiting events too (with id 0, after the written ones),
+so the guard's API and ``steadylink events`` tell what happened during a
+full disk while it lasts; a reader that pages with ``after_id`` sees them
+once they are written.
 Events are kept for ``retention`` (the ``watch.journal_retention_days``
 setting); older ones are pruned at most once an hour, by the appender.
 """
@@ -83,6 +87,15 @@ class Event:
             "message": self.message,
             "body": self.body,
         }
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Event:
+        """An event as ``to_json`` wrote it (the CLI reading the guard's API)."""
+        at = datetime.fromisoformat(str(body["at"]).replace("Z", "+00:00"))
+        return cls(
+            int(body["id"]), at, str(body["kind"]), body.get("release"),
+            Severity(body["severity"]), str(body["message"]), dict(body.get("body") or {}),
+        )  # fmt: skip
 
 
 Listener = Callable[[Event], None]
@@ -213,9 +226,12 @@ class Journal:
         limit: int = 1000,
         newest_first: bool = False,
     ) -> list[Event]:
-        """Events in appending order; ``kinds`` match exactly or as a prefix (``deploy``: ``deploy.*``)."""
+        """Events in appending order; ``kinds`` match exactly or as a prefix (``deploy``: ``deploy.*``).
+
+        Events waiting in memory for a disk that refused them count as the newest.
+        """
         with self._lock:
-            return read_events(
+            written = read_events(
                 self._conn,
                 since=since,
                 until=until,
@@ -225,6 +241,16 @@ class Journal:
                 limit=limit,
                 newest_first=newest_first,
             )
+            if after_id is not None or not self._pending:
+                return written
+            waiting = [
+                e for e in (_event((0, *row)) for row in self._pending)
+                if (since is None or e.at >= utc(since)) and (until is None or e.at < utc(until))
+                and (release is None or e.release == release)
+                and (not kinds or any(e.kind == k or e.kind.startswith(k + ".") for k in kinds))
+            ]  # fmt: skip
+        together = waiting[::-1] + written if newest_first else written + waiting
+        return together[: max(1, limit)]
 
     def newest_of(self, kinds: Sequence[str], *, limit: int = 1) -> list[Event]:
         """The newest events of exactly these kinds, newest first.
