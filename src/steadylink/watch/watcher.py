@@ -366,8 +366,13 @@ class Watcher:
         severity = "critical" if alert.severity == "page" and change.kind == "firing" else (
             "warning" if change.kind in ("firing", "pending", "escalated", "renotify") else "info"
         )  # fmt: skip
+        # the summary says what went wrong: once resolved, it is what was wrong, not news
+        message = (
+            f"{alert.rule} resolved; it was: {alert.summary}" if change.kind == "resolved"
+            else f"{alert.rule} {change.kind}: {alert.summary}"
+        )  # fmt: skip
         self.journal.append(
-            kind, f"{alert.rule} {change.kind}: {alert.summary}", severity=severity,
+            kind, message, severity=severity,
             release=self.sources.serving(),
             body={"alert_id": alert.alert_id, "rule": alert.rule, "severity": alert.severity,
                   "summary": alert.summary, "value": alert.value, "silenced": change.silenced,
