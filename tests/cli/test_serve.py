@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from steadylink.cli.serve import build_serve_plan, check_port_free, check_socket_path, granian_executable
+from steadylink.cli.serve import (
+    build_serve_plan,
+    check_port_free,
+    check_socket_path,
+    fresh_metrics_dir,
+    granian_executable,
+)
 from steadylink.errors import Conflict
 from steadylink.links.spool import VisitSpool, visit_line_tail
 from steadylink.settings import Settings
@@ -110,3 +118,25 @@ def test_compact_once_with_the_database_down_fails_and_keeps_the_visits(cli: Inv
     assert "visit compaction failed" in result.output and "nothing is lost" in result.output
     assert "Traceback" not in result.output
     assert len(spool.waiting()) == 1
+
+
+def test_metrics_files_live_in_memory_and_gone_servers_leave_none(tmp_path: Path) -> None:
+    """In the data folder they grew on a full disk, and every worker died of SIGBUS."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    parent = tmp_path / f"steadylink-metrics-{os.getuid()}"
+    stale = parent / f"serve-{gone.pid}-abc"
+    live = parent / f"serve-{os.getpid()}-def"
+    for folder in (stale, live):
+        folder.mkdir(parents=True)
+        (folder / "counter_1.db").write_bytes(b"\0" * 4096)
+    made = fresh_metrics_dir(under=tmp_path)
+    assert made.parent == parent and made.name.startswith(f"serve-{os.getpid()}-")
+    assert list(made.iterdir()) == []
+    assert not stale.exists() and live.exists()  # a running server's files are its own
+    default = fresh_metrics_dir()
+    try:
+        if Path("/dev/shm").is_dir():
+            assert default.is_relative_to("/dev/shm")
+    finally:
+        default.rmdir()

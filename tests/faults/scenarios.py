@@ -86,7 +86,7 @@ class Server:
 
 @contextlib.contextmanager
 def serving(
-    tmp: Path, *, data_dir: Path, env: dict[str, str], log_dir: Path | None = None
+    tmp: Path, *, data_dir: Path, env: dict[str, str], log_dir: Path | None = None, workers: int = 1
 ) -> Iterator[Server]:
     """``steadylink serve`` on a free port; its output goes to ``log_dir`` (default ``tmp``)."""
     port = free_port()
@@ -97,7 +97,8 @@ def serving(
         "STEADYLINK_LIMITS_CREATE_PER_MINUTE": "0",
         **env,
     }
-    argv = [str(STEADYLINK), "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir)]
+    argv = [str(STEADYLINK), "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir),
+            "--workers", str(workers)]  # fmt: skip
     with ((log_dir or tmp) / f"serve-{port}.log").open("wb") as log:
         process = subprocess.Popen(
             argv, cwd=tmp, env=child_env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -238,8 +239,9 @@ def postgres_blackholed(tmp: Path) -> Iterator[tuple[Server, TcpProxy]]:
 def disk_to_fill(tmp: Path, *, size: str = "48m") -> Iterator[Server]:
     with small_disk(tmp / "disk", size=size) as disk:
         env = {"STEADYLINK_STORE_DISK_RESERVE_BYTES": str(1024 * 1024)}
-        # its log on the same disk, as the guard keeps workers' logs in the data folder
-        with serving(tmp, data_dir=disk / "data", env=env, log_dir=disk) as server:
+        # its log on the same disk, as the guard keeps workers' logs in the data folder; two
+        # workers, as `up` runs them: their shared metrics files once died with the disk (SIGBUS)
+        with serving(tmp, data_dir=disk / "data", env=env, log_dir=disk, workers=2) as server:
             yield server
 
 

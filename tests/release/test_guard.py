@@ -89,3 +89,23 @@ def test_rollback_goes_to_the_newest_promoted_release_older_than_the_serving_one
     assert guard._previous_good() == FIRST
     guard.state.serving = "20260101000200-bbbbbbb"  # restored by hand to a release never promoted
     assert guard._previous_good() is None
+
+
+def test_a_disk_that_refuses_the_state_file_never_stops_the_guard(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A failed save once cut `launch` short and leaked a slot per restart on a full disk."""
+    guard = Guard(settings)
+    blocker = guard.run_dir / "guard.tmp"
+    blocker.mkdir(parents=True)  # every write of the state file now fails, as on a full disk
+    guard.record_ops_port(8181)  # no exception
+    assert guard.unsaved and guard.state.ops_port == 8181
+    assert "the state is kept in memory" in capsys.readouterr().err
+    guard.save_if_unsaved()
+    assert guard.unsaved  # still refused: nothing said twice
+    assert capsys.readouterr().err == ""
+    blocker.rmdir()
+    guard.save_if_unsaved()
+    assert not guard.unsaved
+    state = read_state(settings.data_dir)
+    assert state is not None and state.ops_port == 8181

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -28,6 +29,7 @@ import typer
 
 from steadylink.cli.output import print_done, print_note
 from steadylink.cli.state import state_of
+from steadylink.edge.process import is_process_running
 from steadylink.errors import Conflict, InvalidInput, StoreError
 from steadylink.links.compactor import Compactor
 from steadylink.links.compat import prepare_schema
@@ -77,7 +79,7 @@ def serve_command(
         uds=uds,
         workers=workers,
         config=state.config,
-        metrics_dir=fresh_metrics_dir(settings) if workers > 1 else None,
+        metrics_dir=fresh_metrics_dir() if workers > 1 else None,
     )
     where = f"unix:{uds}" if uds else f"http://{host}:{port}"
     print_note(f"{schema_note}; serving {where} with {workers} worker(s)")
@@ -214,11 +216,34 @@ def migrate(settings: Settings) -> str:
         store.close()
 
 
-def fresh_metrics_dir(settings: Settings) -> Path:
-    """Prometheus' multi-process files must start empty on every start."""
-    parent = settings.data_dir.absolute() / "prometheus"
-    parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(dir=parent, prefix="serve-"))
+def fresh_metrics_dir(*, under: Path | None = None) -> Path:
+    """An empty folder for Prometheus' multi-process files, in memory, never in the data folder.
+
+    prometheus-client keeps each worker's figures in files it maps into memory
+    and grows them as new series appear; on a full disk the page it then
+    touches has no room behind it and the worker dies of SIGBUS — every worker,
+    and every replacement, since new series (503s) appear exactly then. So the
+    files live in ``/dev/shm`` (memory, apart from any disk; the system's
+    temporary folder where there is none). A folder is named after the
+    ``serve`` process (granian keeps its pid), and the folders of processes
+    that are gone are removed here, so restarts leave nothing behind.
+    """
+    base = under or _memory_dir()
+    parent = base / f"steadylink-metrics-{os.getuid()}"
+    parent.mkdir(mode=0o700, exist_ok=True)
+    for old in parent.glob("serve-*"):
+        pid = old.name.split("-")[1]
+        if pid.isdigit() and not is_process_running(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(dir=parent, prefix=f"serve-{os.getpid()}-"))
+
+
+def _memory_dir() -> Path:
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK):
+        return shm
+    return Path(tempfile.gettempdir())
+
 
 
 def exec_plan(plan: ServePlan) -> NoReturn:

@@ -7,6 +7,7 @@ restarts adopts the HAProxy and workers that kept serving without it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -537,9 +538,37 @@ class Guard:
         return older[0] if older else None
 
     def _save(self) -> None:
+        """Write ``run/guard.json``; a disk that refuses it never stops the guard.
+
+        On a full disk a failed save once left a started group in a slot that
+        nothing used (the exception cut ``launch`` short), so every restart took
+        another slot until none was left. Now the state stays right in memory,
+        ``unsaved`` says so, and ``save_if_unsaved`` (each supervisor tick) writes
+        it once the disk takes writes. What is lost meanwhile: a guard that dies
+        before then adopts the last state that was saved.
+        """
         self.state.guard_pid = os.getpid()
         path = self.run_dir / STATE_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.state.to_json(), indent=2))
-        os.replace(tmp, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(self.state.to_json(), indent=2))
+            os.replace(tmp, path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            if not self.unsaved:
+                print(f"guard: cannot save {path} ({exc.strerror}); the state is kept in memory "
+                      "and saved once the disk takes writes", file=sys.stderr)  # fmt: skip
+            self.unsaved = True
+            return
+        if self.unsaved:
+            self.unsaved = False
+            print(f"guard: {path} saved again", file=sys.stderr)
+
+    unsaved = False
+
+    def save_if_unsaved(self) -> None:
+        with self.lock:
+            if self.unsaved:
+                self._save()

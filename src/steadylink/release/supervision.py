@@ -103,6 +103,7 @@ class SupervisionLoop:
 
     def tick(self) -> list[Action]:
         reap_children()
+        self.guard.save_if_unsaved()  # a state the full disk refused, written once it takes writes
         actions = self.supervisor.decide(self.look())
         for action in actions:
             if self._stop.is_set():
