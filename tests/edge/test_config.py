@@ -30,7 +30,11 @@ def lines_of(config: EdgeConfig) -> list[str]:
 def test_every_slot_is_a_unix_socket_server_in_maintenance_by_default() -> None:
     lines = lines_of(EdgeConfig(run_dir=RUN, slots=4))
     servers = [line for line in lines if line.startswith("server ")]
-    assert servers == [f"server s{n} unix@/tmp/sl-run/slot{n}.sock weight 0 disabled" for n in range(4)]
+    observe = "observe layer7 error-limit 5 on-error mark-down"
+    assert servers == [
+        *(f"server s{n} unix@/tmp/sl-run/slot{n}.sock weight 0 {observe} disabled" for n in range(4)),
+        *(f"server s{n}b unix@/tmp/sl-run/slot{n}.sock backup weight 1 disabled" for n in range(4)),
+    ]
 
 
 def test_initial_slot_settings_become_weights_and_states() -> None:
@@ -40,9 +44,15 @@ def test_initial_slot_settings_become_weights_and_states() -> None:
         initial={0: SlotSetting(100, "ready"), 1: SlotSetting(20, "drain")},
     )
     servers = [line for line in lines_of(config) if line.startswith("server ")]
-    assert servers[0] == "server s0 unix@/tmp/sl-run/slot0.sock weight 100"
-    assert servers[1] == "server s1 unix@/tmp/sl-run/slot1.sock weight 0"
-    assert servers[2].endswith("weight 0 disabled")
+    assert servers[0].startswith("server s0 unix@/tmp/sl-run/slot0.sock weight 100 observe layer7")
+    assert servers[1].startswith("server s1 unix@/tmp/sl-run/slot1.sock weight 0 observe layer7")
+    assert servers[2].endswith(" disabled")
+    # the fallback that is ready is the serving slot's: the most weight among ready slots
+    assert servers[3:] == [
+        "server s0b unix@/tmp/sl-run/slot0.sock backup weight 1",
+        "server s1b unix@/tmp/sl-run/slot1.sock backup weight 1 disabled",
+        "server s2b unix@/tmp/sl-run/slot2.sock backup weight 1 disabled",
+    ]
 
 
 def test_backend_retries_safe_requests_elsewhere_and_watches_responses() -> None:
@@ -53,10 +63,13 @@ def test_backend_retries_safe_requests_elsewhere_and_watches_responses() -> None
     assert "retry-on conn-failure empty-response response-timeout 500 502 503 504" in lines
     assert "http-request disable-l7-retry unless { method GET HEAD OPTIONS }" in lines
     assert "option redispatch 1" in lines
-    assert "http-response set-header X-Served-By %s" in lines
+    assert "http-response set-header X-Served-By %[srv_name,regsub(b$,)]" in lines
     default_server = next(line for line in lines if line.startswith("default-server"))
-    assert "observe layer7 error-limit 7 on-error mark-down" in default_server
     assert " check inter 1000ms fastinter 250ms" in default_server
+    slot = next(line for line in lines if line.startswith("server s0 "))
+    assert "observe layer7 error-limit 7 on-error mark-down" in slot
+    fallback = next(line for line in lines if line.startswith("server s0b "))
+    assert "observe" not in fallback and " backup " in fallback
 
 
 def test_frontend_sets_forwarding_and_request_id_headers() -> None:

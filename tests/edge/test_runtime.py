@@ -21,6 +21,7 @@ from steadylink.edge import (
     parse_server_stats,
     wait_for_slot,
 )
+from steadylink.edge.config import fallback_slot
 from steadylink.errors import InvalidInput
 
 HEADER = (
@@ -76,6 +77,25 @@ def test_show_stat_csv_parses_into_slots_of_the_app_backend_only() -> None:
     assert down.failures == 13 + 39
     assert (up.check_status, up.is_up, up.scur, up.rtime) == ("L7OK", True, 1, 4)
     assert up.responses == 54
+
+
+def test_a_fallback_servers_counts_are_its_slots_and_its_status_is_not() -> None:
+    row = (
+        "app,s0b,0,0,2,3,,40,0,0,,0,,0,1,0,0,UP,1,0,1,0,0,10,0,,1,3,5,,40,,2,0,,0,* L7OK,200,1,"
+        "0,0,0,0,40,0,0,,,,0,0,,,,,0,,,0,0,9,9\n"
+    )
+    parsed = parse_server_stats(SAMPLE + row)
+    assert set(parsed) == {0, 1}
+    slot = parsed[0]
+    assert (slot.status, slot.weight, slot.rtime) == ("DOWN", 10, 1)  # the slot's own
+    assert (slot.lbtot, slot.hrsp_5xx, slot.eresp, slot.scur) == (52 + 40, 13 + 40, 1, 2)
+
+
+def test_the_serving_slots_fallback_is_the_ready_one() -> None:
+    assert fallback_slot({0: 0, 1: 100, 2: 5}) == 1
+    assert fallback_slot({2: 50, 1: 50}) == 1  # a tie: the lower slot, as HAProxy orders backups
+    assert fallback_slot({0: 0}) is None and fallback_slot({}) is None
+    assert build_set_state(3, "ready", fallback=True) == "set server app/s3b state ready"
 
 
 def test_figures_are_deltas_and_count_retried_responses_as_failures() -> None:
@@ -185,6 +205,32 @@ def test_slot_failing_without_retry_is_marked_down_after_a_few_errors(
         assert config.error_limit <= seen[(500, "s1")] <= config.error_limit + 5
         upstreams[1].behaviour.status = 200
         wait_for_slot(edge.runtime, 1, lambda s: s.is_up, timeout=5)
+        front_door.close()
+
+
+@pytest.mark.e2e
+def test_an_outage_every_slot_shares_keeps_the_apps_own_answers(
+    edge_config: EdgeConfig, upstreams: list[Upstream]
+) -> None:
+    """The database down: the serving slot answers 503s while its health check passes.
+
+    Marked down by ``observe layer7``, every app request once got HAProxy's "no
+    server is available" instead; now the slot's fallback server carries them.
+    """
+    config = replace(edge_config, retry_statuses=(502, 504))
+    with running_edge(config) as edge:
+        front_door = FrontDoor(config.port)
+        ready_slots(edge, {0: 100})
+        edge.runtime.set_fallback(0, config.slots)
+        upstreams[0].behaviour.status = 503
+        seen = send_many(front_door, 60, method="POST")
+        assert seen == {(503, "s0"): 60}  # every answer the app's own, named by its slot
+        assert upstreams[0].behaviour.hits == 60
+        stats = edge.runtime.server_stats()[0]
+        assert stats.hanafail >= 1  # the slot itself was marked down meanwhile...
+        assert stats.hrsp_5xx == 60  # ...and its fallback's answers count as the slot's
+        upstreams[0].behaviour.status = 200
+        assert send_many(front_door, 5) == {(200, "s0"): 5}
         front_door.close()
 
 

@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from tests.release.git_repo import git
 
 from steadylink.clock import SystemClock
+from steadylink.errors import StoreError
 from steadylink.links.service import create_key
 from steadylink.links.sql_store import SqlStore
 from steadylink.ops.api import create_ops_app
@@ -132,3 +133,24 @@ def test_a_dirty_source_checkout_is_refused(guard: Guard, sqlite_store: SqlStore
                         headers=key(sqlite_store, Role.DEPLOYER))  # fmt: skip
     last = json.loads(r.text.splitlines()[-1])
     assert last["exit_code"] == 2 and "uncommitted changes" in last["error"]
+
+
+def test_the_local_operator_keeps_the_ops_api_while_the_links_database_is_silent(
+    guard: Guard, sqlite_store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys live in the links database: in its outage `status` once failed for everyone."""
+    operator = create_key(store=sqlite_store, clock=SystemClock(), name="operator", role=Role.ADMIN)
+    other = key(sqlite_store, Role.DEPLOYER)
+    app = create_ops_app(guard, sqlite_store, source_dir=None, operator=operator)
+    with TestClient(app) as c:
+
+        def silent(key_hash: str) -> None:
+            raise StoreError("The links database is not answering right now.")
+
+        monkeypatch.setattr(sqlite_store, "key_by_hash", silent)
+        mine = c.get("/ops/v1/status", headers={"Authorization": f"Bearer {operator.secret}"})
+        assert mine.status_code == 200 and mine.json()["serving"] == "20260101000000-f1f1f1f"
+        theirs = c.get("/ops/v1/status", headers=other)
+        assert theirs.status_code == 503 and "not answering" in theirs.json()["message"]
+        wrong = c.get("/ops/v1/status", headers={"Authorization": f"Bearer {operator.secret}x"})
+        assert wrong.status_code == 503  # never let in on a guess while nothing can be checked

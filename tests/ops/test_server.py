@@ -11,10 +11,10 @@ from steadylink.settings import Settings
 
 
 def test_a_lost_operator_key_is_replaced_not_doubled(settings: Settings) -> None:
-    first = ensure_operator_key(settings)
-    assert ensure_operator_key(settings) == first  # kept while its file is there
+    first = ensure_operator_key(settings).secret
+    assert ensure_operator_key(settings).secret == first  # kept while its file is there
     operator_key_path(settings.data_dir).unlink()
-    second = ensure_operator_key(settings)
+    second = ensure_operator_key(settings).secret
     store = open_store(settings.database_url)
     try:
         active = [k for k in store.list_keys() if k.name == OPERATOR_KEY_NAME and not k.is_revoked]

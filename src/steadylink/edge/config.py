@@ -116,6 +116,17 @@ def name_slot(slot: int) -> str:
     return f"s{slot}"
 
 
+def name_fallback(slot: int) -> str:
+    """The slot's fallback server (``s0b``): the same socket, as a backup (see ``_backend``)."""
+    return f"s{slot}b"
+
+
+def fallback_slot(weights: dict[int, int]) -> int | None:
+    """The slot whose fallback is ready: the one with the most traffic (the serving release)."""
+    serving = [(weight, -slot) for slot, weight in weights.items() if weight > 0]
+    return -max(serving)[1] if serving else None
+
+
 def render_config(config: EdgeConfig) -> str:
     """The complete haproxy.cfg for ``config``; raises ConfigError when invalid."""
     validate_config(config)
@@ -267,19 +278,33 @@ def _backend(config: EdgeConfig) -> list[str]:
         # HAProxy replays any method; only safe ones may be retried after they reached a server.
         "    http-request disable-l7-retry unless { method GET HEAD OPTIONS }",
         "    option redispatch 1",
-        "    http-response set-header X-Served-By %s",
+        # the slot's name either way: a fallback server answers as its slot
+        "    http-response set-header X-Served-By %[srv_name,regsub(b$,)]",
         f"    default-server check inter {config.check_inter_ms}ms"
-        f" fastinter {config.check_fastinter_ms}ms downinter {config.check_fastinter_ms}ms"
-        f" rise 2 fall 2 observe layer7 error-limit {config.error_limit} on-error mark-down",
+        f" fastinter {config.check_fastinter_ms}ms downinter {config.check_fastinter_ms}ms rise 2 fall 2",
     ]
+    # A slot whose answers are server errors (a canary failing where its health check does
+    # not) is marked down after error_limit in a row, so the others take its share. But an
+    # outage of what every slot needs — the database — makes the serving slot answer 503s
+    # too: marked down, every app request would get HAProxy's "no server is available"
+    # instead of the app's own sentence, and links it holds in memory would fail. So each
+    # slot also has a fallback server on the same socket, a backup without that
+    # observation: HAProxy sends to a backup only when every slot is down, and only the
+    # serving slot's fallback is ready (the guard moves it with the traffic).
+    observe = f" observe layer7 error-limit {config.error_limit} on-error mark-down"
+    serving = fallback_slot({n: s.weight for n, s in config.initial.items() if s.state == "ready"})
     for slot in range(config.slots):
         setting = config.initial.get(slot, SlotSetting())
-        line = f"    server {name_slot(slot)} unix@{config.slot_socket(slot)} weight {setting.weight}"
+        socket = f"unix@{config.slot_socket(slot)}"
+        line = f"    server {name_slot(slot)} {socket} weight {setting.weight}{observe}"
         if setting.state == "maint":
             line += " disabled"
         elif setting.state == "drain":
             # A weight of 0 is how a config file expresses "drain".
-            line = line.rsplit(" weight ", 1)[0] + " weight 0"
+            line = line.replace(f" weight {setting.weight}", " weight 0")
         lines.append(line)
+    for slot in range(config.slots):
+        fallback = f"    server {name_fallback(slot)} unix@{config.slot_socket(slot)} backup weight 1"
+        lines.append(fallback if slot == serving else fallback + " disabled")
     lines.append("")
     return lines

@@ -5,13 +5,17 @@ and friends) neither in the slot's ``hrsp_5xx`` nor in ``observe layer7``:
 the attempt shows up only as ``wredis`` (with ``option redispatch 1``). So a
 slot's failures are ``hrsp_5xx + wredis + eresp + econ`` and its attempts are
 ``lbtot`` (times it was picked), not the responses it returned.
+
+A slot's fallback server (``s0b``, ``edge/config.py``) carries its traffic
+while the slot itself is marked down; its counters are the slot's too, so
+they are added to the slot's row (status and weight stay the slot's own).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from steadylink.edge.config import BACKEND
 
@@ -87,19 +91,35 @@ def parse_server_stats(text: str, *, backend: str = BACKEND) -> dict[int, Server
     """Parse ``show stat`` CSV into the backend's slots, keyed by slot number."""
     reader = csv.DictReader(io.StringIO(text.lstrip("# ")))
     stats: dict[int, ServerStats] = {}
+    fallbacks: dict[int, dict[str, int]] = {}
     for row in reader:
         name = row.get("svname") or ""
-        if row.get("pxname") != backend or not _is_slot_name(name):
+        if row.get("pxname") != backend:
             continue
-        slot = int(name[1:])
         counters = {key: _to_int(row.get(key)) for key in _COUNTERS}
-        stats[slot] = ServerStats(
-            slot=slot,
-            status=row.get("status") or "",
-            check_status=(row.get("check_status") or "").removeprefix("* "),
-            **counters,
-        )
+        if name.endswith("b") and _is_slot_name(name[:-1]):
+            fallbacks[int(name[1:-1])] = counters
+        elif _is_slot_name(name):
+            slot = int(name[1:])
+            stats[slot] = ServerStats(
+                slot=slot,
+                status=row.get("status") or "",
+                check_status=(row.get("check_status") or "").removeprefix("* "),
+                **counters,
+            )
+    for slot, counters in fallbacks.items():
+        if slot in stats:
+            own = stats[slot]
+            added = {k: getattr(own, k) + counters[k] for k in _SUMMED}
+            stats[slot] = replace(own, **added)
     return stats
+
+
+# what a fallback server adds to its slot: counts of things that happened
+_SUMMED = (
+    "scur", "stot", "lbtot", "econ", "eresp", "wretr", "wredis",
+    "hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other",
+)  # fmt: skip
 
 
 def measure_figures(before: dict[int, ServerStats], after: dict[int, ServerStats]) -> dict[int, SlotFigures]:

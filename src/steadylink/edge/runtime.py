@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from steadylink.clock import Clock, SystemClock
-from steadylink.edge.config import BACKEND, MAX_WEIGHT, SlotState, name_slot
+from steadylink.edge.config import BACKEND, MAX_WEIGHT, SlotState, name_fallback, name_slot
 from steadylink.edge.figures import ServerStats, parse_server_stats
 from steadylink.errors import EdgeError, InvalidInput
 
@@ -28,10 +28,10 @@ def build_set_weight(slot: int, weight: int) -> str:
     return f"set weight {BACKEND}/{name_slot(slot)} {weight}"
 
 
-def build_set_state(slot: int, state: str) -> str:
+def build_set_state(slot: int, state: str, *, fallback: bool = False) -> str:
     if state not in SLOT_STATES:
         raise InvalidInput(f"state must be one of {', '.join(SLOT_STATES)}, got {state!r}.", field="state")
-    return f"set server {BACKEND}/{name_slot(slot)} state {state}"
+    return f"set server {BACKEND}/{(name_fallback if fallback else name_slot)(slot)} state {state}"
 
 
 class RuntimeClient:
@@ -68,6 +68,14 @@ class RuntimeClient:
 
     def set_state(self, slot: int, state: SlotState) -> None:
         self.run_action(build_set_state(slot, state))
+
+    def set_fallback(self, serving: int | None, slots: int) -> None:
+        """Make ``serving``'s fallback server the ready one (``edge/config.py``); the others maint."""
+        if serving is not None:
+            self.run_action(build_set_state(serving, "ready", fallback=True))
+        for slot in range(slots):
+            if slot != serving:
+                self.run_action(build_set_state(slot, "maint", fallback=True))
 
     def server_stats(self) -> dict[int, ServerStats]:
         answer = self.run(SHOW_SERVER_STATS)

@@ -7,6 +7,7 @@ deploy, approve and rollback need the ``deployer`` role, ``--no-canary`` needs
 ends with the release record.
 """
 
+import hmac
 import json
 import queue
 import threading
@@ -19,10 +20,10 @@ from fastapi import Depends, FastAPI, Header
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from steadylink.errors import Forbidden, InvalidInput, SteadylinkError, Unauthorized
+from steadylink.errors import Forbidden, InvalidInput, SteadylinkError, StoreError, Unauthorized
 from steadylink.incidents.service import Incidents
 from steadylink.links.model import ApiKey
-from steadylink.links.service import authenticate
+from steadylink.links.service import IssuedKey, authenticate
 from steadylink.links.store import Store
 from steadylink.ops.guard_pages import include_guard_pages
 from steadylink.ops.watch_api import install_watch_routes
@@ -56,6 +57,7 @@ def create_ops_app(
     journal: Journal | None = None,
     watch: Watcher | None = None,
     incidents: Incidents | None = None,
+    operator: IssuedKey | None = None,
 ) -> FastAPI:
     app = FastAPI(title="steadylink guard", openapi_url="/ops/openapi.json", docs_url=None, redoc_url=None)
     docs = docs_router(path="/ops/docs", openapi_url="/ops/openapi.json", title="steadylink guard")
@@ -69,7 +71,15 @@ def create_ops_app(
         scheme, _, secret = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not secret:
             raise Unauthorized("Send an API key: Authorization: Bearer <key>.")
-        key = authenticate(store=store, secret=secret.strip())
+        try:
+            key = authenticate(store=store, secret=secret.strip())
+        except StoreError:
+            # The links database holds the keys; when it does not answer, the local
+            # operator's key (made by this guard, its secret in memory) still works, so
+            # status, acks and rollbacks stay possible in a database outage. Others wait.
+            if operator is not None and hmac.compare_digest(secret.strip(), operator.secret):
+                return operator.key
+            raise
         if key is None:
             raise Unauthorized("This API key is unknown or revoked.")
         return key

@@ -22,7 +22,7 @@ from steadylink.datadir import secure_data_dir
 from steadylink.edge import check_certificates, ensure_port_free
 from steadylink.incidents.guard_hook import RunningIncidents, start_incidents
 from steadylink.links.compat import prepare_schema
-from steadylink.links.service import authenticate, create_key
+from steadylink.links.service import IssuedKey, authenticate, create_key
 from steadylink.links.sql_store import open_store
 from steadylink.ops.api import create_ops_app
 from steadylink.release.first import ensure_serving_release
@@ -42,7 +42,7 @@ def operator_key_path(data_dir: Path) -> Path:
     return data_dir.resolve() / "run" / OPERATOR_KEY_FILE
 
 
-def ensure_operator_key(settings: Settings) -> str:
+def ensure_operator_key(settings: Settings) -> IssuedKey:
     """The local operator's admin key, made once and kept in the data dir (mode 0600)."""
     path = operator_key_path(settings.data_dir)
     store = open_store(settings.database_url)
@@ -50,8 +50,8 @@ def ensure_operator_key(settings: Settings) -> str:
         prepare_schema(store.engine)  # a newer release may have migrated it: then it must fit
         if path.exists():
             secret = path.read_text().strip()
-            if authenticate(store=store, secret=secret) is not None:
-                return secret
+            if (known := authenticate(store=store, secret=secret)) is not None:
+                return IssuedKey(known, secret)
         clock = SystemClock()
         # key names are unique: a lost key file's key is revoked, then made anew
         for lost in store.list_keys():
@@ -64,7 +64,7 @@ def ensure_operator_key(settings: Settings) -> str:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
         out.write(issued.secret + "\n")
-    return issued.secret
+    return issued
 
 
 def ops_server_config(settings: Settings, app: ASGIApp) -> uvicorn.Config:
@@ -105,7 +105,7 @@ def run_guard(
     check_channels(settings)  # a malformed channel URL is refused before anything starts
     # Until the ops server runs, a signal unwinds through the finally below.
     signal.signal(signal.SIGTERM, _interrupt)
-    ensure_operator_key(settings)
+    operator = ensure_operator_key(settings)
     # One journal per guard: the one `up` made (and closes), else one of our own.
     owns_journal = journal is None
     if journal is None:
@@ -139,6 +139,7 @@ def run_guard(
             journal=journal,
             watch=watch,
             incidents=running_incidents.incidents,
+            operator=operator,
         )
         server = _GuardServer(ops_server_config(settings, app))
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -33,6 +33,7 @@ from steadylink.edge import (
     start_edge,
     stop_edge,
 )
+from steadylink.edge.config import fallback_slot
 from steadylink.errors import Conflict, NotFound, ReleaseError
 from steadylink.links.sql_store import open_store
 from steadylink.release.history import list_records, mark_rolled_back
@@ -304,6 +305,8 @@ class Guard:
                     runtime.set_state(slot, "ready")
                 runtime.set_weight(slot, weight)
                 self.state.weights[slot] = weight
+            live = {n: w for n, w in self.state.weights.items() if n in self.state.slots or n in weights}
+            runtime.set_fallback(fallback_slot(live), self.edge_config.slots)
             self._save()
 
     def retire(self, slot: int) -> None:
@@ -314,6 +317,7 @@ class Guard:
             runtime.set_state(slot, "maint")
             entry = self.state.slots.pop(slot, None)
             self.state.weights.pop(slot, None)
+            runtime.set_fallback(fallback_slot(self.state.weights), self.edge_config.slots)
             self._save()
         if entry is not None:
             self._stop_group(entry, self.edge_config.slot_socket(slot))
