@@ -203,3 +203,29 @@ def test_a_load_racing_an_invalidation_keeps_nothing(store: SqlStore, clock: Fak
     store.get_link = get_then_change  # type: ignore[method-assign]
     assert cache.load("race") is not None
     assert cache.location("race") is None
+
+
+def test_a_link_made_through_another_worker_is_held_here_after_one_poll(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    """Held in the worker that served it only, it once failed on the other in a database outage."""
+    other = open_store(store.url)
+    try:
+        mine = MemoryLinkCache(store, clock, size=10)
+        mine.poll_invalidations()
+        expiring = _link("exp", clock, expires_at=clock.now() + timedelta(days=30))
+        other.insert_link(expiring)
+        other.insert_link(_link("plain", clock))
+        mine.poll_invalidations()
+        calls = store.get_link
+
+        def silent(code: str) -> None:
+            raise AssertionError(f"the store was asked for {code}")
+
+        store.get_link = silent  # type: ignore[method-assign]
+        held = mine.held("exp")
+        assert isinstance(held, Link) and held.url == "https://example.com/exp"
+        assert mine.location("plain") == "https://example.com/plain"
+        store.get_link = calls  # type: ignore[method-assign]
+    finally:
+        other.close()

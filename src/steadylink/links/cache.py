@@ -61,6 +61,8 @@ from steadylink.links.store import Store
 # The change log is read with some overlap: on PostgreSQL a sequence number can
 # commit after a larger one was already seen.
 _POLL_OVERLAP = 64
+# Changed codes a poll reads that this worker did not hold; the rest load on their next visit.
+_READ_NEW_MAX = 256
 __all__ = ["NOT_HELD", "MemoryLinkCache", "is_plain", "location_of"]
 
 # What ``held`` says of a code whose answer is not in memory: ask ``load``.
@@ -201,9 +203,13 @@ class MemoryLinkCache:
         if len(seen) > 2 * _POLL_OVERLAP or any(s <= floor for s in seen):
             self._seen = {s for s in seen if s > floor}
         held = [code for code in dropped if code in self._plain or code in self._links]
+        # Codes this worker never held are read too (a bounded number a poll): a link
+        # made or changed through another worker is then held here within a poll,
+        # so a database outage right after does not fail it on this worker alone.
+        others = [code for code in dict.fromkeys(dropped) if code not in held][:_READ_NEW_MAX]
         for code in dropped:
             self.invalidate(code)
-        for code in held:
+        for code in (*held, *others):
             self._refresh(code)
         return len(dropped)
 
