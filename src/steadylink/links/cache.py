@@ -39,6 +39,10 @@ Correctness rules:
   re-reads the last ``_POLL_OVERLAP`` sequence numbers because on PostgreSQL a
   smaller number can commit after a larger one was read; the numbers already
   seen are remembered, so an idle poll drops nothing.
+- A poll reads the links behind the codes it drops — the ones held here at
+  once, and up to ``_READ_NEW_MAX`` others — so a link made or changed
+  through another worker is held by every worker within a poll, and a
+  database outage right after fails it on none of them.
 
 Threads: reads (``location``, the memory part of ``lookup``) run on the event
 loop without a lock; everything that reads the store (``load``,
