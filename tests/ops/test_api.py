@@ -144,13 +144,19 @@ def test_the_local_operator_keeps_the_ops_api_while_the_links_database_is_silent
     app = create_ops_app(guard, sqlite_store, source_dir=None, operator=operator)
     with TestClient(app) as c:
 
-        def silent(key_hash: str) -> None:
+        def silent(*args: object) -> None:
             raise StoreError("The links database is not answering right now.")
 
         monkeypatch.setattr(sqlite_store, "key_by_hash", silent)
+        monkeypatch.setattr(sqlite_store, "list_keys", silent)
         mine = c.get("/ops/v1/status", headers={"Authorization": f"Bearer {operator.secret}"})
         assert mine.status_code == 200 and mine.json()["serving"] == "20260101000000-f1f1f1f"
         theirs = c.get("/ops/v1/status", headers=other)
         assert theirs.status_code == 503 and "not answering" in theirs.json()["message"]
         wrong = c.get("/ops/v1/status", headers={"Authorization": f"Bearer {operator.secret}x"})
         assert wrong.status_code == 503  # never let in on a guess while nothing can be checked
+        # the dashboard too: signing in, then a page that checks the session's key is still active
+        signed = c.post("/dash/signin", data={"key": operator.secret}, follow_redirects=False)
+        assert signed.status_code == 303
+        page = c.get("/")
+        assert page.status_code == 200 and "Sign in" not in page.text

@@ -7,7 +7,6 @@ deploy, approve and rollback need the ``deployer`` role, ``--no-canary`` needs
 ends with the release record.
 """
 
-import hmac
 import json
 import queue
 import threading
@@ -20,12 +19,13 @@ from fastapi import Depends, FastAPI, Header
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from steadylink.errors import Forbidden, InvalidInput, SteadylinkError, StoreError, Unauthorized
+from steadylink.errors import Forbidden, InvalidInput, SteadylinkError, Unauthorized
 from steadylink.incidents.service import Incidents
 from steadylink.links.model import ApiKey
-from steadylink.links.service import IssuedKey, authenticate
+from steadylink.links.service import IssuedKey
 from steadylink.links.store import Store
 from steadylink.ops.guard_pages import include_guard_pages
+from steadylink.ops.keys import OpsKeys
 from steadylink.ops.watch_api import install_watch_routes
 from steadylink.release.approvals import approve_release
 from steadylink.release.audit import record_action
@@ -67,19 +67,13 @@ def create_ops_app(
     # the operators, so a failed release step's 5xx says what failed.
     install_error_handlers(app, shows_server_errors=True)
 
+    keys = OpsKeys(store, operator)
+
     def caller(authorization: Annotated[str | None, Header()] = None) -> ApiKey:
         scheme, _, secret = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not secret:
             raise Unauthorized("Send an API key: Authorization: Bearer <key>.")
-        try:
-            key = authenticate(store=store, secret=secret.strip())
-        except StoreError:
-            # The links database holds the keys; when it does not answer, the local
-            # operator's key (made by this guard, its secret in memory) still works, so
-            # status, acks and rollbacks stay possible in a database outage. Others wait.
-            if operator is not None and hmac.compare_digest(secret.strip(), operator.secret):
-                return operator.key
-            raise
+        key = keys.authenticate(secret.strip())  # the local operator's survives a silent store
         if key is None:
             raise Unauthorized("This API key is unknown or revoked.")
         return key
@@ -91,7 +85,7 @@ def create_ops_app(
 
     # incidents, the status page and the dashboard
     include_guard_pages(
-        app, guard, store, incidents, caller=caller, need=need, watch_status=watch.status if watch else None,
+        app, guard, keys, incidents, caller=caller, need=need, watch_status=watch.status if watch else None,
         acknowledge_alert=watch.acknowledge if watch else None,
     )
 

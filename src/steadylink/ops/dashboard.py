@@ -30,10 +30,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from steadylink.errors import Forbidden, InvalidInput, NotFound, SteadylinkError
 from steadylink.incidents.model import Action, Status, parse_status, quoted
 from steadylink.incidents.service import Incidents
-from steadylink.links.service import authenticate
-from steadylink.links.store import Store
 from steadylink.ops.alerts_view import firing_alerts
 from steadylink.ops.incidents_api import REPORT_CSP, WRITE_ROLE
+from steadylink.ops.keys import OpsKeys
 from steadylink.ops.pages import render_page
 from steadylink.ops.sessions import COOKIE, SESSION_SECONDS, Session, Sessions, is_csrf_ok
 from steadylink.release.audit import record_action
@@ -53,7 +52,7 @@ IN_FLIGHT = ("building", "gated", "staged", "canary")
 def include_dashboard(
     app: FastAPI,
     guard: Guard,
-    store: Store,
+    keys: OpsKeys,
     incidents: Incidents,
     *,
     watch_status: WatchStatus | None = None,
@@ -61,7 +60,7 @@ def include_dashboard(
 ) -> None:
     sessions = Sessions(
         guard.clock,
-        is_key_active=lambda key_id: any(k.id == key_id and not k.is_revoked for k in store.list_keys()),
+        is_key_active=keys.is_active,
     )
 
     def session_of(request: Request) -> Session | None:
@@ -120,7 +119,7 @@ def include_dashboard(
 
     @app.post("/dash/signin", include_in_schema=False)
     def sign_in(request: Request, key: Annotated[str, Form(max_length=200)] = "") -> Response:
-        found = authenticate(store=store, secret=key.strip()) if key.strip() else None
+        found = keys.authenticate(key.strip()) if key.strip() else None
         if found is None:
             return render_page("signin.html", http_status=401, flash="This API key is unknown or revoked.")
         session = sessions.start(key_id=found.id, name=found.name, role=Role(found.role))

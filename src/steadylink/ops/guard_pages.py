@@ -11,9 +11,9 @@ from fastapi import FastAPI
 
 from steadylink.incidents.service import Incidents
 from steadylink.incidents.store import IncidentStore
-from steadylink.links.store import Store
 from steadylink.ops.dashboard import Acknowledge, WatchStatus, include_dashboard
 from steadylink.ops.incidents_api import Caller, Need, include_incidents
+from steadylink.ops.keys import OpsKeys
 from steadylink.ops.pages import include_static
 from steadylink.ops.status import include_status_page
 from steadylink.release.guard import Guard
@@ -22,7 +22,7 @@ from steadylink.release.guard import Guard
 def include_guard_pages(
     app: FastAPI,
     guard: Guard,
-    store: Store,
+    keys: OpsKeys,
     incidents: Incidents | None,
     *,
     caller: Caller,
@@ -36,5 +36,5 @@ def include_guard_pages(
     include_incidents(app, incidents, caller=caller, need=need)
     include_status_page(app, incidents, title=guard.settings.status.title)
     include_dashboard(
-        app, guard, store, incidents, watch_status=watch_status, acknowledge_alert=acknowledge_alert
+        app, guard, keys, incidents, watch_status=watch_status, acknowledge_alert=acknowledge_alert
     )

@@ -115,7 +115,8 @@ def run_guard(
     check_certificates(guard.edge_config.tls_certs)  # a bad one is refused before anything starts
     # Before anything starts: a first build that fails leaves nothing running.
     ensure_serving_release(guard, source_dir=source_dir, progress=progress)
-    store = open_store(settings.database_url)
+    # what the ops port asks the links database (keys) waits as briefly as a worker does
+    store = open_store(settings.database_url, answer_seconds=settings.store.timeout_seconds)
     server: uvicorn.Server | None = None
     supervision: SupervisionLoop | None = None
     watch: Watcher | None = None
