@@ -257,3 +257,29 @@ def test_drain_lets_the_request_in_flight_finish(
 def test_unknown_slot_is_reported(edge: EdgeProcess) -> None:
     with pytest.raises(EdgeError, match="No such server"):
         edge.runtime.set_weight(9, 1)
+
+
+class _Answers(RuntimeClient):
+    """A runtime client whose HAProxy answers from a script (no socket)."""
+
+    def __init__(self, answer: str) -> None:
+        super().__init__(Path("/nonexistent.sock"))
+        self.answer = answer
+        self.sent: list[str] = []
+
+    def run(self, command: str) -> str:
+        self.sent.append(command)
+        return self.answer
+
+
+def test_fallbacks_are_set_ready_first_and_an_older_haproxy_without_them_is_left_alone() -> None:
+    fine = _Answers("\n")
+    fine.set_fallback(2, 3)
+    assert fine.sent == [
+        "set server app/s2b state ready", "set server app/s0b state maint", "set server app/s1b state maint",
+    ]  # fmt: skip
+    older = _Answers("No such server.\n")  # adopted from a guard whose config had none
+    older.set_fallback(0, 4)
+    assert older.sent == ["set server app/s0b state ready"]
+    with pytest.raises(EdgeError, match="refused a fallback"):
+        _Answers("Permission denied.\n").set_fallback(0, 1)

@@ -70,12 +70,18 @@ class RuntimeClient:
         self.run_action(build_set_state(slot, state))
 
     def set_fallback(self, serving: int | None, slots: int) -> None:
-        """Make ``serving``'s fallback server the ready one (``edge/config.py``); the others maint."""
-        if serving is not None:
-            self.run_action(build_set_state(serving, "ready", fallback=True))
-        for slot in range(slots):
-            if slot != serving:
-                self.run_action(build_set_state(slot, "maint", fallback=True))
+        """Make ``serving``'s fallback server the ready one (``edge/config.py``); the others maint.
+
+        An HAProxy started from an older config has no fallback servers: nothing to
+        set there (its next restart or reload writes them).
+        """
+        wanted = [(slot, "ready" if slot == serving else "maint") for slot in range(slots)]
+        for slot, state in sorted(wanted, key=lambda w: w[1] != "ready"):
+            answer = self.run(build_set_state(slot, state, fallback=True)).strip()
+            if answer.startswith("No such server"):
+                return
+            if answer:
+                raise EdgeError(f"HAProxy refused a fallback's state: {answer}")
 
     def server_stats(self) -> dict[int, ServerStats]:
         answer = self.run(SHOW_SERVER_STATS)
