@@ -147,3 +147,28 @@ def test_status_shows_a_twenty_minute_yearly_budget(tmp_path: Path) -> None:
         assert status["budget"]["time_based"][0]["allowed_minutes"] == 20.0
     finally:
         watch.stop()
+
+
+def test_a_guard_that_was_paused_does_not_page_for_its_own_silent_probes(tmp_path: Path) -> None:
+    """SIGSTOP on the guard for 30 s once paged "probes are not running" the moment it resumed."""
+    watch, clock, inbox, journal = make(tmp_path)
+    try:
+        for _ in range(5):
+            second(watch, clock, True)
+        clock.advance(30)  # the whole guard stopped: no probe ran, no rule ran
+        assert watch.evaluate() == []
+        [paused] = journal.read(kinds=["watch.paused"])
+        assert "did not run for 30s" in paused.message
+        for _ in range(3):
+            second(watch, clock, True)  # the probes report again at once: nothing to say
+        assert not [e for e in journal.read(kinds=["alert"]) if "probes_stale" in e.message]
+        # probes that stay silent after the resume are still a page, counted from the resume
+        stale = watch.settings.watch.probes_stale_seconds
+        for _ in range(int(stale) + 1):
+            clock.advance(1)
+            watch.evaluate()
+        firing = [e for e in journal.read(kinds=["alert.firing"]) if "probes_stale" in e.message]
+        assert len(firing) == 1
+        wait_for(lambda: any(n.rule == "probes_stale" for n in inbox.notices))
+    finally:
+        watch.stop()

@@ -56,6 +56,8 @@ from steadylink.watch.traffic import FrontCounters, counted_between
 
 LIVENESS = "redirect"
 JUMP_SECONDS = 5.0
+# The rules run at least once a second; a longer gap means the guard itself did not run.
+PAUSED_SECONDS = 5.0
 SPENT_CACHE_SECONDS = 5.0
 
 
@@ -130,6 +132,7 @@ class Watcher:
         self._probed = threading.Event()
         self._threads: list[threading.Thread] = []
         self._last_probe_mono = self.clock.monotonic()
+        self._last_evaluated_mono: float | None = None
         self._front_before: FrontCounters | None = None
         self._pending_traffic: tuple[int, int, int] | None = None
         self._spent_cache: tuple[float, tuple[int, int, tuple[int, int], tuple[int, int]]] | None = None
@@ -347,6 +350,7 @@ class Watcher:
         )  # fmt: skip
 
     def evaluate(self) -> list[Change]:
+        self._notice_a_pause()
         obs = self.observations()
         verdicts = {name: (rule, rule.evaluate(obs)) for name, rule in self.rules.items()}
         self.last_verdicts = {name: v for name, (_, v) in verdicts.items()}
@@ -356,6 +360,24 @@ class Watcher:
         for change in changes:
             self.apply(change)
         return changes
+
+    def _notice_a_pause(self) -> None:
+        """A guard that was stopped (SIGSTOP, a paused VM) has no probe results for that time,
+        and its probes had no chance to run either: once paged as "probes are not running"
+        the moment it resumed. The silence counts from the resume instead; the guard being
+        gone or frozen is the dead man's switch's to tell (``watch.heartbeat_url``)."""
+        now = self.clock.monotonic()
+        last, self._last_evaluated_mono = self._last_evaluated_mono, now
+        if last is None or now - last < PAUSED_SECONDS:
+            return
+        with self._lock:
+            self._last_probe_mono = max(self._last_probe_mono, now)
+        self.journal.append(
+            "watch.paused",
+            f"the guard did not run for {now - last:.0f}s (stopped, or the machine paused); "
+            "probe silence counts from now",
+            severity="warning",
+        )
 
     def apply(self, change: Change) -> None:
         """Record one change and tell the channels what it means for them."""
