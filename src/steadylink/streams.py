@@ -24,6 +24,7 @@ class UnfailingStream:
         self.inner = inner
         self.dropped = 0  # writes refused since the last one that went through
         self.dropped_total = 0
+        self._why = ""  # the last refusal's reason
 
     def write(self, text: str) -> int:
         try:
@@ -45,8 +46,6 @@ class UnfailingStream:
         self.dropped += 1
         self.dropped_total += 1
         self._why = exc.strerror or type(exc).__name__
-
-    _why = ""
 
     def __getattr__(self, name: str) -> Any:  # fileno, isatty, encoding, ...
         return getattr(self.inner, name)

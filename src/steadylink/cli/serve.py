@@ -245,7 +245,6 @@ def _memory_dir() -> Path:
     return Path(tempfile.gettempdir())
 
 
-
 def exec_plan(plan: ServePlan) -> NoReturn:
     sys.stdout.flush()
     sys.stderr.flush()

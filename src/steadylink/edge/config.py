@@ -295,14 +295,10 @@ def _backend(config: EdgeConfig) -> list[str]:
     serving = fallback_slot({n: s.weight for n, s in config.initial.items() if s.state == "ready"})
     for slot in range(config.slots):
         setting = config.initial.get(slot, SlotSetting())
-        socket = f"unix@{config.slot_socket(slot)}"
-        line = f"    server {name_slot(slot)} {socket} weight {setting.weight}{observe}"
-        if setting.state == "maint":
-            line += " disabled"
-        elif setting.state == "drain":
-            # A weight of 0 is how a config file expresses "drain".
-            line = line.replace(f" weight {setting.weight}", " weight 0")
-        lines.append(line)
+        # A weight of 0 is how a config file expresses "drain".
+        weight = 0 if setting.state == "drain" else setting.weight
+        line = f"    server {name_slot(slot)} unix@{config.slot_socket(slot)} weight {weight}{observe}"
+        lines.append(line + " disabled" if setting.state == "maint" else line)
     for slot in range(config.slots):
         fallback = f"    server {name_fallback(slot)} unix@{config.slot_socket(slot)} backup weight 1"
         lines.append(fallback if slot == serving else fallback + " disabled")

@@ -172,6 +172,7 @@ class Guard:
         self.on_edge_event: Callable[[str, str, str], None] = _say_event
         self.lock = threading.RLock()
         self.is_stopping = False  # set by stop(): nothing new may start after it
+        self.unsaved = False  # run/guard.json refused a write; saved again by save_if_unsaved
 
     # lifecycle -------------------------------------------------------------
 
@@ -305,9 +306,12 @@ class Guard:
                     runtime.set_state(slot, "ready")
                 runtime.set_weight(slot, weight)
                 self.state.weights[slot] = weight
-            live = {n: w for n, w in self.state.weights.items() if n in self.state.slots or n in weights}
-            runtime.set_fallback(fallback_slot(live), self.edge_config.slots)
+            self._move_fallback(runtime)
             self._save()
+
+    def _move_fallback(self, runtime: RuntimeClient) -> None:
+        """The serving slot's fallback server ready, the others not (``edge/config.py``)."""
+        runtime.set_fallback(fallback_slot(self.state.weights), self.edge_config.slots)
 
     def retire(self, slot: int) -> None:
         """Take a slot out of traffic and stop its workers."""
@@ -317,7 +321,7 @@ class Guard:
             runtime.set_state(slot, "maint")
             entry = self.state.slots.pop(slot, None)
             self.state.weights.pop(slot, None)
-            runtime.set_fallback(fallback_slot(self.state.weights), self.edge_config.slots)
+            self._move_fallback(runtime)
             self._save()
         if entry is not None:
             self._stop_group(entry, self.edge_config.slot_socket(slot))
@@ -569,8 +573,6 @@ class Guard:
         if self.unsaved:
             self.unsaved = False
             print(f"guard: {path} saved again", file=sys.stderr)
-
-    unsaved = False
 
     def save_if_unsaved(self) -> None:
         with self.lock:
