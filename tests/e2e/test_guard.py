@@ -22,6 +22,8 @@ from tests.e2e.guard_harness import (
     short_tmp,
 )
 
+from steadylink.edge import RuntimeClient
+
 pytestmark = [pytest.mark.e2e]
 
 FAST_RELEASES = {
@@ -197,5 +199,12 @@ def test_the_guard_dying_does_not_take_traffic_down(stack: GuardStack, links: di
     assert load.report.failures == []
     assert httpx.get(f"{stack.front}/healthz").status_code == 200
     assert "adopted" in (stack.workdir / "up.log").read_text()
+    # the adopting guard set the fallback servers: only the serving slot's is ready (edge/config.py)
+    runtime = RuntimeClient(stack.data_dir / "run" / "haproxy.sock")
+    rows = [line.split() for line in runtime.run("show servers state app").splitlines()[2:] if line]
+    admin = {row[3]: int(row[6]) for row in rows}  # srv_name, srv_admin_state
+    serving_slot = int(json.loads(stack.cli("status", "--json").stdout)["slots"][0]["slot"])
+    ready = [name for name, state in admin.items() if name.endswith("b") and not state & 0x01]
+    assert ready == [f"s{serving_slot}b"]
 
 

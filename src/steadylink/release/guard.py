@@ -193,6 +193,7 @@ class Guard:
         if self.edge is not None and self._live_slots() and self.state.slot_of(release) is not None:
             self._prune_dead_slots()
             progress(f"adopted HAProxy (pid {self.edge.pid}) and {len(self.state.slots)} release(s)")
+            self._move_fallback(self.edge.runtime)
             self._save()
             if self.redirects is not None:
                 self.redirects.adopted()
@@ -421,6 +422,8 @@ class Guard:
 
             def do_reload() -> None:
                 self.edge = reload_edge(edge, self.edge_config)
+                # an HAProxy started before the fallback servers existed gets them with this config
+                self._move_fallback(self.edge.runtime)
 
             if self.redirects is not None:
                 self.redirects.reload(do_reload)
