@@ -184,6 +184,24 @@ def test_a_worker_granian_replaced_is_said_once_and_one_killed_on_purpose_is_not
     assert supervisor.decide(view(replace(respawned, worker_pids=(103, 104)))) == []
 
 
+def test_a_replacement_granian_forks_after_the_exit_was_seen_is_said_too() -> None:
+    from steadylink.release.supervisor import NoteRespawn
+
+    clock = FakeClock()
+    supervisor = Supervisor(SupervisorPolicy(), clock)
+    group = replace(HEALTHY, worker_pids=(101, 102))
+    assert supervisor.decide(view(group)) == []
+    [exited] = supervisor.decide(view(replace(group, worker_pids=(102,), workers=1)))
+    assert isinstance(exited, NoteRespawn) and "101 exited; no replacement yet" in exited.why
+    assert not exited.is_late_replacement
+    assert supervisor.decide(view(replace(group, worker_pids=(102,), workers=1))) == []  # still waiting
+    [replaced] = supervisor.decide(view(replace(group, worker_pids=(102, 103))))
+    assert isinstance(replaced, NoteRespawn) and replaced.is_late_replacement
+    assert (replaced.gone, replaced.new) == ((101,), (103,))
+    assert "granian started 103 in place of worker(s) 101" in replaced.why
+    assert supervisor.decide(view(replace(group, worker_pids=(102, 103)))) == []  # said once
+
+
 def test_a_worker_whose_event_loop_is_stuck_is_killed_and_a_beating_one_is_not() -> None:
     clock = FakeClock()
     supervisor = Supervisor(SupervisorPolicy(), clock)

@@ -8,7 +8,8 @@ one pass over ``/proc``, and every ``PROBE_EVERY`` seconds each group's
 guard's hooks. Each restart is said on ``up``'s terminal and recorded in the
 event journal as ``supervisor.restarted`` (body: what, why, and the new pid or
 slot), a restart that failed as ``supervisor.restart_failed``, and a worker
-that exited and was replaced by granian itself as ``supervisor.worker_exited``.
+that exited and was replaced by granian itself as ``supervisor.worker_exited``
+(``supervisor.worker_replaced`` when the replacement came after the exit was seen).
 
 Supervised are the groups that serve or stand by for a rollback: the serving
 release and the warm previous one. A candidate under canary is the canary's to
@@ -148,9 +149,11 @@ class SupervisionLoop:
         started = time.monotonic()
         release = getattr(action, "release", None)
         if isinstance(action, NoteRespawn):
+            late = action.is_late_replacement
+            kind, level = ("worker_replaced", "info") if late else ("worker_exited", "warning")
             self._record(
-                "supervisor.worker_exited", f"{action.release} (slot {action.slot}): {action.why}",
-                release, "warning", {"slot": action.slot, "gone": list(action.gone), "new": list(action.new)},
+                f"supervisor.{kind}", f"{action.release} (slot {action.slot}): {action.why}",
+                release, level, {"slot": action.slot, "gone": list(action.gone), "new": list(action.new)},
             )  # fmt: skip
             return
         try:

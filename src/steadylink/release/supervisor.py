@@ -127,6 +127,8 @@ class NoteRespawn:
     new: tuple[int, ...]
     why: str
     what: str = "workers"
+    # a later look: granian forked the replacement of workers said gone before
+    is_late_replacement: bool = False
 
 
 Action = RestartEdge | ReplaceGroup | KillStalled | RestartCompactor | RestartVisitReader | NoteRespawn
@@ -173,6 +175,8 @@ class Supervisor:
         self._acted: dict[object, float] = {}
         self._workers: dict[tuple[int, int], frozenset[int]] = {}  # by (slot, leader)
         self._killed: set[int] = set()  # stopped workers killed on purpose: said already
+        # workers said gone with no replacement yet, by (slot, leader): the replacement is said too
+        self._unreplaced: dict[tuple[int, int], tuple[int, ...]] = {}
 
     def decide(self, view: StackView) -> list[Action]:
         now = self.clock.monotonic()
@@ -189,6 +193,7 @@ class Supervisor:
         notes = [n for n in map(self._note_respawn, view.groups) if n is not None]
         seen = {(g.slot, g.leader) for g in view.groups}
         self._workers = {k: v for k, v in self._workers.items() if k in seen}
+        self._unreplaced = {k: v for k, v in self._unreplaced.items() if k in seen}
         return [a for a in actions if self._may_act(a, now)] + notes
 
     def _note_respawn(self, group: GroupView) -> NoteRespawn | None:
@@ -202,9 +207,18 @@ class Supervisor:
             return None
         gone = tuple(sorted(before - current - self._killed))
         self._killed -= before - current
-        if not gone:
-            return None
         new = tuple(sorted(current - before))
+        waiting = self._unreplaced.pop(key, ())
+        if not gone:
+            if not (waiting and new):
+                if waiting:
+                    self._unreplaced[key] = waiting
+                return None
+            started = ", ".join(map(str, new))
+            why = f"granian started {started} in place of worker(s) {', '.join(map(str, waiting))}"
+            return NoteRespawn(group.slot, group.release, waiting, new, why, is_late_replacement=True)
+        if not new:
+            self._unreplaced[key] = waiting + gone
         pids = ", ".join(map(str, gone))
         replaced = f"granian started {', '.join(map(str, new))}" if new else "no replacement yet"
         return NoteRespawn(group.slot, group.release, gone, new, f"worker(s) {pids} exited; {replaced}")
