@@ -80,6 +80,15 @@ SEED_BUGS = [
         "import",
     ),
     (
+        "stats-typo",
+        "src/steadylink/web/templates/link.html",
+        '<span class="value" id="total-visits">{{ stats.total }}</span>',
+        '<span class="value" id="total-visits">{{ stats.totl + 0 }}</span>',
+        "a typo in the link page's template: every stats page answers 500, redirects work",
+        3,
+        "stage",
+    ),
+    (
         "referer-crash",
         "src/steadylink/web/redirect.py",
         "            try:\n                answer = self.memory_redirect(code, method, request_id)\n",

@@ -35,3 +35,18 @@ def test_the_bake_countdown_says_the_time_left_and_the_figures_so_far() -> None:
     assert describe_bake(figures, 30.0) == (
         "bake: 18 s left; 340 requests, 1 errors (0.29%, limit 1.00%), latency 3 ms"
     )
+
+
+def test_synthetic_traffic_asks_the_home_page_and_link_pages_among_redirects() -> None:
+    from steadylink.release.observe import SYNTHETIC_BURST, synthetic_paths
+
+    codes = [f"c{i}" for i in range(50)]
+    paths = synthetic_paths(codes)
+    assert {f"/{c}" for c in codes} <= set(paths)
+    pages = [p for p in paths if p == "/" or p.startswith("/s/")]
+    assert set(pages) == {"/", "/s/c0", "/s/c1", "/s/c2"}
+    # within every burst at least one page is asked, wherever the burst starts
+    for start in range(len(paths)):
+        burst = [paths[(start + i) % len(paths)] for i in range(SYNTHETIC_BURST)]
+        assert any(p == "/" or p.startswith("/s/") for p in burst), burst
+    assert synthetic_paths([]) == ["/healthz", "/"]  # an empty store: health and the home page

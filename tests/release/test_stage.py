@@ -56,6 +56,12 @@ class FakeRelease:
     upload_inline: bool = False
     upload_truncated: bool = False
     not_found_status: int = 404
+    # "METHOD /path" (or "METHOD /prefix*") -> the status a broken page or route answers instead
+    broken: dict[str, int] = field(default_factory=dict)
+    passwords: dict[str, str] = field(default_factory=dict)
+    home_loads: str = "/static/app.css"
+    missing_static: bool = False
+    edit_ignored: bool = False
     counter: int = 0
 
     def client(self) -> httpx.Client:
@@ -63,23 +69,58 @@ class FakeRelease:
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.clock.advance(self.delay_ms / 1000)
-        path = request.url.path
+        path, method = request.url.path, request.method
+        for route, status in self.broken.items():  # "GET /s/*": every path that starts so
+            asked = f"{method} {path}"
+            if asked == route or (route.endswith("*") and asked.startswith(route[:-1])):
+                return httpx.Response(status, text="Internal Server Error")
         if path in ("/healthz", "/readyz"):
             return httpx.Response(self.health_status, json={"status": "ok"})
+        if path in ("/api/openapi.json", "/api/docs"):
+            return httpx.Response(200, json={})
         if path.startswith("/api/"):
             if request.headers.get("authorization") != f"Bearer {API_KEY}":
                 return httpx.Response(401, json={"error": "unauthorized"})
-            if path == "/api/v1/links" and request.method == "POST":
-                return self.create(json.loads(request.content)["url"])
-            if path == "/api/v1/files" and request.method == "POST":
+            if path == "/api/v1/links" and method == "POST":
+                body = json.loads(request.content)
+                return self.create(body["url"], body.get("password"))
+            if path == "/api/v1/files" and method == "POST":
                 return self.upload(request)
+            if path in ("/api/v1/links", "/api/v1/whoami"):
+                return httpx.Response(200, json={})
+            if path.startswith("/api/v1/links/"):
+                return self.api_link(request, path.removeprefix("/api/v1/links/"))
             return httpx.Response(404, json={"error": "not_found"})
-        return self.resolve(path.removeprefix("/"))
+        if path == "/":
+            return httpx.Response(200, text=f'<link rel="stylesheet" href="{self.home_loads}">')
+        if path.startswith("/static/"):
+            return httpx.Response(404 if self.missing_static else 200, text="body {}")
+        if path.startswith("/s/"):
+            return httpx.Response(200 if path.removeprefix("/s/") in self.links else 404, text="<p>stats</p>")
+        code = path.removeprefix("/")
+        if code in self.passwords:
+            if method != "POST":
+                return httpx.Response(200, text='<input type="password" name="password">')
+            right = request.content == f"password={self.passwords[code]}".encode()
+            return httpx.Response(303, headers={"Location": self.links[code]}) if right else httpx.Response(403)
+        return self.resolve(code)
 
-    def create(self, url: str) -> httpx.Response:
+    def api_link(self, request: httpx.Request, code: str) -> httpx.Response:
+        if code not in self.links:
+            return httpx.Response(404, json={"error": "not_found"})
+        if request.method == "DELETE":
+            del self.links[code]
+            return httpx.Response(204)
+        if request.method == "PATCH" and not self.edit_ignored:
+            self.links[code] = json.loads(request.content)["url"]
+        return httpx.Response(200, json={"code": code, "url": self.links[code]})
+
+    def create(self, url: str, password: str | None = None) -> httpx.Response:
         self.counter += 1
         code = f"new{self.counter}"
         self.links[code] = url
+        if password is not None:
+            self.passwords[code] = password
         body = {
             "code": code,
             "short_url": f"http://stage/{code}",
@@ -118,6 +159,8 @@ class FakeRelease:
 def stage(
     candidate: FakeRelease, current: FakeRelease | None, *, lines: list[str] | None = None
 ) -> StageReport:
+    if current is not None:  # both releases read the same copy of the store
+        current.links, current.passwords = candidate.links, candidate.passwords
     return run_stage(
         candidate.client(),
         current.client() if current else None,
@@ -145,8 +188,8 @@ def test_a_good_release_passes_every_check(clock: FakeClock) -> None:
     report = stage(FakeRelease(clock), FakeRelease(clock), lines=lines)
     assert report.passed, report.checks
     assert [c.name for c in report.checks] == list(STAGE_CHECKS.names)
-    assert report.summary() == "stage passed: 7 checks"
-    assert len(lines) == 7 and lines[0].startswith("stage: health passed")
+    assert report.summary() == "stage passed: 10 checks"
+    assert len(lines) == 10 and lines[0].startswith("stage: health passed")
     figures = {c.name: c.figures for c in report.checks}
     assert figures["differential"] == {"compared": 40, "planned": 40, "mismatches": 0, "power": 0.331}
     assert figures["latency"]["candidate_median_ms"] == pytest.approx(2.0)
@@ -169,21 +212,40 @@ BadRelease = Callable[[FakeRelease], None]
     ("label", "break_release", "failing", "in_detail"),
     [
         ("json.loads on the redirect path", lambda r: setattr(r, "redirect_status", 500),
-         {"resolve", "differential"}, "answered 500"),
+         {"resolve", "pages", "differential"}, "answered 500"),
         ("readiness broken", lambda r: setattr(r, "health_status", 503),
          {"health"}, "GET /healthz answered 503"),
         ("create broken", lambda r: setattr(r, "create_status", 500),
-         {"create", "resolve"}, "POST /api/v1/links answered 500"),
+         {"create", "resolve", "password", "edit"}, "POST /api/v1/links answered 500"),
         ("a field dropped from the API", lambda r: setattr(r, "drop_fields", ("expires_at",)),
-         {"create", "resolve"}, "lacks expires_at"),
+         {"create", "resolve", "edit"}, "lacks expires_at"),
         ("redirects became 301", lambda r: setattr(r, "redirect_status", 301),
-         {"resolve", "differential"}, "expected 302"),
+         {"resolve", "pages", "differential"}, "expected 302"),
         ("files served inline", lambda r: setattr(r, "upload_inline", True),
          {"upload"}, "Content-Disposition 'inline"),
         ("files truncated", lambda r: setattr(r, "upload_truncated", True),
          {"upload"}, "returned 55 bytes that differ from the 56 uploaded"),
         ("unknown codes crash", lambda r: setattr(r, "not_found_status", 500),
-         {"not_found"}, "answered 500, expected 404"),
+         {"not_found", "pages"}, "answered 500, expected 404"),
+        ("the home page's template broken", lambda r: r.broken.update({"GET /": 500}),
+         {"pages"}, "GET / answered 500 (current: 200)"),
+        ("link pages (stats) broken", lambda r: r.broken.update({"GET /s/*": 500}),
+         {"pages"}, "GET /s/code000 answered 500 (current: 200)"),
+        ("the stylesheet renamed but not its link", lambda r: setattr(r, "home_loads", "/static/app2.css")
+         or setattr(r, "missing_static", True),
+         {"pages"}, "GET /static/app2.css (loaded by the home page) answered 404"),
+        ("the API's list broken", lambda r: r.broken.update({"GET /api/v1/links": 500}),
+         {"pages"}, "GET /api/v1/links?limit=5 answered 500"),
+        ("the API docs broken", lambda r: r.broken.update({"GET /api/openapi.json": 500}),
+         {"pages"}, "GET /api/openapi.json answered 500"),
+        ("a password link opens with any password", lambda r: r.broken.update({"POST /new3": 303}),
+         {"password"}, "with a wrong password answered 303, expected 403"),
+        ("a password link's page broken", lambda r: r.broken.update({"GET /new3": 500}),
+         {"password", "pages"}, "(a password link, in a browser) answered 500"),
+        ("a change through the API not kept", lambda r: setattr(r, "edit_ignored", True),
+         {"edit"}, "after it was changed to"),
+        ("deleting a link broken", lambda r: r.broken.update({"DELETE /api/v1/links/*": 500}),
+         {"edit"}, "DELETE /api/v1/links/new1 answered 500"),
     ],
 )  # fmt: skip
 def test_each_kind_of_bad_release_fails_its_check_and_the_others_still_run(
@@ -252,15 +314,16 @@ def test_the_sample_is_capped_by_the_settings(clock: FakeClock) -> None:
 
 def test_a_slow_candidate_is_rejected_after_one_round_not_the_whole_sample(clock: FakeClock) -> None:
     candidate, current = FakeRelease(clock, delay_ms=152.0), FakeRelease(clock, delay_ms=2.0)
+    current.links, current.passwords = candidate.links, candidate.passwords
     asked: list[str] = []
     handle = candidate.handle
-    candidate.handle = lambda request: (asked.append(request.url.path), handle(request))[1]  # type: ignore[method-assign]
+    candidate.handle = lambda request: (asked.append(f"{request.method} {request.url.path}"), handle(request))[1]  # type: ignore[method-assign]
     report = run_stage(
         candidate.client(), current.client(), sample_codes=SAMPLE, api_key=API_KEY,
         settings=ReleaseSettings(stage_concurrency=1), clock=clock,
     )  # fmt: skip
     assert report.failed == ["latency"]
-    sampled = [path for path in asked if path.removeprefix("/") in SAMPLE]
+    sampled = [path for path in asked if path.removeprefix("GET /") in SAMPLE]
     assert len(sampled) == 32  # one round of the 459 planned
     assert by_name(report)["differential"][1].startswith("32 requests answer alike")
 
@@ -273,7 +336,7 @@ def test_the_sample_is_asked_concurrently(clock: FakeClock) -> None:
     release = FakeRelease(clock)
 
     def handle(request: httpx.Request) -> httpx.Response:
-        if request.url.path.removeprefix("/") in SAMPLE:
+        if request.method == "GET" and request.url.path.removeprefix("/") in SAMPLE:
             together.wait()
         return release.handle(request)
 

@@ -45,6 +45,9 @@ TICK = 0.1
 BAKE_REPORT_SECONDS = 5.0
 GROUP_EVERY = 0.3
 SYNTHETIC_BURST = 10
+# one synthetic request in this many (and one more) is a page: the home page or a link page
+SYNTHETIC_PAGE_EVERY = 3
+SYNTHETIC_PAGES = 3
 SYNTHETIC_AGENT = "steadylink-canary/1 (synthetic; bot)"
 CANARY_TIMEOUT = 600.0
 
@@ -316,8 +319,21 @@ def _sample_codes(guard: Guard) -> list[str]:
         store.close()
 
 
+def synthetic_paths(codes: list[str]) -> list[str]:
+    """What the synthetic traffic asks: redirects of sampled links, and among them, as users
+    open them, the home page and link pages (a release that breaks only those is caught too)."""
+    redirects = [f"/{c}" for c in codes] or ["/healthz"]
+    pages = ["/", *(f"/s/{c}" for c in codes[:SYNTHETIC_PAGES])]
+    mixed: list[str] = []
+    for i, path in enumerate(redirects):
+        mixed.append(path)
+        if i % SYNTHETIC_PAGE_EVERY == 0:
+            mixed.append(pages[(i // SYNTHETIC_PAGE_EVERY) % len(pages)])
+    return mixed
+
+
 def _send_synthetic(guard: Guard, slot: int, codes: list[str], counts: _Synthetic) -> None:
-    paths = [f"/{c}" for c in codes] or ["/healthz"]
+    paths = synthetic_paths(codes)
     socket = guard.edge_config.slot_socket(slot)
     with httpx.Client(
         transport=uds_transport(socket),
@@ -325,10 +341,10 @@ def _send_synthetic(guard: Guard, slot: int, codes: list[str], counts: _Syntheti
         timeout=2.0,
         headers={"User-Agent": SYNTHETIC_AGENT, "Accept": "application/json"},
     ) as client:
-        for i in range(SYNTHETIC_BURST):
+        for _ in range(SYNTHETIC_BURST):
             counts.requests += 1
             try:
-                status = client.get(paths[(counts.requests + i) % len(paths)]).status_code
+                status = client.get(paths[counts.requests % len(paths)]).status_code
             except httpx.HTTPError:
                 status = 599
             if status >= 500:

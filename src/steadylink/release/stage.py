@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 import statistics
 import string
 from abc import ABC, abstractmethod
@@ -56,6 +57,12 @@ ROUND_PAIRS = 32
 EARLY_LATENCY_PAIRS = 20
 EARLY_LATENCY_MARGIN = 2.0
 _TOKEN_ALPHABET = string.ascii_lowercase + string.digits
+# Link pages and API reads asked for this many sample codes (besides the link the stage made).
+PAGE_CODES = 5
+HTML = {"Accept": "text/html"}
+JSON = {"Accept": "application/json"}
+# The files a page loads from the app itself: stylesheets, scripts, icons.
+_PAGE_ASSET = re.compile(r"""(?:href|src)=["'](/static/[^"'?#]+)""")
 
 
 class CheckFailed(Exception):
@@ -129,6 +136,7 @@ class StageContext:
     rng: random.Random
     redirect_status: int = 302
     created: dict[str, Any] | None = None
+    locked: dict[str, Any] | None = None  # the password link the ``password`` check made
     _sample_answers: list[SampleAnswer] | None = None
 
     @property
@@ -274,6 +282,138 @@ class NotFoundCheck(StageCheck):
         return CheckOutcome()
 
 
+@dataclass(frozen=True)
+class PageRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+
+    def label(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+class PagesCheck(StageCheck):
+    """What else users and clients open answers on the candidate as on the current release.
+
+    Redirects are the differential's; this asks the home page and every file it loads,
+    link pages of sampled real links (their stats), a miss and a password link as a
+    browser sees them, and the API's reads and docs. A server error fails it, and so does
+    a status other than the current release's for the same request — both read the same
+    copy, so a legitimate change of code does not show here. Without a current release
+    only server errors fail, and a file the candidate's own page loads must answer 200."""
+
+    name = "pages"
+
+    def run(self, context: StageContext) -> CheckOutcome:
+        home = context.candidate.get("/", headers=HTML)
+        requests = page_requests(context)
+        failures: list[str] = []
+        for request in requests:
+            got = context.candidate.request(request.method, request.path, headers=request.headers)
+            want = None
+            if context.current is not None:
+                want = context.current.request(request.method, request.path, headers=request.headers)
+            if got.status_code >= 500 or (want is not None and got.status_code != want.status_code):
+                than = f" (current: {want.status_code})" if want is not None else ""
+                failures.append(f"{request.label()} answered {got.status_code}{than}")
+        assets = sorted(set(_PAGE_ASSET.findall(home.text))) if home.status_code == 200 else []
+        for path in assets:
+            status = context.candidate.get(path).status_code
+            if status != 200:
+                failures.append(f"GET {path} (loaded by the home page) answered {status}")
+        asked = len(requests) + len(assets)
+        figures: dict[str, Figure] = {"requests": asked, "failures": len(failures)}
+        if failures:
+            shown = "; ".join(failures[:SHOWN_MISMATCHES])
+            more = f" and {len(failures) - SHOWN_MISMATCHES} more" if len(failures) > SHOWN_MISMATCHES else ""
+            raise CheckFailed(
+                f"{len(failures)} of {asked} page and API requests went wrong: {shown}{more}", figures
+            )
+        compared = "as on the current release" if context.current is not None else "without a server error"
+        return CheckOutcome(f"{asked} page and API requests answer {compared}", figures)
+
+
+def page_requests(context: StageContext) -> list[PageRequest]:
+    """The reads ``PagesCheck`` asks both releases, for real sampled links and the stage's own."""
+    codes = list(dict.fromkeys(context.sample_codes))[:PAGE_CODES]
+    if context.created is not None:
+        codes.append(str(context.created["code"]))
+    auth = {**JSON, **context.auth}
+    requests = [
+        PageRequest("GET", "/", HTML),
+        PageRequest("HEAD", "/", HTML),
+        PageRequest("GET", f"/{context.make_token()}", HTML),
+        PageRequest("GET", "/api/v1/links?limit=5", auth),
+        PageRequest("GET", "/api/v1/whoami", auth),
+        PageRequest("GET", "/api/openapi.json", JSON),
+        PageRequest("GET", "/api/docs", HTML),
+    ]
+    for code in codes:
+        requests += [
+            PageRequest("GET", f"/s/{code}", HTML),
+            PageRequest("HEAD", f"/{code}", JSON),
+            PageRequest("GET", f"/api/v1/links/{code}", auth),
+        ]
+    if context.locked is not None:
+        code = context.locked["code"]
+        requests += [PageRequest("GET", f"/{code}", HTML), PageRequest("GET", f"/s/{code}", HTML)]
+    return requests
+
+
+class PasswordCheck(StageCheck):
+    """A password link asks for its password, refuses a wrong one and opens with the right one."""
+
+    name = "password"
+
+    def run(self, context: StageContext) -> CheckOutcome:
+        url = f"https://example.com/stage-check/locked/{context.make_token()}"
+        password = context.make_token(16)
+        body = {"url": url, "password": password}
+        response = context.candidate.post("/api/v1/links", json=body, headers=context.auth)
+        expect_status(response, 201, "POST /api/v1/links (with a password)")
+        code = response.json()["code"]
+        context.locked = {"code": code, "url": url}
+        asked = context.candidate.get(f"/{code}", headers=HTML, follow_redirects=False)
+        expect_status(asked, 200, f"GET /{code} (a password link, in a browser)")
+        if "password" not in asked.text:
+            raise CheckFailed(f"GET /{code} (a password link) shows no password form")
+        wrong = context.candidate.post(
+            f"/{code}", data={"password": password + "x"}, headers=JSON, follow_redirects=False
+        )
+        expect_status(wrong, 403, f"POST /{code} with a wrong password")
+        right = context.candidate.post(
+            f"/{code}", data={"password": password}, headers=JSON, follow_redirects=False
+        )
+        expect_status(right, 303, f"POST /{code} with its password")
+        if right.headers.get("location") != url:
+            raise CheckFailed(
+                f"POST /{code} with its password sent to {right.headers.get('location')!r}, not {url!r}"
+            )
+        return CheckOutcome(f"{code}: asked, refused a wrong password, opened with the right one")
+
+
+class EditCheck(StageCheck):
+    """The link the stage made can be changed and deleted through the API (needs ``create``)."""
+
+    name = "edit"
+
+    def run(self, context: StageContext) -> CheckOutcome:
+        if context.created is None:
+            raise CheckFailed("no link to edit: the create check failed")
+        code = context.created["code"]
+        path = f"/api/v1/links/{code}"
+        url = f"https://example.com/stage-check/edited/{context.make_token()}"
+        changed = context.candidate.patch(path, json={"url": url}, headers=context.auth)
+        expect_status(changed, 200, f"PATCH {path}")
+        read = context.candidate.get(path, headers=context.auth)
+        expect_status(read, 200, f"GET {path} after the change")
+        if read.json().get("url") != url:
+            raise CheckFailed(f"GET {path} reads {read.json().get('url')!r} after it was changed to {url!r}")
+        expect_status(context.candidate.delete(path, headers=context.auth), 204, f"DELETE {path}")
+        expect_status(context.candidate.get(path, headers=context.auth), 404, f"GET {path} after the delete")
+        return CheckOutcome(f"{code}: changed, read back, deleted")
+
+
 class DifferentialCheck(StageCheck):
     """Every sample code gets the same status and Location from both releases."""
 
@@ -376,6 +516,9 @@ STAGE_CHECKS = StageCheckRegistry(
         ResolveCheck(),
         UploadCheck(),
         NotFoundCheck(),
+        PasswordCheck(),
+        PagesCheck(),
+        EditCheck(),
         DifferentialCheck(),
         LatencyCheck(),
     ]
