@@ -154,7 +154,7 @@ def test_public_api_matches_all() -> None:
     exported = {name for name in dir(edge_api) if not name.startswith("_")}
     modules = {
         "config", "figures", "process", "runtime", "certs", "linkmap", "mapsync", "redirector",
-        "redirects", "visitreader", "visits",
+        "redirects", "visitreader", "visits", "listeners",
     }
     assert set(edge_api.__all__) == exported - modules
     assert sorted(edge_api.__all__) == edge_api.__all__

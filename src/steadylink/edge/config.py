@@ -54,6 +54,9 @@ class EdgeConfig:
     # HAProxy answers plain links from <run_dir>/links.map itself (edge/linkmap.py)
     edge_redirects: bool = False
     redirect_status: int = 302
+    # listening sockets HAProxy inherits (edge/listeners.py): the plain port's, then the TLS
+    # port's; empty: HAProxy binds host:port itself
+    listen_fds: tuple[int, ...] = ()
     # None: HAProxy derives it from the file-descriptor limit (ulimit -n).
     maxconn: int | None = None
     # None: one thread per CPU HAProxy may run on (bench/edge.py pins it to one core, one thread)
@@ -146,6 +149,11 @@ def validate_config(config: EdgeConfig) -> None:
         (config.hsts_seconds >= 0, "hsts_seconds", "must be 0 or more"),
         (config.redirect_status in REDIRECT_REASONS, "redirect_status", "must be 301, 302, 307 or 308"),
         (1 <= config.slots <= 64, "slots", "must be between 1 and 64"),
+        (
+            len(config.listen_fds) in (0, 1 + config.has_tls) and min(config.listen_fds, default=0) >= 0,
+            "listen_fds",
+            "must hold one socket per port (the TLS port's second)",
+        ),
         (config.retries >= 0, "retries", "must be 0 or more"),
         (config.error_limit >= 1, "error_limit", "must be 1 or more"),
         (config.maxconn is None or config.maxconn >= 1, "maxconn", "must be 1 or more"),
@@ -221,10 +229,13 @@ def _defaults(config: EdgeConfig) -> list[str]:
 
 
 def _frontend(config: EdgeConfig) -> list[str]:
-    lines = ["frontend web", f"    bind {config.host}:{config.port}"]
+    plain, tls = (f"{config.host}:{config.port}", f"{config.host}:{config.tls_port}")
+    if config.listen_fds:
+        plain, tls = (f"fd@{fd}" for fd in (*config.listen_fds, -1)[:2])
+    lines = ["frontend web", f"    bind {plain}"]
     if config.has_tls:
         certs = " ".join(f"crt {path}" for path in config.tls_certs)
-        lines.append(f"    bind {config.host}:{config.tls_port} ssl {certs} alpn h2,http/1.1")
+        lines.append(f"    bind {tls} ssl {certs} alpn h2,http/1.1")
         lines += _https_only(config)
     lines += [
         r"    unique-id-format %{+X}o\ %ci:%cp_%fi:%fp_%Ts_%rt:%pid",

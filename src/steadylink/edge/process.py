@@ -12,6 +12,7 @@ Commands are argv lists built by pure functions; the functions below run them.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import shutil
@@ -99,9 +100,10 @@ def start_edge(
     running = read_pid(config)
     if running is not None:
         raise Conflict(f"HAProxy already runs for {config.run_dir} as pid {running}; adopt it.")
-    ensure_port_free(config.host, config.port)
-    if config.has_tls:
-        ensure_port_free(config.host, config.tls_port)
+    if not config.listen_fds:  # inherited sockets are bound already
+        ensure_port_free(config.host, config.port)
+        if config.has_tls:
+            ensure_port_free(config.host, config.tls_port)
     _write_checked_config(config, exe, install=True)
     if not keep_state or not config.state_file.exists():
         config.state_file.write_text(_EMPTY_STATE)
@@ -109,7 +111,8 @@ def start_edge(
     # launcher, the master (when it has forked the worker) and the worker (when
     # it has finished starting, or failed to). So what the worker printed while
     # it started is in done.stderr, even when the launcher exited with 0.
-    done = subprocess.run(build_start_command(exe, config), capture_output=True, text=True, check=False)
+    argv = build_start_command(exe, config)
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, pass_fds=config.listen_fds)
     if done.returncode != 0:
         raise explain_start_failure(done.stderr, config)
     try:
@@ -291,12 +294,16 @@ def _is_ready(edge: EdgeProcess) -> bool:
 def _write_checked_config(config: EdgeConfig, binary: str, *, install: bool) -> None:
     config.run_dir.mkdir(parents=True, exist_ok=True)
     candidate = config.config_file.with_suffix(".cfg.new")
-    candidate.write_text(render_config(config))
+    # Checked as if HAProxy bound the ports itself: `haproxy -c` binds nothing, but it
+    # wants an inherited socket open in the checker — and a guard that adopted HAProxy
+    # knows the numbers of the master's sockets without holding them.
+    candidate.write_text(render_config(dataclasses.replace(config, listen_fds=())))
     done = subprocess.run(build_check_command(binary, candidate), capture_output=True, text=True, check=False)
     if done.returncode != 0:
         candidate.unlink(missing_ok=True)
         raise ConfigError(f"HAProxy rejects the generated config: {_alerts(done.stdout + done.stderr)}")
     if install:
+        candidate.write_text(render_config(config))
         candidate.replace(config.config_file)
     else:
         candidate.unlink()

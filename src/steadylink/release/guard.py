@@ -34,6 +34,8 @@ from steadylink.edge import (
     stop_edge,
 )
 from steadylink.edge.config import fallback_slot
+from steadylink.edge.listeners import HeldListeners
+from steadylink.edge.process import read_pid
 from steadylink.errors import Conflict, NotFound, ReleaseError
 from steadylink.links.sql_store import open_store
 from steadylink.release.history import list_records, mark_rolled_back
@@ -90,6 +92,9 @@ class GuardState:
     pythons: dict[str, str] = field(default_factory=dict)
     ops_port: int | None = None
     guard_pid: int | None = None
+    # the numbers of the front door's listening sockets in HAProxy's master (edge/listeners.py):
+    # an adopting guard renders the same `bind fd@N` lines for a reload
+    edge_fds: list[int] = field(default_factory=list)
 
     def slot_of(self, release: str) -> int | None:
         return next((n for n, e in self.slots.items() if e.release == release), None)
@@ -110,6 +115,8 @@ class GuardState:
         serving, warm, port, gpid = (
             body.get(k) for k in ("serving", "warm_previous", "ops_port", "guard_pid")
         )
+        fds = body.get("edge_fds") or []
+        assert isinstance(fds, list)
         return cls(
             slots={int(n): SlotEntry(**e) for n, e in slots.items()},
             weights={int(n): int(w) for n, w in weights.items()},
@@ -118,6 +125,7 @@ class GuardState:
             pythons={str(k): str(v) for k, v in pythons.items()},
             ops_port=int(str(port)) if port else None,
             guard_pid=int(str(gpid)) if gpid else None,
+            edge_fds=[int(fd) for fd in fds],
         )
 
 
@@ -166,6 +174,10 @@ class Guard:
         self.edge_config = edge_config_of(settings, self.run_dir, slots=slots)
         self.state = read_state(self.data_dir) or GuardState()
         self.edge: EdgeProcess | None = None
+        # the front door's listening sockets, held here so that clients wait instead of being
+        # refused while HAProxy is restarted; None while HAProxy runs on sockets of its own
+        # (an adopted one, until it is started again)
+        self.listeners: HeldListeners | None = None
         # plain links answered by HAProxy itself (edge/redirector.py); None when edge.redirects is off
         self.redirects: EdgeRedirects | None = None
         # where map rebuilds and failed syncs are told: `up` points it at the journal
@@ -193,6 +205,7 @@ class Guard:
         if self.edge is not None and self._live_slots() and self.state.slot_of(release) is not None:
             self._prune_dead_slots()
             progress(f"adopted HAProxy (pid {self.edge.pid}) and {len(self.state.slots)} release(s)")
+            self._adopt_listen_fds()
             self._move_fallback(self.edge.runtime)
             self._save()
             if self.redirects is not None:
@@ -211,6 +224,7 @@ class Guard:
         self.state.warm_previous = None
         if self.redirects is not None:
             progress(f"edge link map: {self.redirects.prepare()} plain links")
+        self._hold_listeners()
         self.edge = start_edge(self.edge_config, keep_state=False)
         if self.redirects is not None:
             self.redirects.start()
@@ -236,6 +250,9 @@ class Guard:
             if self.edge is not None:
                 stop_edge(self.edge)
                 self.edge = None
+            if self.listeners is not None:
+                self.listeners.close()
+                self.listeners = None
             if self.redirects is not None:
                 self.redirects.stop_reader()  # after HAProxy: the last visits are in
                 self.redirects.close()
@@ -339,9 +356,31 @@ class Guard:
                 for n, w in self.state.weights.items()
                 if n in self.state.slots
             }
+            if self.listeners is None:
+                # an adopted HAProxy's sockets were its own and go with it: what is left of it
+                # is stopped, and from now on the guard holds the sockets
+                if self.edge is not None and read_pid(self.edge.config) is not None:
+                    stop_edge(self.edge, timeout=0.5)
+                self._hold_listeners()
             config = dataclasses.replace(self.edge_config, initial=initial)
             self.edge = restart_edge(self.edge, config)
             return self.edge
+
+    def _hold_listeners(self) -> None:
+        """Open the front door's sockets (Conflict naming a taken port); HAProxy inherits them."""
+        if self.listeners is None:
+            config = self.edge_config
+            ports = [config.port, config.tls_port] if config.has_tls else [config.port]
+            self.listeners = HeldListeners.open(config.host, ports)
+        self.edge_config = dataclasses.replace(self.edge_config, listen_fds=self.listeners.fds)
+        self.state.edge_fds = list(self.listeners.fds)
+        self._save()
+
+    def _adopt_listen_fds(self) -> None:
+        """An adopted HAProxy keeps the sockets its master inherited; a reload names the same ones."""
+        expected = 1 + self.edge_config.has_tls
+        fds = tuple(self.state.edge_fds) if len(self.state.edge_fds) == expected else ()
+        self.edge_config = dataclasses.replace(self.edge_config, listen_fds=fds)
 
     def replace_group(self, slot: int, *, progress: ProgressFn = print) -> int:
         """Start the slot's release on a free slot, move the weight there, stop the old group."""

@@ -1,0 +1,80 @@
+"""The front door's listening sockets, held by the guard and lent to HAProxy."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from tests.edge.edge_harness import FrontDoor, Upstream, free_port, wait_for
+
+from steadylink.edge import EdgeConfig, SlotSetting, read_master_status, render_config, start_edge, stop_edge
+from steadylink.edge.listeners import HeldListeners
+from steadylink.edge.process import is_process_running, restart_edge
+from steadylink.errors import ConfigError, Conflict
+
+
+def test_held_sockets_listen_and_are_inherited_by_children() -> None:
+    port = free_port()
+    held = HeldListeners.open("127.0.0.1", [port])
+    try:
+        [fd] = held.fds
+        assert os.get_inheritable(fd)
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            pass  # the kernel accepts it into the queue: nobody has to be accepting yet
+    finally:
+        held.close()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=2)
+
+
+def test_a_taken_port_is_named_and_nothing_is_left_open() -> None:
+    free, taken = free_port(), free_port()
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", taken))
+        other.listen()
+        with pytest.raises(Conflict, match=f"Port {taken} on 127.0.0.1 is already in use"):
+            HeldListeners.open("127.0.0.1", [free, taken])
+    # the first port was bound before the second failed: it was let go
+    HeldListeners.open("127.0.0.1", [free]).close()
+
+
+def test_the_config_binds_the_inherited_sockets(tmp_path: Path) -> None:
+    config = EdgeConfig(run_dir=tmp_path, port=8080, listen_fds=(7,))
+    assert "    bind fd@7\n" in render_config(config)
+    assert "bind 127.0.0.1:8080" not in render_config(config)
+    pem = tmp_path / "site.pem"
+    tls = replace(config, tls_certs=(pem,), listen_fds=(7, 9))
+    assert f"    bind fd@9 ssl crt {pem} alpn h2,http/1.1" in render_config(tls)
+    with pytest.raises(ConfigError, match="listen_fds"):
+        render_config(replace(tls, listen_fds=(7,)))
+
+
+@pytest.mark.e2e
+def test_clients_wait_for_a_restarted_haproxy_instead_of_being_refused(
+    edge_config: EdgeConfig, upstreams: list[Upstream]
+) -> None:
+    held = HeldListeners.open(edge_config.host, [edge_config.port])
+    config = replace(edge_config, listen_fds=held.fds, initial={0: SlotSetting(10, "ready")})
+    edge = start_edge(config)
+    try:
+        assert FrontDoor(config.port).send() == (200, "s0")
+        [worker] = read_master_status(config).workers
+        os.kill(worker, signal.SIGKILL)  # the master exits with its worker
+        wait_for(lambda: not is_process_running(edge.pid), 5)
+        # no HAProxy runs now: a client connects all the same and waits for an answer
+        answers: list[tuple[int, str]] = []
+        waiting = threading.Thread(target=lambda: answers.append(FrontDoor(config.port).send()))
+        waiting.start()
+        waiting.join(timeout=0.5)
+        assert waiting.is_alive() and answers == []
+        edge = restart_edge(edge, config)
+        waiting.join(timeout=10)
+        assert answers == [(200, "s0")]
+    finally:
+        stop_edge(edge, timeout=5)
+        held.close()
