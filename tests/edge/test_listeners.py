@@ -78,3 +78,19 @@ def test_clients_wait_for_a_restarted_haproxy_instead_of_being_refused(
     finally:
         stop_edge(edge, timeout=5)
         held.close()
+
+
+@pytest.mark.e2e
+def test_an_haproxy_being_replaced_is_killed_at_once_even_when_stopped(
+    edge_config: EdgeConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    edge = start_edge(edge_config)
+    pids = [edge.pid, *read_master_status(edge_config).workers]
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)  # a stopped process handles no polite signal
+    sent: list[int] = []
+    real_kill = os.kill
+    monkeypatch.setattr(os, "kill", lambda pid, sig: (sent.append(sig), real_kill(pid, sig))[1])
+    stop_edge(edge, graceful=False)
+    assert set(sent) <= {signal.SIGKILL, 0} and signal.SIGKILL in sent
+    assert not any(map(is_process_running, pids))

@@ -173,12 +173,21 @@ def reload_edge(
     return reloaded
 
 
-def stop_edge(edge: EdgeProcess, *, timeout: float = 10.0, clock: Clock | None = None) -> None:
-    """Stop gracefully (in-flight requests finish), then by force; no process is left."""
-    pids = [edge.pid]
+def stop_edge(
+    edge: EdgeProcess, *, timeout: float = 10.0, clock: Clock | None = None, graceful: bool = True
+) -> None:
+    """Stop gracefully (in-flight requests finish), then by force; no process is left.
+
+    ``graceful=False`` kills at once: for an HAProxy being replaced because it died or
+    stopped answering, where waiting for a stopped (SIGSTOP) or hung process to handle a
+    polite signal only keeps the front door closed longer.
+    """
+    pids = [edge.pid, *_children(edge.pid)]  # a stopped master's CLI does not answer
     with contextlib.suppress(EdgeError):
-        pids += read_master_status(edge.config).workers
-    for sig, wait in ((signal.SIGUSR1, timeout), (signal.SIGTERM, 2.0), (signal.SIGKILL, 2.0)):
+        pids += read_master_status(edge.config, timeout=2.0 if graceful else 0.5).workers
+    pids = list(dict.fromkeys(pids))
+    steps = ((signal.SIGUSR1, timeout), (signal.SIGTERM, 2.0), (signal.SIGKILL, 2.0))
+    for sig, wait in steps if graceful else steps[2:]:
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
@@ -191,14 +200,22 @@ def stop_edge(edge: EdgeProcess, *, timeout: float = 10.0, clock: Clock | None =
 def restart_edge(edge: EdgeProcess | None, config: EdgeConfig, *, binary: str | None = None) -> EdgeProcess:
     """Start HAProxy again after its master died or stopped answering (the supervisor's hook).
 
-    What is left of the old one is stopped first — only while its recorded PID
+    What is left of the old one is killed first — only while its recorded PID
     still runs haproxy, so a reused PID is never signalled. ``config.initial``
     carries the slot weights to start with (no saved server state is used: it
     may be older than the weights the guard holds).
     """
     if edge is not None and read_pid(edge.config) is not None:
-        stop_edge(edge, timeout=0.5)
+        stop_edge(edge, graceful=False)
     return start_edge(config, binary=binary or (edge.binary if edge else None), keep_state=False)
+
+
+def _children(pid: int) -> list[int]:
+    """The processes ``pid`` forked (HAProxy's workers), from ``/proc``; none where it is missing."""
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (OSError, ValueError):
+        return []
 
 
 def is_edge_running(edge: EdgeProcess) -> bool:
@@ -273,9 +290,9 @@ class MasterStatus:
     workers: list[int]
 
 
-def read_master_status(config: EdgeConfig) -> MasterStatus:
+def read_master_status(config: EdgeConfig, *, timeout: float = 2.0) -> MasterStatus:
     """Reload counters and worker PIDs from the master CLI's ``show proc``."""
-    text = RuntimeClient(config.master_socket).run("show proc")
+    text = RuntimeClient(config.master_socket, timeout=timeout).run("show proc")
     master = re.search(r"^\d+\s+master\s+(\d+)\s+\[failed:\s*(\d+)\]", text, re.MULTILINE)
     if master is None:
         raise EdgeError(f"Unexpected answer from HAProxy's master CLI: {text[:200]!r}")

@@ -360,7 +360,7 @@ class Guard:
                 # an adopted HAProxy's sockets were its own and go with it: what is left of it
                 # is stopped, and from now on the guard holds the sockets
                 if self.edge is not None and read_pid(self.edge.config) is not None:
-                    stop_edge(self.edge, timeout=0.5)
+                    stop_edge(self.edge, graceful=False)
                 self._hold_listeners()
             config = dataclasses.replace(self.edge_config, initial=initial)
             self.edge = restart_edge(self.edge, config)
