@@ -13,12 +13,22 @@ The guard starts it (``steadylink edge read-visits``) and starts it again if
 it dies; while it is down HAProxy keeps the visits in its ring (32 MB, about
 six seconds at 70k visits/s) and sends them when it is back.
 
-What a crash can lose: the visits read since the last flush (≤ 1 s) when
-this process is killed, and whatever HAProxy could not keep in its ring
-while nobody read it. Neither is silent: every gap in HAProxy's numbering is
-counted in ``lost`` and kept with the totals in ``<run_dir>/edge-visits.json``
-(``steadylink status`` shows them), and lines a full spool could not take are
-counted there too.
+What it reads is appended as it comes to ``<run_dir>/edge-visits.journal``
+(one write per read, so a few dozen a second) before it is counted, and the
+journal is emptied once a flush has written its visits to the spool: a
+reader killed with ``kill -9`` loses nothing it had read, since the next one
+counts the journal first — the file outlives the process in the page cache,
+if not a crash of the whole machine. Numbers it had already counted are
+recognised as such (``VisitTally``'s floors). Only a kill between a spool
+write and the journal's truncation right after it (one system call) would
+count that second's visits twice.
+
+What a crash can still lose: whatever HAProxy could not keep in its ring
+while nobody read it, and the journal's lines when the disk refused them.
+Neither is silent: every gap in HAProxy's numbering is counted in ``lost``
+and kept with the totals in ``<run_dir>/edge-visits.json`` (``steadylink
+status`` shows them), and lines a full spool could not take are counted
+there too.
 """
 
 from __future__ import annotations
@@ -36,6 +46,7 @@ from steadylink.edge.visits import VisitTally
 from steadylink.links.spool import VisitSpool
 
 STATE_FILE = "edge-visits.json"
+JOURNAL_FILE = "edge-visits.journal"
 _CHUNK = 1 << 20
 # How long lines wait between reads: far below the flush second, long enough
 # that HAProxy's forwarder writes large batches instead of waking us per visit.
@@ -61,6 +72,14 @@ class VisitReader:
         self.last_error: str | None = None
         with contextlib.suppress(OSError, ValueError):
             self.tally.restore(json.loads(state_file.read_text()))
+        self.journal_path = state_file.with_name(JOURNAL_FILE)
+        self._replay_journal()
+        self._journal: int | None = None
+        try:
+            self.journal_path.parent.mkdir(parents=True, exist_ok=True)
+            self._journal = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError as exc:  # counted all the same, only not safe from a kill -9
+            self.last_error = f"cannot open the visit journal {self.journal_path}: {exc.strerror}"
 
     def stop(self) -> None:
         self._stop.set()
@@ -93,6 +112,8 @@ class VisitReader:
                     key.fileobj.close()  # type: ignore[union-attr]
             selector.close()
             self.flush()
+            if self._journal is not None:
+                os.close(self._journal)
             with contextlib.suppress(OSError):
                 self.socket_path.unlink()
 
@@ -105,6 +126,7 @@ class VisitReader:
         except OSError:
             chunk = b""
         if chunk:
+            self._keep(chunk)
             self.tally.feed(chunk)
             return True
         # HAProxy closed it (a reload ends the old process's stream)
@@ -127,8 +149,39 @@ class VisitReader:
                 keep = batch[-_MAX_UNWRITTEN:]
                 self.tally.lost += len(batch) - len(keep)
                 self._unwritten = keep
+        if not self._unwritten:
+            self._empty_journal()
         self._save_state()
         return written
+
+    def _keep(self, chunk: bytes) -> None:
+        """Into the journal before it is counted (a full disk: counted all the same, unjournaled)."""
+        if self._journal is None:
+            return
+        try:
+            os.write(self._journal, chunk)
+        except OSError as exc:
+            self.last_error = f"the visit journal {self.journal_path} refused a write: {exc.strerror}"
+
+    def _empty_journal(self) -> None:
+        """Everything read is in the spool now; a line cut at the end of the last read stays."""
+        if self._journal is None:
+            return
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._journal, 0)
+            if self.tally.partial:
+                os.write(self._journal, self.tally.partial)
+
+    def _replay_journal(self) -> None:
+        """Count what a reader killed before its flush had read (whole lines only: HAProxy
+        sends the line it was cutting again when it reconnects)."""
+        try:
+            kept = self.journal_path.read_bytes()
+        except OSError:
+            return
+        whole = kept[: kept.rfind(b"\n") + 1]
+        if whole:
+            self.tally.feed(whole)
 
     def _save_state(self) -> None:
         state = {**self.tally.state(), "unwritten": len(self._unwritten), "error": self.last_error,

@@ -177,6 +177,11 @@ class VisitTally:
 
     # the reader's state file ---------------------------------------------------------
 
+    @property
+    def partial(self) -> bytes:
+        """The start of a line whose end has not come yet."""
+        return self._partial
+
     def state(self) -> dict[str, object]:
         return {
             "floors": {pid: p.floor for pid, p in self.processes.items()},
