@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import http.client
+import re
+import shutil
+import subprocess
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -128,3 +131,31 @@ def test_visits_made_while_the_reader_is_down_arrive_when_it_is_back(
         again.stop()
     state = read_visit_state(config.run_dir)
     assert state is not None and (state["received"], state["lost"], state["duplicates"]) == (21, 0, 0)
+
+
+@pytest.mark.e2e
+def test_visits_answered_by_two_threads_at_once_are_each_numbered_once(
+    config: EdgeConfig, upstreams: list[Upstream], tmp_path: Path
+) -> None:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        pytest.skip("wrk is not installed (scripts/test installs it)")
+    threaded = replace(config, nbthread=2)  # production runs a thread per core
+    write_map_file(threaded.link_map, [("/abc", "https://example.com/a")])
+    reader = Reader(threaded, tmp_path / "visits")
+    try:
+        with running_edge(threaded):
+            done = subprocess.run(
+                [wrk, "-t2", "-c32", "-d3s", f"http://127.0.0.1:{threaded.port}/abc"],
+                capture_output=True, text=True, timeout=60, check=True,
+            )  # fmt: skip
+            made = int(re.search(r"(\d+) requests in", done.stdout).group(1))  # type: ignore[union-attr]
+        wait_for(lambda: (read_visit_state(threaded.run_dir) or {}).get("received", 0) >= made, timeout=15)
+    finally:
+        reader.stop()
+    state = read_visit_state(threaded.run_dir)
+    assert state is not None
+    # wrk does not count the answers in flight when it stops (up to one per connection)
+    assert made <= state["received"] <= made + 32  # type: ignore[operator]
+    assert (state["lost"], state["duplicates"], state["damaged"]) == (0, 0, 0)
+    assert sum(reader.lines().values()) == state["received"]

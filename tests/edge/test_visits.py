@@ -97,3 +97,9 @@ def test_a_numbered_line_with_too_few_or_too_many_fields_is_damaged_on_either_pa
     assert (tally.received, tally.damaged) == (2, 3)
     assert [spool.split("\t", 1)[0] for spool in tally.take(DAY)] == ["abc", "abc"]
     assert tally.processes["7"].floor == 4  # damaged but numbered: not a gap
+
+
+def test_a_line_haproxy_logged_before_any_rule_ran_is_no_visit_and_no_damage() -> None:
+    tally = VisitTally(day=DAY)
+    tally.feed(b"7 - <BADREQ>\t-\t-\n" + line(1))
+    assert (len(tally.take(DAY)), tally.received, tally.damaged, tally.lost) == (1, 1, 0, 0)

@@ -69,6 +69,9 @@ def edge_redirect_rules(config: EdgeConfig) -> list[str]:
     )
     return [
         f"    log ring@{VISIT_RING} len {MAX_LINE} format raw local0",
+        # a connection that sent nothing is no visit (a request cut off before its rules
+        # ran is logged with no number, and the reader passes it over)
+        "    option dontlognull",
         '    log-format "%pid %[var(txn.visit)] %HPO\\t%[capture.req.hdr(0),json(ascii)]'
         '\\t%[capture.req.hdr(1),json(ascii)]"',
         f"    http-request set-var(txn.location) path,map({config.link_map}) if METH_GET",
@@ -78,8 +81,9 @@ def edge_redirect_rules(config: EdgeConfig) -> list[str]:
         "    http-request capture req.hdr(referer) len 1024 if is_edge",
         "    http-request capture req.hdr(user-agent) len 512 if is_edge",
         f"    http-request track-sc2 int(1) table {VISIT_TABLE} if {visit}",
-        f"    http-request sc-inc-gpc0(2) if {visit}",
-        f"    http-request set-var(txn.visit) sc2_get_gpc0 if {visit}",
+        # one atomic step: an increment and a separate read let two threads read the
+        # same number (one visit counted twice as a resend, another as lost)
+        f"    http-request set-var(txn.visit) sc_inc_gpc0(2) if {visit}",
         # the client's id when the app would keep it (``safe_request_id``, edge/config.py), else a new one
         f"{answer} hdr x-request-id \"%[req.hdr(x-request-id)]\" hdr x-served-by {SERVED_BY_EDGE}"
         " if is_edge safe_request_id",

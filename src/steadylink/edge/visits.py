@@ -91,6 +91,8 @@ class VisitTally:
                 number_end = line.find(" ", space + 1)
                 number = line[space + 1 : number_end]
                 is_path = line[number_end + 1 : number_end + 2] == "/"
+                if number == "-" and space > 0:
+                    continue  # logged before any rule ran (a request cut off): no edge answer
                 if space <= 0 or number_end < 0 or not number.isdigit() or not is_path:
                     damaged += 1
                     continue
