@@ -23,8 +23,10 @@ recognised as such (``VisitTally``'s floors). Only a kill between a spool
 write and the journal's truncation right after it (one system call) would
 count that second's visits twice.
 
-What a crash can still lose: whatever HAProxy could not keep in its ring
-while nobody read it, and the journal's lines when the disk refused them.
+What a crash can still lose: what HAProxy had written into the socket and
+this process not yet read (at most ``read_interval`` of visits), whatever
+HAProxy could not keep in its ring while nobody read it, and the journal's
+lines when the disk refused them.
 Neither is silent: every gap in HAProxy's numbering is counted in ``lost``
 and kept with the totals in ``<run_dir>/edge-visits.json`` (``steadylink
 status`` shows them), and lines a full spool could not take are counted
