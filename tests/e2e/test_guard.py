@@ -89,6 +89,15 @@ SEED_BUGS = [
         "stage",
     ),
     (
+        "visits-dropped",
+        "src/steadylink/links/clicks.py",
+        "        batch, self._pending = self._pending, []\n",
+        "        batch, self._pending = [], self._pending\n",
+        "two names swapped: redirects work, every visit stays in memory and no stats move",
+        3,
+        "stage",
+    ),
+    (
         "referer-crash",
         "src/steadylink/web/redirect.py",
         "            try:\n                answer = self.memory_redirect(code, method, request_id)\n",

@@ -62,6 +62,8 @@ class FakeRelease:
     home_loads: str = "/static/app.css"
     missing_static: bool = False
     edit_ignored: bool = False
+    counts_visits: bool = True
+    visits: dict[str, int] = field(default_factory=dict)
     counter: int = 0
 
     def client(self) -> httpx.Client:
@@ -113,7 +115,7 @@ class FakeRelease:
             return httpx.Response(204)
         if request.method == "PATCH" and not self.edit_ignored:
             self.links[code] = json.loads(request.content)["url"]
-        return httpx.Response(200, json={"code": code, "url": self.links[code]})
+        return httpx.Response(200, json={"code": code, "url": self.links[code], "visits": self.visits.get(code, 0)})
 
     def create(self, url: str, password: str | None = None) -> httpx.Response:
         self.counter += 1
@@ -153,6 +155,8 @@ class FakeRelease:
         if self.redirect_status >= 500:
             return httpx.Response(self.redirect_status, text="Internal Server Error")
         url = self.links[code] + ("?v2" if code in self.differs else "")
+        if self.counts_visits:
+            self.visits[code] = self.visits.get(code, 0) + 1
         return httpx.Response(self.redirect_status, headers={"Location": url})
 
 
@@ -171,6 +175,7 @@ def stage(
         progress=(lines if lines is not None else []).append,
         clock=candidate.clock,
         rng=random.Random(3),
+        pause=candidate.clock.advance,
     )
 
 
@@ -188,8 +193,8 @@ def test_a_good_release_passes_every_check(clock: FakeClock) -> None:
     report = stage(FakeRelease(clock), FakeRelease(clock), lines=lines)
     assert report.passed, report.checks
     assert [c.name for c in report.checks] == list(STAGE_CHECKS.names)
-    assert report.summary() == "stage passed: 10 checks"
-    assert len(lines) == 10 and lines[0].startswith("stage: health passed")
+    assert report.summary() == "stage passed: 11 checks"
+    assert len(lines) == 11 and lines[0].startswith("stage: health passed")
     figures = {c.name: c.figures for c in report.checks}
     assert figures["differential"] == {"compared": 40, "planned": 40, "mismatches": 0, "power": 0.331}
     assert figures["latency"]["candidate_median_ms"] == pytest.approx(2.0)
@@ -212,15 +217,15 @@ BadRelease = Callable[[FakeRelease], None]
     ("label", "break_release", "failing", "in_detail"),
     [
         ("json.loads on the redirect path", lambda r: setattr(r, "redirect_status", 500),
-         {"resolve", "pages", "differential"}, "answered 500"),
+         {"resolve", "visits", "pages", "differential"}, "answered 500"),
         ("readiness broken", lambda r: setattr(r, "health_status", 503),
          {"health"}, "GET /healthz answered 503"),
         ("create broken", lambda r: setattr(r, "create_status", 500),
-         {"create", "resolve", "password", "edit"}, "POST /api/v1/links answered 500"),
+         {"create", "resolve", "visits", "password", "edit"}, "POST /api/v1/links answered 500"),
         ("a field dropped from the API", lambda r: setattr(r, "drop_fields", ("expires_at",)),
-         {"create", "resolve", "edit"}, "lacks expires_at"),
+         {"create", "resolve", "visits", "edit"}, "lacks expires_at"),
         ("redirects became 301", lambda r: setattr(r, "redirect_status", 301),
-         {"resolve", "pages", "differential"}, "expected 302"),
+         {"resolve", "visits", "pages", "differential"}, "expected 302"),
         ("files served inline", lambda r: setattr(r, "upload_inline", True),
          {"upload"}, "Content-Disposition 'inline"),
         ("files truncated", lambda r: setattr(r, "upload_truncated", True),
@@ -246,6 +251,8 @@ BadRelease = Callable[[FakeRelease], None]
          {"edit"}, "after it was changed to"),
         ("deleting a link broken", lambda r: r.broken.update({"DELETE /api/v1/links/*": 500}),
          {"edit"}, "DELETE /api/v1/links/new1 answered 500"),
+        ("visits no longer counted", lambda r: setattr(r, "counts_visits", False),
+         {"visits"}, "3 visits to /new1 were not in its stats after 10 s (0 counted)"),
     ],
 )  # fmt: skip
 def test_each_kind_of_bad_release_fails_its_check_and_the_others_still_run(

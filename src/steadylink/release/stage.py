@@ -28,8 +28,9 @@ import random
 import re
 import statistics
 import string
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -57,6 +58,10 @@ ROUND_PAIRS = 32
 EARLY_LATENCY_PAIRS = 20
 EARLY_LATENCY_MARGIN = 2.0
 _TOKEN_ALPHABET = string.ascii_lowercase + string.digits
+# Visits the ``visits`` check makes, and how long they may take to reach the stats: a worker
+# writes its visits at least every second and the compactor folds them every second.
+STAGE_VISITS = 3
+VISITS_WAIT_SECONDS = 10.0
 # Link pages and API reads asked for this many sample codes (besides the link the stage made).
 PAGE_CODES = 5
 HTML = {"Accept": "text/html"}
@@ -137,6 +142,8 @@ class StageContext:
     redirect_status: int = 302
     created: dict[str, Any] | None = None
     locked: dict[str, Any] | None = None  # the password link the ``password`` check made
+    # how a check waits for the release (a fake clock's advance in tests)
+    pause: Callable[[float], None] = time.sleep
     _sample_answers: list[SampleAnswer] | None = None
 
     @property
@@ -245,6 +252,46 @@ class ResolveCheck(StageCheck):
                 f"expected {context.redirect_status} to {url!r}"
             )
         return CheckOutcome(figures={"elapsed_ms": round(answer.elapsed_ms, 2)})
+
+
+class VisitsCheck(StageCheck):
+    """Visits to the link the stage made reach its stats: the workers count them and the
+    compactor folds them (needs ``create``). A release that redirects but no longer counts
+    would otherwise ship, and every link's stats would stop."""
+
+    name = "visits"
+
+    def run(self, context: StageContext) -> CheckOutcome:
+        if context.created is None:
+            raise CheckFailed("no link to visit: the create check failed")
+        code = context.created["code"]
+        path = f"/api/v1/links/{code}"
+        made = _visits(context, path)  # the resolve check's visit may be counted already, or not yet
+        for _ in range(STAGE_VISITS):
+            answer = context.fetch(context.candidate, f"/{code}")
+            if answer.status != context.redirect_status:
+                raise CheckFailed(f"GET /{code} answered {answer.describe()} while it was visited")
+        started = context.clock.monotonic()
+        while True:
+            counted = _visits(context, path)
+            if counted >= made + STAGE_VISITS:
+                waited = context.clock.monotonic() - started
+                return CheckOutcome(
+                    f"{STAGE_VISITS} visits in /{code}'s stats after {waited:.1f} s",
+                    {"wait_s": round(waited, 2)},
+                )
+            if context.clock.monotonic() - started > VISITS_WAIT_SECONDS:
+                raise CheckFailed(
+                    f"{STAGE_VISITS} visits to /{code} were not in its stats after {VISITS_WAIT_SECONDS:g} s "
+                    f"({counted - made} counted): the release does not count visits, or does not fold them"
+                )
+            context.pause(0.2)
+
+
+def _visits(context: StageContext, path: str) -> int:
+    response = context.candidate.get(path, headers=context.auth)
+    expect_status(response, 200, f"GET {path}")
+    return int(response.json()["visits"])
 
 
 class UploadCheck(StageCheck):
@@ -514,6 +561,7 @@ STAGE_CHECKS = StageCheckRegistry(
         HealthCheck(),
         CreateCheck(),
         ResolveCheck(),
+        VisitsCheck(),
         UploadCheck(),
         NotFoundCheck(),
         PasswordCheck(),
@@ -537,6 +585,7 @@ def run_stage(
     clock: Clock | None = None,
     rng: random.Random | None = None,
     redirect_status: int = 302,
+    pause: Callable[[float], None] = time.sleep,
 ) -> StageReport:
     """Run every check against the candidate; passed only if all of them passed."""
     context = StageContext(
@@ -548,6 +597,7 @@ def run_stage(
         clock=clock or SystemClock(),
         rng=rng or random.SystemRandom(),
         redirect_status=redirect_status,
+        pause=pause,
     )
     results = [run_check(check, context, progress) for check in checks]
     return StageReport(passed=all(result.passed for result in results), checks=results)
