@@ -148,6 +148,7 @@ def stage_release(*, guard: Guard, release_id: str, python: Path, progress: Prog
             return outcome
         progress(f"stage: {release_id} and {current} serving a copy with {len(sample)} sampled codes")
         with _client(candidate_spec.socket) as cand, _client_or_none(current_spec) as cur:
+            links = guard.settings.links
             report = run_stage(
                 cand,
                 cur,
@@ -155,6 +156,7 @@ def stage_release(*, guard: Guard, release_id: str, python: Path, progress: Prog
                 api_key=key.secret,
                 settings=guard.settings.release,
                 progress=progress,
+                fold_seconds=links.click_flush_seconds + links.compact_seconds,
             )
             outcome.steps.append(_to_step("stage", report, clock))
             is_passed = report.passed
@@ -164,6 +166,7 @@ def stage_release(*, guard: Guard, release_id: str, python: Path, progress: Prog
                 own = run_stage(
                     cur, None, sample_codes=[], api_key=key.secret, settings=guard.settings.release,
                     progress=lambda line: None, checks=OWN_CHECKS,
+                    fold_seconds=links.click_flush_seconds + links.compact_seconds,
                 )  # fmt: skip
                 step = _to_step(CURRENT_ON_NEW_SCHEMA, own, clock)
                 done = ", ".join(c.name for c in own.checks)
