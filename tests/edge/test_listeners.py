@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -86,11 +87,16 @@ def test_an_haproxy_being_replaced_is_killed_at_once_even_when_stopped(
 ) -> None:
     edge = start_edge(edge_config)
     pids = [edge.pid, *read_master_status(edge_config).workers]
-    for pid in pids:
-        os.kill(pid, signal.SIGSTOP)  # a stopped process handles no polite signal
-    sent: list[int] = []
     real_kill = os.kill
-    monkeypatch.setattr(os, "kill", lambda pid, sig: (sent.append(sig), real_kill(pid, sig))[1])
-    stop_edge(edge, graceful=False)
-    assert set(sent) <= {signal.SIGKILL, 0} and signal.SIGKILL in sent
-    assert not any(map(is_process_running, pids))
+    try:
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)  # a stopped process handles no polite signal
+        sent: list[int] = []
+        monkeypatch.setattr(os, "kill", lambda pid, sig: (sent.append(sig), real_kill(pid, sig))[1])
+        stop_edge(edge, graceful=False)
+        assert set(sent) <= {signal.SIGKILL, 0} and signal.SIGKILL in sent
+        assert not any(map(is_process_running, pids))
+    finally:
+        for pid in pids:  # whatever the outcome, nothing stays behind
+            with contextlib.suppress(ProcessLookupError):
+                real_kill(pid, signal.SIGKILL)

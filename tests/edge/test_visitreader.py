@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -57,13 +58,31 @@ def wait_until(is_done: object, timeout: float = 20.0) -> None:
         time.sleep(0.05)
 
 
+@pytest.fixture
+def readers(tmp_path: Path) -> Iterator[Callable[[Path, float], subprocess.Popen[bytes]]]:
+    """Start readers; whatever a test does, none is left running."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(data_dir: Path, flush_seconds: float) -> subprocess.Popen[bytes]:
+        started.append(start_reader(data_dir, flush_seconds))
+        return started[-1]
+
+    yield start
+    for reader in started:
+        if reader.poll() is None:
+            reader.kill()
+            reader.wait(timeout=10)
+
+
 @pytest.mark.e2e
-def test_visits_a_reader_read_before_it_was_killed_are_counted_by_the_next(tmp_path: Path) -> None:
+def test_visits_a_reader_read_before_it_was_killed_are_counted_by_the_next(
+    tmp_path: Path, readers: Callable[[Path, float], subprocess.Popen[bytes]]
+) -> None:
     data_dir = tmp_path / "data"
     run_dir, spool = data_dir / "run", VisitSpool(data_dir / "visits")
     journal = run_dir / JOURNAL_FILE
     # a first reader counts two visits and stops as the guard stops it: it flushes
-    first = start_reader(data_dir, flush_seconds=60)
+    first = readers(data_dir, 60)
     with connect(run_dir / "visits.sock", first) as conn:
         conn.sendall(line(1) + line(2))
         wait_until(lambda: journal.exists() and journal.stat().st_size == 2 * len(line(1)))
@@ -71,7 +90,7 @@ def test_visits_a_reader_read_before_it_was_killed_are_counted_by_the_next(tmp_p
         assert first.wait(timeout=10) == 0
     assert sum(spooled(spool).values()) == 2 and journal.read_bytes() == b""
     # the next one reads five more and a line cut in two, and is killed long before its flush
-    second = start_reader(data_dir, flush_seconds=60)
+    second = readers(data_dir, 60)
     sent = b"".join(line(n) for n in range(3, 8)) + line(8)[:5]
     with connect(run_dir / "visits.sock", second) as conn:
         conn.sendall(sent)
@@ -80,7 +99,7 @@ def test_visits_a_reader_read_before_it_was_killed_are_counted_by_the_next(tmp_p
         second.wait(timeout=10)
     assert sum(spooled(spool).values()) == 2
     # HAProxy sends some lines again when the next reader is there, then goes on
-    third = start_reader(data_dir, flush_seconds=0.2)
+    third = readers(data_dir, 0.2)
     with connect(run_dir / "visits.sock", third) as conn:
         conn.sendall(line(2) + line(6) + line(7) + line(8) + line(9))
         wait_until(lambda: sum(spooled(spool).values()) == 9)
