@@ -182,6 +182,30 @@ def test_a_worker_stopped_for_ten_seconds_costs_at_most_its_requests_in_flight(
     assert any("stopped" in m for m in restarts(stack, "workers"))
 
 
+def test_after_up_is_killed_and_started_again_haproxys_death_still_refuses_no_client(
+    stack: GuardStack, links: dict[str, str]
+) -> None:
+    assert stack.process is not None
+    stack.process.send_signal(signal.SIGKILL)  # the guard dies; HAProxy and the workers serve on
+    stack.process.wait()
+    stack.start()
+    assert "adopted HAProxy" in up_log(stack)
+    assert "sockets stay HAProxy's alone" not in up_log(stack)
+    master = haproxy_master(stack)
+    with SteadyLoad(stack.front, stack.key, links) as load:
+        time.sleep(0.5)
+        killed_at = time.time()
+        os.kill(master, signal.SIGKILL)
+        seconds_until_back(stack, time.monotonic())
+        time.sleep(1.0)
+    assert haproxy_master(stack) != master
+    # the new guard copied the listening sockets from the HAProxy it adopted: clients that
+    # connect while no HAProxy runs wait for the restarted one
+    refused = [f for f in load.report.failures if "ConnectError" in f[1]]
+    assert refused == [], refused[:5]
+    assert [f for f in load.report.failures if f[0] > killed_at + 0.5] == []
+
+
 def test_a_restarted_up_stops_the_group_an_earlier_one_left_and_keeps_its_own_socket(
     stack: GuardStack,
 ) -> None:

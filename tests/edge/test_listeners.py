@@ -15,7 +15,7 @@ from tests.edge.edge_harness import FrontDoor, Upstream, free_port, wait_for
 
 from steadylink.edge import EdgeConfig, SlotSetting, read_master_status, render_config, start_edge, stop_edge
 from steadylink.edge.listeners import HeldListeners
-from steadylink.edge.process import is_process_running, restart_edge
+from steadylink.edge.process import EdgeProcess, is_process_running, restart_edge
 from steadylink.errors import ConfigError, Conflict
 
 
@@ -55,27 +55,37 @@ def test_the_config_binds_the_inherited_sockets(tmp_path: Path) -> None:
         render_config(replace(tls, listen_fds=(7,)))
 
 
+def _haproxy_on_a_held_socket(edge_config: EdgeConfig) -> tuple[HeldListeners, EdgeConfig, EdgeProcess]:
+    held = HeldListeners.open(edge_config.host, [edge_config.port])
+    config = replace(edge_config, listen_fds=held.fds, initial={0: SlotSetting(10, "ready")})
+    edge = start_edge(config)
+    assert FrontDoor(config.port).send() == (200, "s0")
+    return held, config, edge
+
+
+def _a_client_waits_for_the_next_haproxy(edge: EdgeProcess, config: EdgeConfig) -> EdgeProcess:
+    """No HAProxy runs now: a client connects all the same, is queued, and is answered by the next one."""
+    answers: list[tuple[int, str]] = []
+    waiting = threading.Thread(target=lambda: answers.append(FrontDoor(config.port).send()))
+    waiting.start()
+    waiting.join(timeout=0.5)
+    assert waiting.is_alive() and answers == []  # queued, not refused
+    edge = restart_edge(edge, config)
+    waiting.join(timeout=10)
+    assert answers == [(200, "s0")]
+    return edge
+
+
 @pytest.mark.e2e
 def test_clients_wait_for_a_restarted_haproxy_instead_of_being_refused(
     edge_config: EdgeConfig, upstreams: list[Upstream]
 ) -> None:
-    held = HeldListeners.open(edge_config.host, [edge_config.port])
-    config = replace(edge_config, listen_fds=held.fds, initial={0: SlotSetting(10, "ready")})
-    edge = start_edge(config)
+    held, config, edge = _haproxy_on_a_held_socket(edge_config)
     try:
-        assert FrontDoor(config.port).send() == (200, "s0")
         [worker] = read_master_status(config).workers
         os.kill(worker, signal.SIGKILL)  # the master exits with its worker
         wait_for(lambda: not is_process_running(edge.pid), 5)
-        # no HAProxy runs now: a client connects all the same and waits for an answer
-        answers: list[tuple[int, str]] = []
-        waiting = threading.Thread(target=lambda: answers.append(FrontDoor(config.port).send()))
-        waiting.start()
-        waiting.join(timeout=0.5)
-        assert waiting.is_alive() and answers == []
-        edge = restart_edge(edge, config)
-        waiting.join(timeout=10)
-        assert answers == [(200, "s0")]
+        edge = _a_client_waits_for_the_next_haproxy(edge, config)
     finally:
         stop_edge(edge, timeout=5)
         held.close()
@@ -100,3 +110,38 @@ def test_an_haproxy_being_replaced_is_killed_at_once_even_when_stopped(
         for pid in pids:  # whatever the outcome, nothing stays behind
             with contextlib.suppress(ProcessLookupError):
                 real_kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.e2e
+def test_copies_taken_from_a_running_haproxy_keep_clients_waiting_after_it_dies(
+    edge_config: EdgeConfig, upstreams: list[Upstream]
+) -> None:
+    # the guard that lent HAProxy its socket is gone (killed): only HAProxy's master holds it now
+    first, config, edge = _haproxy_on_a_held_socket(edge_config)
+    first.close()
+    taken = HeldListeners.take_from(edge.pid, config.listen_fds, config.host, [config.port])
+    try:
+        os.kill(edge.pid, signal.SIGKILL)
+        wait_for(lambda: not is_process_running(edge.pid), 5)
+        edge = _a_client_waits_for_the_next_haproxy(edge, replace(config, listen_fds=taken.fds))
+    finally:
+        stop_edge(edge, timeout=5)
+        taken.close()
+
+
+def test_a_descriptor_that_is_not_the_listener_is_refused_and_nothing_is_kept_open() -> None:
+    port = free_port()
+    held = HeldListeners.open("127.0.0.1", [port])
+    try:
+        with pytest.raises(OSError, match=f"not the listener on 127.0.0.1:{port + 1}"):
+            HeldListeners.take_from(os.getpid(), held.fds, "127.0.0.1", [port + 1])
+        before = len(os.listdir("/proc/self/fd"))
+        with pytest.raises(OSError, match="not the listener"):
+            HeldListeners.take_from(os.getpid(), (0,), "127.0.0.1", [port])
+        assert len(os.listdir("/proc/self/fd")) == before
+        copy = HeldListeners.take_from(os.getpid(), held.fds, "127.0.0.1", [port])
+        copy.close()
+    finally:
+        held.close()
+    with pytest.raises(OSError):
+        HeldListeners.take_from(2**22 - 7, (3,), "127.0.0.1", [port])  # no such process

@@ -8,16 +8,28 @@ meanwhile wait in the kernel's accept queue instead of being refused, and the
 HAProxy the guard starts in its place takes them from there. HAProxy's own
 reloads keep them too: the master re-executes itself with its inherited file
 descriptors. Connections the dead process had already accepted are lost with it.
+
+A guard that starts next to a running HAProxy (the previous guard was killed)
+takes copies of the sockets HAProxy's master inherited (``pidfd_getfd``,
+Linux 5.6 and later; the same user, where ptrace rules allow it), so it holds
+them from then on too. HAProxy's own ``_getsocks`` cannot give them: it
+exports only the sockets it bound itself.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ipaddress
 import os
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from steadylink.errors import Conflict
+
+# pidfd_getfd(2): the same number on every architecture (a syscall added after the tables merged)
+SYS_PIDFD_GETFD = 438
 
 # The accept queue that holds clients while no HAProxy runs (the kernel caps it at somaxconn).
 BACKLOG = 4096
@@ -42,6 +54,29 @@ class HeldListeners:
             raise
         return cls(opened)
 
+    @classmethod
+    def take_from(cls, pid: int, fds: Sequence[int], host: str, ports: Sequence[int]) -> HeldListeners:
+        """Copies of process ``pid``'s descriptors ``fds``, each checked to listen on ``host:port``.
+
+        OSError with the reason when the system refuses (no ``pidfd_getfd``, no
+        permission, the process gone) or a descriptor is not that listener.
+        """
+        if len(fds) != len(ports):
+            raise OSError(f"{len(fds)} descriptors for {len(ports)} ports")
+        taken: list[socket.socket] = []
+        try:
+            pidfd = os.pidfd_open(pid)
+            try:
+                for fd, port in zip(fds, ports, strict=True):
+                    taken.append(_listener_copy(pidfd, fd, host, port))
+            finally:
+                os.close(pidfd)
+        except BaseException:
+            for held in taken:
+                held.close()
+            raise
+        return cls(taken)
+
     @property
     def fds(self) -> tuple[int, ...]:
         return tuple(held.fileno() for held in self.sockets)
@@ -51,6 +86,38 @@ class HeldListeners:
             with contextlib.suppress(OSError):
                 held.close()
         self.sockets = []
+
+
+def _listener_copy(pidfd: int, fd: int, host: str, port: int) -> socket.socket:
+    libc = ctypes.CDLL(None, use_errno=True)
+    copied = int(libc.syscall(SYS_PIDFD_GETFD, pidfd, fd, 0))
+    if copied < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"pidfd_getfd of descriptor {fd}: {os.strerror(err)}")
+    try:
+        held = socket.socket(fileno=copied)
+    except OSError as exc:
+        os.close(copied)
+        raise OSError(f"descriptor {fd} is not the listener on {host}:{port} ({exc.strerror})") from exc
+    try:
+        address = held.getsockname()
+        listening = held.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+        if held.type != socket.SOCK_STREAM or not listening or not _is_address(address, host, port):
+            raise OSError(f"descriptor {fd} is not the listener on {host}:{port} (it is {address!r})")
+        os.set_inheritable(copied, True)
+    except BaseException:
+        held.close()
+        raise
+    return held
+
+
+def _is_address(address: tuple[str, int] | tuple[str, int, int, int], host: str, port: int) -> bool:
+    """``getsockname``'s answer is ``host:port`` (a host name is taken as matching any address)."""
+    try:
+        same_host = ipaddress.ip_address(address[0]) == ipaddress.ip_address(host)
+    except ValueError:
+        same_host = True
+    return same_host and address[1] == port
 
 
 def _listen(host: str, port: int) -> socket.socket:

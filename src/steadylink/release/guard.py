@@ -205,7 +205,7 @@ class Guard:
         if self.edge is not None and self._live_slots() and self.state.slot_of(release) is not None:
             self._prune_dead_slots()
             progress(f"adopted HAProxy (pid {self.edge.pid}) and {len(self.state.slots)} release(s)")
-            self._adopt_listen_fds()
+            self._adopt_listen_fds(progress)
             self._move_fallback(self.edge.runtime)
             self._save()
             if self.redirects is not None:
@@ -356,12 +356,11 @@ class Guard:
                 for n, w in self.state.weights.items()
                 if n in self.state.slots
             }
-            if self.listeners is None:
-                # an adopted HAProxy's sockets were its own and go with it: what is left of it
-                # is stopped, and from now on the guard holds the sockets
-                if self.edge is not None and read_pid(self.edge.config) is not None:
-                    stop_edge(self.edge, graceful=False)
-                self._hold_listeners()
+            # an adopted HAProxy whose sockets the guard could not copy: they go with it,
+            # what is left of it is stopped, and from now on the guard holds the sockets
+            if self.listeners is None and self.edge is not None and read_pid(self.edge.config) is not None:
+                stop_edge(self.edge, graceful=False)
+            self._hold_listeners()  # the new HAProxy inherits the guard's own descriptors
             config = dataclasses.replace(self.edge_config, initial=initial)
             self.edge = restart_edge(self.edge, config)
             return self.edge
@@ -376,11 +375,25 @@ class Guard:
         self.state.edge_fds = list(self.listeners.fds)
         self._save()
 
-    def _adopt_listen_fds(self) -> None:
-        """An adopted HAProxy keeps the sockets its master inherited; a reload names the same ones."""
-        expected = 1 + self.edge_config.has_tls
-        fds = tuple(self.state.edge_fds) if len(self.state.edge_fds) == expected else ()
-        self.edge_config = dataclasses.replace(self.edge_config, listen_fds=fds)
+    def _adopt_listen_fds(self, progress: ProgressFn) -> None:
+        """An adopted HAProxy keeps the sockets its master inherited; a reload names the same ones.
+
+        The guard takes copies of them, so that if this HAProxy dies clients wait for the
+        next one instead of being refused; where the system refuses, it says so and goes on.
+        """
+        config = self.edge_config
+        ports = [config.port, config.tls_port] if config.has_tls else [config.port]
+        fds = tuple(self.state.edge_fds) if len(self.state.edge_fds) == len(ports) else ()
+        self.edge_config = dataclasses.replace(config, listen_fds=fds)
+        if not fds or self.edge is None:
+            return
+        try:
+            self.listeners = HeldListeners.take_from(self.edge.pid, fds, config.host, ports)
+        except OSError as exc:
+            progress(
+                f"the front door's sockets stay HAProxy's alone ({exc}): if it dies, clients are "
+                "refused for the moment its restart takes"
+            )
 
     def replace_group(self, slot: int, *, progress: ProgressFn = print) -> int:
         """Start the slot's release on a free slot, move the weight there, stop the old group."""
