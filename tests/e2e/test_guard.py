@@ -98,6 +98,15 @@ SEED_BUGS = [
         "stage",
     ),
     (
+        "query-dropped",
+        "src/steadylink/links/targets.py",
+        'parts.path or "/", parts.query, parts.fragment',
+        'parts.path or "/", "", parts.fragment',
+        "one wrong argument: every new or changed link loses its query string; existing ones work",
+        3,
+        "stage",
+    ),
+    (
         "referer-crash",
         "src/steadylink/web/redirect.py",
         "            try:\n                answer = self.memory_redirect(code, method, request_id)\n",

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -62,6 +64,9 @@ class FakeRelease:
     home_loads: str = "/static/app.css"
     missing_static: bool = False
     edit_ignored: bool = False
+    drops_query: bool = False  # new and changed links lose their query string
+    location_prefix: str = ""  # put before every Location (a release that breaks them)
+    prefix: str = "new"  # of the codes it makes: two releases sharing one store make different ones
     counts_visits: bool = True
     visits: dict[str, int] = field(default_factory=dict)
     counter: int = 0
@@ -114,13 +119,19 @@ class FakeRelease:
             del self.links[code]
             return httpx.Response(204)
         if request.method == "PATCH" and not self.edit_ignored:
-            self.links[code] = json.loads(request.content)["url"]
+            url = json.loads(request.content)["url"].strip()
+            if not is_target(url):
+                return httpx.Response(422, json={"error": "invalid", "field": "url"})
+            self.links[code] = self.stored(url)
         return httpx.Response(200, json={"code": code, "url": self.links[code], "visits": self.visits.get(code, 0)})
 
     def create(self, url: str, password: str | None = None) -> httpx.Response:
+        url = url.strip()
+        if not is_target(url):
+            return httpx.Response(422, json={"error": "invalid", "field": "url"})
         self.counter += 1
-        code = f"new{self.counter}"
-        self.links[code] = url
+        code = f"{self.prefix}{self.counter}"
+        self.links[code] = url = self.stored(url)
         if password is not None:
             self.passwords[code] = password
         body = {
@@ -135,6 +146,9 @@ class FakeRelease:
         for name in self.drop_fields:
             body.pop(name)
         return httpx.Response(self.create_status, json=body)
+
+    def stored(self, url: str) -> str:
+        return url.split("?")[0] if self.drops_query else url
 
     def upload(self, request: httpx.Request) -> httpx.Response:
         body = request.read()
@@ -154,17 +168,23 @@ class FakeRelease:
             return httpx.Response(self.not_found_status, json={"error": "not_found"})
         if self.redirect_status >= 500:
             return httpx.Response(self.redirect_status, text="Internal Server Error")
-        url = self.links[code] + ("?v2" if code in self.differs else "")
+        url = quote(self.links[code], safe=":/?#[]@!$&'()*+,;=%") + ("?v2" if code in self.differs else "")
+        url = self.location_prefix + url
         if self.counts_visits:
             self.visits[code] = self.visits.get(code, 0) + 1
         return httpx.Response(self.redirect_status, headers={"Location": url})
+
+
+def is_target(url: str) -> bool:
+    """The app's target rules, roughly."""
+    return re.fullmatch(r"https?://[^\s@]+", url) is not None
 
 
 def stage(
     candidate: FakeRelease, current: FakeRelease | None, *, lines: list[str] | None = None
 ) -> StageReport:
     if current is not None:  # both releases read the same copy of the store
-        current.links, current.passwords = candidate.links, candidate.passwords
+        current.links, current.passwords, current.prefix = candidate.links, candidate.passwords, "cur"
     return run_stage(
         candidate.client(),
         current.client() if current else None,
@@ -193,8 +213,8 @@ def test_a_good_release_passes_every_check(clock: FakeClock) -> None:
     report = stage(FakeRelease(clock), FakeRelease(clock), lines=lines)
     assert report.passed, report.checks
     assert [c.name for c in report.checks] == list(STAGE_CHECKS.names)
-    assert report.summary() == "stage passed: 11 checks"
-    assert len(lines) == 11 and lines[0].startswith("stage: health passed")
+    assert report.summary() == "stage passed: 12 checks"
+    assert len(lines) == 12 and lines[0].startswith("stage: health passed")
     figures = {c.name: c.figures for c in report.checks}
     assert figures["differential"] == {"compared": 40, "planned": 40, "mismatches": 0, "power": 0.331}
     assert figures["latency"]["candidate_median_ms"] == pytest.approx(2.0)
@@ -217,15 +237,15 @@ BadRelease = Callable[[FakeRelease], None]
     ("label", "break_release", "failing", "in_detail"),
     [
         ("json.loads on the redirect path", lambda r: setattr(r, "redirect_status", 500),
-         {"resolve", "visits", "pages", "differential"}, "answered 500"),
+         {"resolve", "visits", "pages", "differential", "writes"}, "answered 500"),
         ("readiness broken", lambda r: setattr(r, "health_status", 503),
          {"health"}, "GET /healthz answered 503"),
         ("create broken", lambda r: setattr(r, "create_status", 500),
-         {"create", "resolve", "visits", "password", "edit"}, "POST /api/v1/links answered 500"),
+         {"create", "resolve", "visits", "password", "edit", "writes"}, "POST /api/v1/links answered 500"),
         ("a field dropped from the API", lambda r: setattr(r, "drop_fields", ("expires_at",)),
          {"create", "resolve", "visits", "edit"}, "lacks expires_at"),
         ("redirects became 301", lambda r: setattr(r, "redirect_status", 301),
-         {"resolve", "visits", "pages", "differential"}, "expected 302"),
+         {"resolve", "visits", "pages", "differential", "writes"}, "expected 302"),
         ("files served inline", lambda r: setattr(r, "upload_inline", True),
          {"upload"}, "Content-Disposition 'inline"),
         ("files truncated", lambda r: setattr(r, "upload_truncated", True),
@@ -248,9 +268,11 @@ BadRelease = Callable[[FakeRelease], None]
         ("a password link's page broken", lambda r: r.broken.update({"GET /new3": 500}),
          {"password", "pages"}, "(a password link, in a browser) answered 500"),
         ("a change through the API not kept", lambda r: setattr(r, "edit_ignored", True),
-         {"edit"}, "after it was changed to"),
+         {"edit", "writes"}, "after it was changed to"),
         ("deleting a link broken", lambda r: r.broken.update({"DELETE /api/v1/links/*": 500}),
          {"edit"}, "DELETE /api/v1/links/new1 answered 500"),
+        ("new links lose their query string", lambda r: setattr(r, "drops_query", True),
+         {"writes"}, "create 'https://example.com/path?q=1&r=two#frag': 201 'https://example.com/path'"),
         ("visits no longer counted", lambda r: setattr(r, "counts_visits", False),
          {"visits"}, "3 visits to /new1 were not in its stats after 10 s (0 counted)"),
     ],
@@ -265,6 +287,14 @@ def test_each_kind_of_bad_release_fails_its_check_and_the_others_still_run(
     assert set(report.failed) == failing, label
     assert len(report.checks) == len(STAGE_CHECKS.names)
     assert any(in_detail in check.detail for check in report.checks), report.checks
+
+
+@pytest.mark.parametrize("prefix", ["https://example.org:port", "javascript:"])
+def test_a_location_httpx_cannot_read_is_a_difference_not_a_crash(clock: FakeClock, prefix: str) -> None:
+    report = stage(FakeRelease(clock, location_prefix=prefix), FakeRelease(clock))
+    assert {"resolve", "differential", "writes"} <= set(report.failed)
+    detail = by_name(report)["differential"][1]
+    assert "(no answer httpx can read: " in detail and "(current: 302 to https://example.org/code" in detail
 
 
 def test_some_codes_answered_differently_are_reported(clock: FakeClock) -> None:
@@ -321,7 +351,7 @@ def test_the_sample_is_capped_by_the_settings(clock: FakeClock) -> None:
 
 def test_a_slow_candidate_is_rejected_after_one_round_not_the_whole_sample(clock: FakeClock) -> None:
     candidate, current = FakeRelease(clock, delay_ms=152.0), FakeRelease(clock, delay_ms=2.0)
-    current.links, current.passwords = candidate.links, candidate.passwords
+    current.links, current.passwords, current.prefix = candidate.links, candidate.passwords, "cur"
     asked: list[str] = []
     handle = candidate.handle
     candidate.handle = lambda request: (asked.append(f"{request.method} {request.url.path}"), handle(request))[1]  # type: ignore[method-assign]

@@ -157,9 +157,13 @@ class StageContext:
 
     def fetch(self, client: httpx.Client, path: str) -> Answer:
         started = self.clock.monotonic()
-        response = client.get(path, follow_redirects=False)
-        elapsed_ms = (self.clock.monotonic() - started) * 1000
-        return Answer(response.status_code, response.headers.get("location"), elapsed_ms)
+        try:
+            response = client.get(path, follow_redirects=False)
+            status, location = response.status_code, response.headers.get("location")
+        except (httpx.InvalidURL, httpx.RemoteProtocolError) as exc:
+            # httpx reads a Location even when it does not follow it: one it cannot read is an answer
+            status, location = 0, f"(no answer httpx can read: {exc})"
+        return Answer(status, location, (self.clock.monotonic() - started) * 1000)
 
     def resolve_sample(self, current: httpx.Client) -> list[SampleAnswer]:
         """Each sample code on both releases (the current first, then the candidate, so drift
@@ -374,10 +378,8 @@ class PagesCheck(StageCheck):
         asked = len(requests) + len(assets)
         figures: dict[str, Figure] = {"requests": asked, "failures": len(failures)}
         if failures:
-            shown = "; ".join(failures[:SHOWN_MISMATCHES])
-            more = f" and {len(failures) - SHOWN_MISMATCHES} more" if len(failures) > SHOWN_MISMATCHES else ""
             raise CheckFailed(
-                f"{len(failures)} of {asked} page and API requests went wrong: {shown}{more}", figures
+                f"{len(failures)} of {asked} page and API requests went wrong: {listed(failures)}", figures
             )
         compared = "as on the current release" if context.current is not None else "without a server error"
         return CheckOutcome(f"{asked} page and API requests answer {compared}", figures)
@@ -464,6 +466,101 @@ class EditCheck(StageCheck):
         return CheckOutcome(f"{code}: changed, read back, deleted")
 
 
+# Targets whose normal form a release could get wrong, created through both releases by the
+# ``writes`` check besides targets of the real sample; the last ones must be refused.
+AWKWARD_TARGETS = (
+    "https://example.com/path?q=1&r=two#frag",
+    "HTTPS://Example.COM:8443/Mixed/Case?Q=A",
+    "https://b\u00fccher.example/stra\u00dfe?\u00fc=1",
+    "http://example.com",
+    "https://example.com/a%20b/%E2%82%AC?x=%2F&y=",
+    "https://[2001:db8::1]:8080/v6?x=1",
+    "  https://example.com/padded?with=spaces  ",
+    "https://example.com/?utm_source=mail&utm_medium=email&utm_campaign=x#top",
+    "https://example.com/" + "long/" * 300,
+    "javascript:alert(1)",
+    "ftp://example.com/file",
+    "https://user:secret@example.com/",
+    "example.com/no-scheme",
+    "https://example.com/with space",
+    "",
+)
+# How many targets of the real sample the ``writes`` check creates through both releases.
+REAL_TARGETS = 12
+
+
+@dataclass(frozen=True)
+class Write:
+    """How one release answered a create or change: what the ``writes`` check compares."""
+
+    status: int
+    stored: str | None  # the link's url as the API answered it, or the refused field
+    redirect: str | None  # how the link answers afterwards: status and Location
+
+    def describe(self) -> str:
+        answered = f", then answers {self.redirect}" if self.redirect else ""
+        return f"{self.status} {self.stored!r}{answered}"
+
+
+class WritesCheck(StageCheck):
+    """New links are stored and answered as the current release does.
+
+    The same targets — a fixed set of awkward ones and targets of the real sample — are
+    created through both releases, and each created link changed to the next target: the
+    status, the url stored (or the field a refusal names) and where the link then
+    redirects must agree. The differential check compares links that already exist; this
+    one catches a release that stores new ones differently.
+    """
+
+    name = "writes"
+
+    def run(self, context: StageContext) -> CheckOutcome:
+        current = context.current
+        if current is None:
+            return CheckOutcome("skipped: no current release to compare with")
+        targets = [*AWKWARD_TARGETS, *self._real_targets(context, current)]
+        differences: list[str] = []
+        for target, following in zip(targets, [*targets[1:], targets[0]], strict=True):
+            was = self._write(context, current, target, following)
+            now = self._write(context, context.candidate, target, following)
+            differences += [
+                f"{step} {target[:80]!r}: {new.describe()} (current: {old.describe()})"
+                for step, old, new in zip(("create", "change"), was, now, strict=True)
+                if old != new
+            ]
+        figures: dict[str, Figure] = {"targets": len(targets), "differences": len(differences)}
+        if differences:
+            detail = f"{len(differences)} writes differ from the current release: {listed(differences)}"
+            raise CheckFailed(detail, figures)
+        return CheckOutcome(f"{len(targets)} targets created and changed alike on both releases", figures)
+
+    def _real_targets(self, context: StageContext, current: httpx.Client) -> list[str]:
+        if not context.sample_codes:
+            return []
+        locations = {a.current.location for a in context.resolve_sample(current)}
+        real = sorted(url for url in locations if url and url.startswith(("http://", "https://")))
+        return real[:REAL_TARGETS]
+
+    def _write(
+        self, context: StageContext, client: httpx.Client, target: str, following: str
+    ) -> tuple[Write, Write]:
+        """The answers to creating ``target`` and then changing the link to ``following``."""
+        made = client.post("/api/v1/links", json={"url": target}, headers=context.auth)
+        created = self._answer(context, client, made)
+        if made.status_code != 201:
+            return created, created
+        path = f"/api/v1/links/{made.json()['code']}"
+        changed = client.patch(path, json={"url": following}, headers=context.auth)
+        return created, self._answer(context, client, changed)
+
+    def _answer(self, context: StageContext, client: httpx.Client, response: httpx.Response) -> Write:
+        body = response.json()
+        if response.status_code >= 300:
+            return Write(response.status_code, str(body.get("field")), None)
+        redirect = context.fetch(client, f"/{body['code']}").describe()
+        return Write(response.status_code, body.get("url"), redirect)
+
+
 class DifferentialCheck(StageCheck):
     """Every sample code gets the same status and Location from both releases."""
 
@@ -488,11 +585,8 @@ class DifferentialCheck(StageCheck):
             "power": round(power, 4),
         }
         if is_differential_failure(len(answers), len(mismatches), context.settings):
-            shown = "; ".join(mismatches[:SHOWN_MISMATCHES])
-            hidden = len(mismatches) - SHOWN_MISMATCHES
-            more = f" and {hidden} more" if hidden > 0 else ""
             stopped = f" (stopped after {len(answers)} of {planned})" if len(answers) < planned else ""
-            detail = f"{len(mismatches)} of {len(answers)} codes differ{stopped}: {shown}{more}"
+            detail = f"{len(mismatches)} of {len(answers)} codes differ{stopped}: {listed(mismatches)}"
             raise CheckFailed(detail, figures)
         floor = context.settings.canary_error_floor
         return CheckOutcome(
@@ -521,6 +615,12 @@ class LatencyCheck(StageCheck):
         if candidate_ms > limit_ms:
             raise CheckFailed(detail, figures)
         return CheckOutcome(detail, figures)
+
+
+def listed(items: Sequence[str]) -> str:
+    """The first few items, and how many more there are."""
+    hidden = len(items) - SHOWN_MISMATCHES
+    return "; ".join(items[:SHOWN_MISMATCHES]) + (f" and {hidden} more" if hidden > 0 else "")
 
 
 def mismatches_in(answers: Iterable[SampleAnswer]) -> list[SampleAnswer]:
@@ -571,6 +671,7 @@ STAGE_CHECKS = StageCheckRegistry(
         PagesCheck(),
         EditCheck(),
         DifferentialCheck(),
+        WritesCheck(),
         LatencyCheck(),
     ]
 )
@@ -623,7 +724,7 @@ def run_check(check: StageCheck, context: StageContext, progress: Progress) -> C
         passed, detail, figures = True, outcome.detail, outcome.figures
     except CheckFailed as exc:
         passed, detail, figures = False, exc.detail, exc.figures
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL: a Location httpx cannot read
         passed, detail, figures = False, f"{type(exc).__name__}: {exc}", {}
     except (ValueError, KeyError, TypeError) as exc:  # a body that is not the contract's JSON
         passed, detail, figures = False, f"unexpected answer: {type(exc).__name__}: {exc}", {}
