@@ -107,6 +107,15 @@ SEED_BUGS = [
         "stage",
     ),
     (
+        "disabled-ignored",
+        "src/steadylink/links/service.py",
+        "    if link is None or link.is_disabled:\n",
+        "    if link is None:\n",
+        "one condition dropped: a link its owner disabled redirects again; every other link works",
+        3,
+        "stage",
+    ),
+    (
         "referer-crash",
         "src/steadylink/web/redirect.py",
         "            try:\n                answer = self.memory_redirect(code, method, request_id)\n",

@@ -33,11 +33,13 @@ from steadylink.release.stage import (
     StageReport,
     run_stage,
 )
+from steadylink.release.stage_fixtures import add_stage_fixtures
 from steadylink.settings import ReleaseSettings, load_settings
 from steadylink.types import Role
 
 API_KEY = "sk_stage_test"
 SAMPLE = [f"code{i:03d}" for i in range(40)]
+FIXTURES = {"gone1": 410, "off1": 404, "used1": 410}
 
 
 @dataclass
@@ -70,6 +72,11 @@ class FakeRelease:
     counts_visits: bool = True
     visits: dict[str, int] = field(default_factory=dict)
     counter: int = 0
+    # links that must not redirect, and why: "disabled", "expired", or a visit limit
+    stopped: dict[str, str | int] = field(default_factory=dict)
+    # "disabled", "expired", "limit": a state this release no longer honours
+    ignores: frozenset[str] = frozenset()
+    taken: dict[str, int] = field(default_factory=dict)  # visits of limited links
 
     def client(self) -> httpx.Client:
         return httpx.Client(transport=httpx.MockTransport(self.handle), base_url="http://stage")
@@ -90,7 +97,7 @@ class FakeRelease:
                 return httpx.Response(401, json={"error": "unauthorized"})
             if path == "/api/v1/links" and method == "POST":
                 body = json.loads(request.content)
-                return self.create(body["url"], body.get("password"))
+                return self.create(body["url"], body.get("password"), body.get("max_visits"))
             if path == "/api/v1/files" and method == "POST":
                 return self.upload(request)
             if path in ("/api/v1/links", "/api/v1/whoami"):
@@ -119,13 +126,19 @@ class FakeRelease:
             del self.links[code]
             return httpx.Response(204)
         if request.method == "PATCH" and not self.edit_ignored:
-            url = json.loads(request.content)["url"].strip()
+            changes = json.loads(request.content)
+            if "is_disabled" in changes:
+                self.stopped.pop(code, None)
+                if changes["is_disabled"]:
+                    self.stopped[code] = "disabled"
+                return httpx.Response(200, json={"code": code, "url": self.links[code]})
+            url = changes["url"].strip()
             if not is_target(url):
                 return httpx.Response(422, json={"error": "invalid", "field": "url"})
             self.links[code] = self.stored(url)
         return httpx.Response(200, json={"code": code, "url": self.links[code], "visits": self.visits.get(code, 0)})
 
-    def create(self, url: str, password: str | None = None) -> httpx.Response:
+    def create(self, url: str, password: str | None = None, max_visits: int | None = None) -> httpx.Response:
         url = url.strip()
         if not is_target(url):
             return httpx.Response(422, json={"error": "invalid", "field": "url"})
@@ -134,6 +147,8 @@ class FakeRelease:
         self.links[code] = url = self.stored(url)
         if password is not None:
             self.passwords[code] = password
+        if max_visits is not None:
+            self.stopped[code] = max_visits
         body = {
             "code": code,
             "short_url": f"http://stage/{code}",
@@ -168,6 +183,15 @@ class FakeRelease:
             return httpx.Response(self.not_found_status, json={"error": "not_found"})
         if self.redirect_status >= 500:
             return httpx.Response(self.redirect_status, text="Internal Server Error")
+        why = self.stopped.get(code)
+        if why == "disabled" and "disabled" not in self.ignores:
+            return httpx.Response(404, json={"error": "not_found"})
+        if why == "expired" and "expired" not in self.ignores:
+            return httpx.Response(410, json={"error": "gone"})
+        if isinstance(why, int) and "limit" not in self.ignores:
+            if self.taken.get(code, 0) >= why:  # counted in the store before the redirect
+                return httpx.Response(410, json={"error": "gone"})
+            self.taken[code] = self.taken.get(code, 0) + 1
         url = quote(self.links[code], safe=":/?#[]@!$&'()*+,;=%") + ("?v2" if code in self.differs else "")
         url = self.location_prefix + url
         if self.counts_visits:
@@ -183,8 +207,13 @@ def is_target(url: str) -> bool:
 def stage(
     candidate: FakeRelease, current: FakeRelease | None, *, lines: list[str] | None = None
 ) -> StageReport:
+    # the guard's fixtures in the copy: links in each state that must not redirect
+    candidate.links.update({code: f"https://example.org/{code}" for code in FIXTURES})
+    candidate.stopped.update({"gone1": "expired", "off1": "disabled", "used1": 1})
+    candidate.taken["used1"] = 1
     if current is not None:  # both releases read the same copy of the store
         current.links, current.passwords, current.prefix = candidate.links, candidate.passwords, "cur"
+        current.stopped, current.taken = candidate.stopped, candidate.taken
     return run_stage(
         candidate.client(),
         current.client() if current else None,
@@ -196,6 +225,7 @@ def stage(
         clock=candidate.clock,
         rng=random.Random(3),
         pause=candidate.clock.advance,
+        expected=FIXTURES,
     )
 
 
@@ -213,8 +243,8 @@ def test_a_good_release_passes_every_check(clock: FakeClock) -> None:
     report = stage(FakeRelease(clock), FakeRelease(clock), lines=lines)
     assert report.passed, report.checks
     assert [c.name for c in report.checks] == list(STAGE_CHECKS.names)
-    assert report.summary() == "stage passed: 12 checks"
-    assert len(lines) == 12 and lines[0].startswith("stage: health passed")
+    assert report.summary() == "stage passed: 13 checks"
+    assert len(lines) == 13 and lines[0].startswith("stage: health passed")
     figures = {c.name: c.figures for c in report.checks}
     assert figures["differential"] == {"compared": 40, "planned": 40, "mismatches": 0, "power": 0.331}
     assert figures["latency"]["candidate_median_ms"] == pytest.approx(2.0)
@@ -237,15 +267,16 @@ BadRelease = Callable[[FakeRelease], None]
     ("label", "break_release", "failing", "in_detail"),
     [
         ("json.loads on the redirect path", lambda r: setattr(r, "redirect_status", 500),
-         {"resolve", "visits", "pages", "differential", "writes"}, "answered 500"),
+         {"resolve", "visits", "pages", "lifecycle", "differential", "writes"}, "answered 500"),
         ("readiness broken", lambda r: setattr(r, "health_status", 503),
          {"health"}, "GET /healthz answered 503"),
         ("create broken", lambda r: setattr(r, "create_status", 500),
-         {"create", "resolve", "visits", "password", "edit", "writes"}, "POST /api/v1/links answered 500"),
+         {"create", "resolve", "visits", "password", "edit", "lifecycle", "writes"},
+         "POST /api/v1/links answered 500"),
         ("a field dropped from the API", lambda r: setattr(r, "drop_fields", ("expires_at",)),
          {"create", "resolve", "visits", "edit"}, "lacks expires_at"),
         ("redirects became 301", lambda r: setattr(r, "redirect_status", 301),
-         {"resolve", "visits", "pages", "differential", "writes"}, "expected 302"),
+         {"resolve", "visits", "pages", "lifecycle", "differential", "writes"}, "expected 302"),
         ("files served inline", lambda r: setattr(r, "upload_inline", True),
          {"upload"}, "Content-Disposition 'inline"),
         ("files truncated", lambda r: setattr(r, "upload_truncated", True),
@@ -268,11 +299,17 @@ BadRelease = Callable[[FakeRelease], None]
         ("a password link's page broken", lambda r: r.broken.update({"GET /new3": 500}),
          {"password", "pages"}, "(a password link, in a browser) answered 500"),
         ("a change through the API not kept", lambda r: setattr(r, "edit_ignored", True),
-         {"edit", "writes"}, "after it was changed to"),
+         {"edit", "lifecycle", "writes"}, "after it was changed to"),
         ("deleting a link broken", lambda r: r.broken.update({"DELETE /api/v1/links/*": 500}),
          {"edit"}, "DELETE /api/v1/links/new1 answered 500"),
         ("new links lose their query string", lambda r: setattr(r, "drops_query", True),
          {"writes"}, "create 'https://example.com/path?q=1&r=two#frag': 201 'https://example.com/path'"),
+        ("expired links redirect", lambda r: setattr(r, "ignores", frozenset({"expired"})),
+         {"lifecycle"}, "/gone1 answered 302, expected 410"),
+        ("disabled links redirect", lambda r: setattr(r, "ignores", frozenset({"disabled"})),
+         {"lifecycle"}, "/off1 answered 302, expected 404"),
+        ("visit limits no longer hold", lambda r: setattr(r, "ignores", frozenset({"limit"})),
+         {"lifecycle"}, "(limited to 2 visits) answered [302, 302, 302], expected [302, 302, 410]"),
         ("visits no longer counted", lambda r: setattr(r, "counts_visits", False),
          {"visits"}, "3 visits to /new1 were not in its stats after 10 s (0 counted)"),
     ],
@@ -402,6 +439,7 @@ class StagedData:
     data_dir: Path
     api_key: str
     codes: list[str]
+    expected: dict[str, int]
 
 
 @pytest.fixture
@@ -418,9 +456,10 @@ def staged_data(tmp_path: Path) -> StagedData:
             create_link(store=store, settings=settings, clock=clock, rng=rng, new=new)
         key = create_key(store=store, clock=clock, name="stage", role=Role.EDITOR)
         codes = store.sample_codes(200)
+        expected = add_stage_fixtures(store, settings, clock)
     finally:
         store.close()
-    return StagedData(settings.data_dir, key.secret, codes)
+    return StagedData(settings.data_dir, key.secret, codes, expected)
 
 
 Serve = Callable[[Path], httpx.Client]
@@ -483,7 +522,9 @@ def test_the_real_app_on_unix_sockets_passes_the_stage(staged_data: StagedData, 
         api_key=staged_data.api_key,
         settings=ReleaseSettings(),
         progress=lines.append,
+        expected=staged_data.expected,
     )
     assert report.passed, "\n".join(lines)
     passed, detail = by_name(report)["differential"]
     assert passed and detail.startswith("459 requests answer alike on both releases (99.0% sure"), detail
+    assert by_name(report)["lifecycle"] == (True, "3 stopped links and 3 made here answered as they must")

@@ -30,9 +30,10 @@ import statistics
 import string
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, ClassVar
 
 import httpx
@@ -146,6 +147,8 @@ class StageContext:
     pause: Callable[[float], None] = time.sleep
     # how long visits may take to reach the stats: the release's flush and fold intervals
     visits_wait_seconds: float = 2.0 + VISITS_WAIT_MARGIN_SECONDS
+    # links the guard put into the copy in states that must not redirect: code -> status
+    expected: Mapping[str, int] = field(default_factory=dict)
     _sample_answers: list[SampleAnswer] | None = None
 
     @property
@@ -466,6 +469,49 @@ class EditCheck(StageCheck):
         return CheckOutcome(f"{code}: changed, read back, deleted")
 
 
+class LifecycleCheck(StageCheck):
+    """Links stop redirecting when they should, and only then.
+
+    The guard's fixtures in the copy (an expired, a disabled and a used-up link) get their
+    status; a link limited to two visits redirects twice, then answers 410; a link that
+    expires in an hour redirects; a link disabled through the API answers 404, and redirects
+    again once enabled.
+    """
+
+    name = "lifecycle"
+
+    def run(self, context: StageContext) -> CheckOutcome:
+        wrong = [
+            f"/{code} answered {answer.status}, expected {status}"
+            for code, status in context.expected.items()
+            if (answer := context.fetch(context.candidate, f"/{code}")).status != status
+        ]
+        ok = context.redirect_status
+        later = (context.clock.now() + timedelta(hours=1)).isoformat()
+        limited = self._create(context, {"max_visits": 2})
+        wrong += self._expect(context, limited, [ok, ok, 410], "limited to 2 visits")
+        expiring = self._create(context, {"expires_at": later})
+        wrong += self._expect(context, expiring, [ok], "expiring in an hour")
+        for disabled, status in ((True, 404), (False, ok)):
+            path = f"/api/v1/links/{expiring}"
+            changed = context.candidate.patch(path, json={"is_disabled": disabled}, headers=context.auth)
+            expect_status(changed, 200, f"PATCH {path} is_disabled={str(disabled).lower()}")
+            wrong += self._expect(context, expiring, [status], "disabled" if disabled else "enabled again")
+        if wrong:
+            raise CheckFailed("; ".join(wrong), {"wrong": len(wrong)})
+        return CheckOutcome(f"{len(context.expected)} stopped links and 3 made here answered as they must")
+
+    def _create(self, context: StageContext, fields: dict[str, Any]) -> str:
+        url = f"https://example.com/stage-check/lifecycle/{context.make_token()}"
+        made = context.candidate.post("/api/v1/links", json={"url": url, **fields}, headers=context.auth)
+        expect_status(made, 201, f"POST /api/v1/links with {', '.join(fields)}")
+        return str(made.json()["code"])
+
+    def _expect(self, context: StageContext, code: str, statuses: list[int], what: str) -> list[str]:
+        got = [context.fetch(context.candidate, f"/{code}").status for _ in statuses]
+        return [] if got == statuses else [f"/{code} ({what}) answered {got}, expected {statuses}"]
+
+
 # Targets whose normal form a release could get wrong, created through both releases by the
 # ``writes`` check besides targets of the real sample; the last ones must be refused.
 AWKWARD_TARGETS = (
@@ -670,6 +716,7 @@ STAGE_CHECKS = StageCheckRegistry(
         PasswordCheck(),
         PagesCheck(),
         EditCheck(),
+        LifecycleCheck(),
         DifferentialCheck(),
         WritesCheck(),
         LatencyCheck(),
@@ -691,6 +738,7 @@ def run_stage(
     redirect_status: int = 302,
     pause: Callable[[float], None] = time.sleep,
     fold_seconds: float = 2.0,
+    expected: Mapping[str, int] | None = None,
 ) -> StageReport:
     """Run every check against the candidate; passed only if all of them passed."""
     context = StageContext(
@@ -704,6 +752,7 @@ def run_stage(
         redirect_status=redirect_status,
         pause=pause,
         visits_wait_seconds=fold_seconds + VISITS_WAIT_MARGIN_SECONDS,
+        expected=expected or {},
     )
     results = [run_check(check, context, progress) for check in checks]
     return StageReport(passed=all(result.passed for result in results), checks=results)

@@ -33,6 +33,7 @@ from steadylink.release.stage import (
     StageReport,
     run_stage,
 )
+from steadylink.release.stage_fixtures import add_stage_fixtures
 from steadylink.release.stage_power import differential_sample_size
 from steadylink.release.workers import (
     WorkerSpec,
@@ -100,6 +101,7 @@ def stage_release(*, guard: Guard, release_id: str, python: Path, progress: Prog
     try:
         key = create_key(store=store, clock=SystemClock(), name=f"stage {release_id}", role=Role.ADMIN)
         sample = store.sample_codes(differential_sample_size(guard.settings.release))
+        fixtures = add_stage_fixtures(store, guard.settings, SystemClock())
     finally:
         store.close()
 
@@ -159,6 +161,7 @@ def stage_release(*, guard: Guard, release_id: str, python: Path, progress: Prog
                 settings=guard.settings.release,
                 progress=progress,
                 fold_seconds=links.click_flush_seconds + links.compact_seconds,
+                expected=fixtures,
             )
             outcome.steps.append(_to_step("stage", report, clock))
             is_passed = report.passed
@@ -167,7 +170,7 @@ def stage_release(*, guard: Guard, release_id: str, python: Path, progress: Prog
                 # the sample on the migrated copy were already the differential's reference.
                 own = run_stage(
                     cur, None, sample_codes=[], api_key=key.secret, settings=guard.settings.release,
-                    progress=lambda line: None, checks=OWN_CHECKS,
+                    progress=lambda line: None, checks=OWN_CHECKS, expected=fixtures,
                     fold_seconds=links.click_flush_seconds + links.compact_seconds,
                 )  # fmt: skip
                 step = _to_step(CURRENT_ON_NEW_SCHEMA, own, clock)
