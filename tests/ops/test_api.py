@@ -69,6 +69,8 @@ def test_deploy_refusals_name_the_problem(client: TestClient, sqlite_store: SqlS
     assert r.status_code == 422 and r.json()["field"] == "source"
     r = client.post("/ops/v1/deploys", json={"ref": ""}, headers=deployer)
     assert r.status_code == 422 and r.json()["field"] == "ref"
+    r = client.post("/ops/v1/deploys", json={"ref": "main", "expect_change": ["health"]}, headers=deployer)
+    assert r.status_code == 422 and r.json()["field"] == "expect_change"
     r = client.post("/ops/v1/deploys", content=b"{not json", headers=deployer)
     assert r.status_code in (400, 422) and "Traceback" not in r.text
     r = client.post("/ops/v1/deploys", json={"ref": "main", "source": str(tmp_path / "none")}, headers=deployer)

@@ -68,6 +68,8 @@ class FakeRelease:
     edit_ignored: bool = False
     drops_query: bool = False  # new and changed links lose their query string
     location_prefix: str = ""  # put before every Location (a release that breaks them)
+    short_host: str = "stage"
+    reads_wrong: bool = False  # an API read answers the URL with a slash added
     prefix: str = "new"  # of the codes it makes: two releases sharing one store make different ones
     counts_visits: bool = True
     visits: dict[str, int] = field(default_factory=dict)
@@ -136,7 +138,8 @@ class FakeRelease:
             if not is_target(url):
                 return httpx.Response(422, json={"error": "invalid", "field": "url"})
             self.links[code] = self.stored(url)
-        return httpx.Response(200, json={"code": code, "url": self.links[code], "visits": self.visits.get(code, 0)})
+        url = self.links[code] + ("/" if self.reads_wrong and request.method == "GET" else "")
+        return httpx.Response(200, json={"code": code, "url": url, "visits": self.visits.get(code, 0)})
 
     def create(self, url: str, password: str | None = None, max_visits: int | None = None) -> httpx.Response:
         url = url.strip()
@@ -151,7 +154,7 @@ class FakeRelease:
             self.stopped[code] = max_visits
         body = {
             "code": code,
-            "short_url": f"http://stage/{code}",
+            "short_url": f"http://{self.short_host}/{code}",
             "url": url,
             "created_at": "2026-01-01T00:00:00Z",
             "expires_at": None,
@@ -274,7 +277,7 @@ BadRelease = Callable[[FakeRelease], None]
          {"create", "resolve", "visits", "password", "edit", "lifecycle", "writes"},
          "POST /api/v1/links answered 500"),
         ("a field dropped from the API", lambda r: setattr(r, "drop_fields", ("expires_at",)),
-         {"create", "resolve", "visits", "edit"}, "lacks expires_at"),
+         {"create", "resolve", "visits", "edit", "writes"}, "lacks expires_at"),
         ("redirects became 301", lambda r: setattr(r, "redirect_status", 301),
          {"resolve", "visits", "pages", "lifecycle", "differential", "writes"}, "expected 302"),
         ("files served inline", lambda r: setattr(r, "upload_inline", True),
@@ -310,6 +313,10 @@ BadRelease = Callable[[FakeRelease], None]
          {"lifecycle"}, "/off1 answered 302, expected 404"),
         ("visit limits no longer hold", lambda r: setattr(r, "ignores", frozenset({"limit"})),
          {"lifecycle"}, "(limited to 2 visits) answered [302, 302, 302], expected [302, 302, 410]"),
+        ("short links made with the wrong host", lambda r: setattr(r, "short_host", "localhost"),
+         {"writes"}, "short_url = 'http://localhost/{code}' (current: 'http://stage/{code}')"),
+        ("an API read answers another URL", lambda r: setattr(r, "reads_wrong", True),
+         {"pages", "edit"}, "GET /api/v1/links/code000 reads url = 'https://example.org/code000/' (current: "),
         ("visits no longer counted", lambda r: setattr(r, "counts_visits", False),
          {"visits"}, "3 visits to /new1 were not in its stats after 10 s (0 counted)"),
     ],
@@ -332,6 +339,22 @@ def test_a_location_httpx_cannot_read_is_a_difference_not_a_crash(clock: FakeClo
     assert {"resolve", "differential", "writes"} <= set(report.failed)
     detail = by_name(report)["differential"][1]
     assert "(no answer httpx can read: " in detail and "(current: 302 to https://example.org/code" in detail
+
+
+def test_a_change_the_deployer_expects_is_recorded_and_passes_but_nothing_else_does(clock: FakeClock) -> None:
+    candidate = FakeRelease(clock, drops_query=True, differs=frozenset(SAMPLE[:5]), health_status=503)
+    current = FakeRelease(clock)
+    current.links, current.passwords, current.prefix = candidate.links, candidate.passwords, "cur"
+    current.stopped, current.taken = candidate.stopped, candidate.taken
+    report = run_stage(
+        candidate.client(), current.client(), sample_codes=SAMPLE, api_key=API_KEY,
+        settings=ReleaseSettings(stage_sample=len(SAMPLE), stage_concurrency=1), clock=clock,
+        expected_changes=("writes", "differential"),
+    )  # fmt: skip
+    assert report.failed == ["health"]  # only the comparisons were expected to differ
+    for name in ("writes", "differential"):
+        passed, detail = by_name(report)[name]
+        assert passed and detail.startswith("differences the deployer expected: "), detail
 
 
 def test_some_codes_answered_differently_are_reported(clock: FakeClock) -> None:

@@ -22,6 +22,7 @@ from steadylink.cli.watch import print_watch_status
 from steadylink.errors import InvalidInput
 from steadylink.ops.client import GuardClient
 from steadylink.release.deploy import EXIT_REFUSED, failure_summary
+from steadylink.release.stage import CHANGEABLE_CHECKS
 from steadylink.settings import Settings
 from steadylink.streams import protect_std_streams
 from steadylink.watch.journal import Event, Journal
@@ -87,11 +88,23 @@ def deploy(
     ref: str = typer.Argument(..., help="Git ref to release: branch, tag or commit."),
     source: Path | None = typer.Option(None, "--source", help="Git checkout to build from."),
     no_canary: bool = typer.Option(False, "--no-canary", help="Emergency path (admin): skip the canary."),
+    expect_change: list[str] = typer.Option(
+        [],
+        "--expect-change",
+        help="A stage comparison this release changes on purpose (differential: how existing links "
+        "answer; writes: how new links are stored); its differences are recorded, not rejected.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the release record as JSON."),
 ) -> None:
     """Build, gate, stage and canary REF; exit 0 promoted, 3 rejected, 4 rolled back, 2 refused."""
+    unknown = [name for name in expect_change if name not in CHANGEABLE_CHECKS]
+    if unknown:
+        err().print(
+            f"[bold red]error:[/] --expect-change takes {' or '.join(CHANGEABLE_CHECKS)}, not {unknown[0]!r}."
+        )
+        raise typer.Exit(EXIT_REFUSED)
     client = GuardClient.find(state_of(ctx).settings())
-    body: dict[str, object] = {"ref": ref, "no_canary": no_canary}
+    body: dict[str, object] = {"ref": ref, "no_canary": no_canary, "expect_change": expect_change}
     if source is not None:
         body["source"] = str(source.resolve())
     final = client.deploy(body, on_progress=lambda line: err().print(f"  {line}", highlight=False))

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header
 from fastapi.responses import StreamingResponse
@@ -43,6 +43,8 @@ class DeployBody(BaseModel):
     ref: str = Field(min_length=1, max_length=200)
     source: str | None = Field(default=None, max_length=4096)
     no_canary: bool = False
+    # stage comparisons that will differ on purpose (``steadylink.release.stage.CHANGEABLE_CHECKS``)
+    expect_change: list[Literal["differential", "writes"]] = Field(default_factory=list, max_length=2)
 
 
 class RollbackBody(BaseModel):
@@ -159,8 +161,9 @@ def create_ops_app(
                 field="source",
             )
         request = DeployRequest(
-            ref=body.ref, source_dir=source, actor=key.name, role=Role(key.role), skip_canary=body.no_canary
-        )
+            ref=body.ref, source_dir=source, actor=key.name, role=Role(key.role), skip_canary=body.no_canary,
+            expected_changes=tuple(dict.fromkeys(body.expect_change)),
+        )  # fmt: skip
         return StreamingResponse(_run_deploy(guard, request, key.id), media_type="application/x-ndjson")
 
     install_watch_routes(app, caller=caller, need=need, journal=journal, watch=watch)

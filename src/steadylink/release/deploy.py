@@ -50,6 +50,8 @@ class DeployRequest:
     actor: str
     role: Role
     skip_canary: bool = False
+    # stage comparisons the deployer expects to differ (a change of behaviour on purpose)
+    expected_changes: tuple[str, ...] = ()
 
 
 def failure_summary(output: str, *, tail: int = 12) -> list[str]:
@@ -111,7 +113,10 @@ class Deployment:
         self.progress(f"release {record.id}: {resolved.short} {resolved.subject}")
         self._journal(
             "deploy.started", f"{request.actor} deploys {request.ref} ({resolved.short} {resolved.subject})",
-            body={"ref": request.ref, "source": str(request.source_dir), "by": request.actor},
+            body={
+                "ref": request.ref, "source": str(request.source_dir), "by": request.actor,
+                "expected_changes": list(request.expected_changes),
+            },
         )  # fmt: skip
         try:
             built = self._build(resolved)
@@ -121,7 +126,7 @@ class Deployment:
             if not self._gate(built):
                 return self._finish("rejected", EXIT_REJECTED)
             record.verdict = "gated"
-            if not self._stage(built.venv_python):
+            if not self._stage(built.venv_python, request.expected_changes):
                 return self._finish("rejected", EXIT_REJECTED)
             record.verdict = "staged"
             self._migrate_production(built.venv_python)
@@ -166,12 +171,13 @@ class Deployment:
         self._add_steps(result.to_step_record() for result in report.results)
         return report.is_passed
 
-    def _stage(self, python: Path) -> bool:
+    def _stage(self, python: Path, expected_changes: tuple[str, ...]) -> bool:
         assert self.record is not None
         started = time.monotonic()
         report = stage_release(
-            guard=self.guard, release_id=self.record.id, python=python, progress=self.progress
-        )
+            guard=self.guard, release_id=self.record.id, python=python, progress=self.progress,
+            expected_changes=expected_changes,
+        )  # fmt: skip
         self._add_steps(report.steps)
         self.progress(
             f"stage: {'passed' if report.is_passed else 'FAILED'} in {time.monotonic() - started:.1f}s"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,7 +65,9 @@ class StageOutcome:
     steps: list[StepRecord] = field(default_factory=list)
 
 
-def stage_release(*, guard: Guard, release_id: str, python: Path, progress: Progress) -> StageOutcome:
+def stage_release(
+    *, guard: Guard, release_id: str, python: Path, progress: Progress, expected_changes: Sequence[str] = ()
+) -> StageOutcome:
     clock = guard.clock
     outcome = StageOutcome(is_passed=False)
     stage_dir = guard.data_dir / "releases" / release_id / "stage"
@@ -162,6 +164,7 @@ def stage_release(*, guard: Guard, release_id: str, python: Path, progress: Prog
                 progress=progress,
                 fold_seconds=links.click_flush_seconds + links.compact_seconds,
                 expected=fixtures,
+                expected_changes=expected_changes,
             )
             outcome.steps.append(_to_step("stage", report, clock))
             is_passed = report.passed
