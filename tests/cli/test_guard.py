@@ -29,7 +29,7 @@ def test_commands_that_need_a_guard_say_how_to_start_one(cli: Invoke) -> None:
 def test_deploy_names_what_expect_change_takes(cli: Invoke) -> None:
     result = cli("deploy", "main", "--expect-change", "latency")
     assert result.exit_code == 2 and "Traceback" not in result.output
-    assert "--expect-change takes differential or writes, not 'latency'" in result.output
+    assert "--expect-change takes differential, writes, data, not 'latency'" in result.output
 
 
 def test_up_refuses_a_busy_ops_port_naming_it(cli: Invoke, busy_port: int, data_dir: Path) -> None:

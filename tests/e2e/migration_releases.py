@@ -6,6 +6,10 @@ promoted. ``commit_destructive_migration`` (contract too early): renames
 ``links.owner`` to ``links.owned_by`` while the release serving now still
 reads ``owner``; the candidate itself is consistent with the rename, so only
 the current release breaks, and staging must reject it naming the migration.
+``commit_corrupting_migration``: a data migration meant to move every target
+to https with its two arguments swapped: the schema is untouched and both
+releases read the rewritten targets alike, so only the targets the guard read
+before migrating show it.
 Both revisions follow whatever head the checkout has (``head_revision``), so
 migrations added later on main do not collide with them. Used by
 ``tests/e2e/test_migrations.py``; a benchmark can use them the same way.
@@ -22,6 +26,7 @@ from steadylink.links.migrate import head_revision
 VERSIONS = "src/steadylink/links/migrations/versions"
 ADDITIVE_REVISION = "t9001_note"
 DESTRUCTIVE_REVISION = "t9002_owned_by"
+CORRUPTING_REVISION = "t9003_https"
 
 
 def commit_release(
@@ -102,3 +107,15 @@ def commit_destructive_migration(repo: Path, branch: str = "contract", base: str
             upgrade, downgrade)},
     )  # fmt: skip
     return DESTRUCTIVE_REVISION
+
+
+def commit_corrupting_migration(repo: Path, branch: str = "to-https", base: str = "expand") -> str:
+    """A data migration with one wrong line: it moves every https target to http (after expand's)."""
+    upgrade = "    op.execute(\"UPDATE links SET url = replace(url, 'https://', 'http://')\")"
+    downgrade = "    pass  # targets cannot be told apart afterwards"
+    commit_release(
+        repo, branch, base=base, message="v2: every link to https (a data migration)",
+        files={f"{VERSIONS}/{CORRUPTING_REVISION}.py": migration(
+            CORRUPTING_REVISION, ADDITIVE_REVISION, "every link target to https", upgrade, downgrade)},
+    )  # fmt: skip
+    return CORRUPTING_REVISION

@@ -11,15 +11,18 @@ serving, not the source's newest commit.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from tests.e2e.guard_harness import GuardStack, SteadyLoad, git, make_source_repo, short_tmp
 from tests.e2e.migration_releases import (
     ADDITIVE_REVISION,
     DESTRUCTIVE_REVISION,
     commit_additive_migration,
+    commit_corrupting_migration,
     commit_destructive_migration,
 )
 from tests.e2e.test_guard import FAST_RELEASES, deploy, serving
@@ -33,6 +36,7 @@ def stack() -> Iterator[GuardStack]:
     source = make_source_repo(workdir)
     commit_additive_migration(source)
     commit_destructive_migration(source)
+    commit_corrupting_migration(source)
     with GuardStack(workdir, source, FAST_RELEASES).running() as guard:
         yield guard
 
@@ -119,6 +123,24 @@ def test_a_destructive_migration_is_rejected_naming_it_and_the_old_release_serve
     assert load.report.failures == []
     assert serving(stack) == before
     assert f"release.rejected {record['id']}: " in up_log(stack)
+
+
+def test_a_migration_that_rewrites_targets_is_rejected_though_both_releases_agree(
+    stack: GuardStack, links: dict[str, str]
+) -> None:
+    before = serving(stack)
+    with SteadyLoad(stack.front, stack.key, links) as load:
+        code, record, output = deploy(stack, "to-https")
+    assert code == 3, output
+    assert record["caught_by"] == "stage", output
+    [step] = [s for s in record["steps"] if s["name"] == "stage"]  # type: ignore[union-attr]
+    said = str(step["output_tail"])
+    assert "FAIL data: after the migrations, " in said, said
+    assert re.search(r"now answers 302 to http://(\w+)\.example/\S+, it led to https://\1\.example/", said), said
+    assert load.report.failures == []
+    assert serving(stack) == before
+    answer = httpx.get(f"{stack.front}/{next(iter(links))}", timeout=5)
+    assert answer.headers["location"].startswith("https://seed.example/")  # production untouched
 
 
 def test_a_restarted_up_serves_the_recorded_release_not_the_newest_commit(stack: GuardStack) -> None:

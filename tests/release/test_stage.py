@@ -33,13 +33,15 @@ from steadylink.release.stage import (
     StageReport,
     run_stage,
 )
-from steadylink.release.stage_fixtures import add_stage_fixtures
+from steadylink.release.stage_fixtures import add_stage_fixtures, locations_before
 from steadylink.settings import ReleaseSettings, load_settings
 from steadylink.types import Role
 
 API_KEY = "sk_stage_test"
 SAMPLE = [f"code{i:03d}" for i in range(40)]
 FIXTURES = {"gone1": 410, "off1": 404, "used1": 410}
+# where the sample led before the candidate's migrations (the fake releases start there)
+BEFORE = {code: f"https://example.org/{code}" for code in SAMPLE}
 
 
 @dataclass
@@ -229,6 +231,7 @@ def stage(
         rng=random.Random(3),
         pause=candidate.clock.advance,
         expected=FIXTURES,
+        before_migration=BEFORE,
     )
 
 
@@ -246,8 +249,8 @@ def test_a_good_release_passes_every_check(clock: FakeClock) -> None:
     report = stage(FakeRelease(clock), FakeRelease(clock), lines=lines)
     assert report.passed, report.checks
     assert [c.name for c in report.checks] == list(STAGE_CHECKS.names)
-    assert report.summary() == "stage passed: 13 checks"
-    assert len(lines) == 13 and lines[0].startswith("stage: health passed")
+    assert report.summary() == "stage passed: 14 checks"
+    assert len(lines) == 14 and lines[0].startswith("stage: health passed")
     figures = {c.name: c.figures for c in report.checks}
     assert figures["differential"] == {"compared": 40, "planned": 40, "mismatches": 0, "power": 0.331}
     assert figures["latency"]["candidate_median_ms"] == pytest.approx(2.0)
@@ -357,6 +360,17 @@ def test_a_change_the_deployer_expects_is_recorded_and_passes_but_nothing_else_d
         assert passed and detail.startswith("differences the deployer expected: "), detail
 
 
+def test_a_migration_that_rewrote_targets_fails_data_though_both_releases_agree(clock: FakeClock) -> None:
+    candidate, current = FakeRelease(clock), FakeRelease(clock)
+    for code in SAMPLE[:4]:  # the candidate's migration cut the query off some targets
+        candidate.links[code] = candidate.links[code].replace("example.org", "example.net")
+    report = stage(candidate, current)
+    assert report.failed == ["data"]  # the differential sees both releases answer alike
+    detail = by_name(report)["data"][1]
+    assert detail.startswith("after the migrations, 4 sampled links lost what they held: /code000 now answers 302 to ")
+    assert "it led to https://example.org/code000 before" in detail
+
+
 def test_some_codes_answered_differently_are_reported(clock: FakeClock) -> None:
     candidate = FakeRelease(clock, differs=frozenset(SAMPLE[3:10]))
     report = stage(candidate, FakeRelease(clock))
@@ -391,6 +405,7 @@ def test_a_release_that_does_not_answer_fails_without_raising(clock: FakeClock) 
         api_key=API_KEY,
         settings=ReleaseSettings(),
         clock=clock,
+        before_migration=BEFORE,
     )
     assert report.failed == list(STAGE_CHECKS.names)
     assert "ConnectError: connection refused" in report.checks[0].detail
@@ -463,6 +478,7 @@ class StagedData:
     api_key: str
     codes: list[str]
     expected: dict[str, int]
+    before: dict[str, str]
 
 
 @pytest.fixture
@@ -479,10 +495,11 @@ def staged_data(tmp_path: Path) -> StagedData:
             create_link(store=store, settings=settings, clock=clock, rng=rng, new=new)
         key = create_key(store=store, clock=clock, name="stage", role=Role.EDITOR)
         codes = store.sample_codes(200)
+        before = locations_before(store, codes)
         expected = add_stage_fixtures(store, settings, clock)
     finally:
         store.close()
-    return StagedData(settings.data_dir, key.secret, codes, expected)
+    return StagedData(settings.data_dir, key.secret, codes, expected, before)
 
 
 Serve = Callable[[Path], httpx.Client]
@@ -546,8 +563,10 @@ def test_the_real_app_on_unix_sockets_passes_the_stage(staged_data: StagedData, 
         settings=ReleaseSettings(),
         progress=lines.append,
         expected=staged_data.expected,
+        before_migration=staged_data.before,
     )
     assert report.passed, "\n".join(lines)
     passed, detail = by_name(report)["differential"]
     assert passed and detail.startswith("459 requests answer alike on both releases (99.0% sure"), detail
+    assert by_name(report)["data"] == (True, "30 sampled links lead where they did before the migrations")
     assert by_name(report)["lifecycle"] == (True, "3 stopped links and 3 made here answered as they must")

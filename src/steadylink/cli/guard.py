@@ -92,7 +92,8 @@ def deploy(
         [],
         "--expect-change",
         help="A stage comparison this release changes on purpose (differential: how existing links "
-        "answer; writes: how new links are stored); its differences are recorded, not rejected.",
+        "answer; writes: how new links are stored; data: what its migrations do to stored links); "
+        "its differences are recorded, not rejected.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the release record as JSON."),
 ) -> None:
@@ -100,7 +101,7 @@ def deploy(
     unknown = [name for name in expect_change if name not in CHANGEABLE_CHECKS]
     if unknown:
         err().print(
-            f"[bold red]error:[/] --expect-change takes {' or '.join(CHANGEABLE_CHECKS)}, not {unknown[0]!r}."
+            f"[bold red]error:[/] --expect-change takes {', '.join(CHANGEABLE_CHECKS)}, not {unknown[0]!r}."
         )
         raise typer.Exit(EXIT_REFUSED)
     client = GuardClient.find(state_of(ctx).settings())

@@ -44,7 +44,7 @@ class DeployBody(BaseModel):
     source: str | None = Field(default=None, max_length=4096)
     no_canary: bool = False
     # stage comparisons that will differ on purpose (``steadylink.release.stage.CHANGEABLE_CHECKS``)
-    expect_change: list[Literal["differential", "writes"]] = Field(default_factory=list, max_length=2)
+    expect_change: list[Literal["differential", "writes", "data"]] = Field(default_factory=list, max_length=3)
 
 
 class RollbackBody(BaseModel):

@@ -153,6 +153,8 @@ class StageContext:
     visits_wait_seconds: float = 2.0 + VISITS_WAIT_MARGIN_SECONDS
     # links the guard put into the copy in states that must not redirect: code -> status
     expected: Mapping[str, int] = field(default_factory=dict)
+    # where sampled plain links led before the candidate's migrations: code -> Location
+    before_migration: Mapping[str, str] = field(default_factory=dict)
     _sample_answers: list[SampleAnswer] | None = None
 
     @property
@@ -687,6 +689,37 @@ class DifferentialCheck(StageCheck):
         )
 
 
+class DataCheck(StageCheck):
+    """The sampled links lead where they led before the candidate's migrations ran.
+
+    Both releases read the migrated copy, so a migration that rewrites or loses targets
+    makes them answer alike, and wrongly: the differential cannot see it. The guard read the
+    sampled plain links' targets from the copy before migrating it; the current release's
+    answers on the migrated copy (the differential's, no new requests) must still carry
+    them. Its code is the one serving now, so a difference is the migrations' doing; the
+    candidate's own answers are the differential's to judge.
+    """
+
+    name = "data"
+
+    def run(self, context: StageContext) -> CheckOutcome:
+        if context.current is None or not context.before_migration:
+            return CheckOutcome("skipped: no current release, or no plain links sampled")
+        answers = context.resolve_sample(context.current)
+        seen: dict[str, SampleAnswer] = {a.code: a for a in answers if a.code in context.before_migration}
+        before = context.before_migration
+        wrong = [
+            f"/{code} now answers {pair.current.describe()}, it led to {before[code]} before"
+            for code, pair in seen.items()
+            if (pair.current.status, pair.current.location) != (context.redirect_status, before[code])
+        ]
+        figures: dict[str, Figure] = {"links": len(seen), "wrong": len(wrong)}
+        if wrong:
+            detail = f"after the migrations, {len(wrong)} sampled links lost what they held: {listed(wrong)}"
+            raise CheckFailed(detail, figures)
+        return CheckOutcome(f"{len(seen)} sampled links lead where they did before the migrations", figures)
+
+
 class LatencyCheck(StageCheck):
     """The candidate's median redirect time stays within a factor of the current's."""
 
@@ -763,6 +796,7 @@ STAGE_CHECKS = StageCheckRegistry(
         EditCheck(),
         LifecycleCheck(),
         DifferentialCheck(),
+        DataCheck(),
         WritesCheck(),
         LatencyCheck(),
     ]
@@ -771,7 +805,7 @@ STAGE_CHECKS = StageCheckRegistry(
 
 # The comparisons a deployer may expect to differ (``deploy --expect-change``): a release that
 # changes on purpose how links answer or are stored. Everything else must still pass.
-CHANGEABLE_CHECKS = ("differential", "writes")
+CHANGEABLE_CHECKS = ("differential", "writes", "data")
 
 
 def run_stage(
@@ -790,6 +824,7 @@ def run_stage(
     fold_seconds: float = 2.0,
     expected: Mapping[str, int] | None = None,
     expected_changes: Sequence[str] = (),
+    before_migration: Mapping[str, str] | None = None,
 ) -> StageReport:
     """Run every check against the candidate; passed only if all of them passed."""
     context = StageContext(
@@ -804,6 +839,7 @@ def run_stage(
         pause=pause,
         visits_wait_seconds=fold_seconds + VISITS_WAIT_MARGIN_SECONDS,
         expected=expected or {},
+        before_migration=before_migration or {},
     )
     results = [run_check(check, context, progress, check.name in expected_changes) for check in checks]
     return StageReport(passed=all(result.passed for result in results), checks=results)

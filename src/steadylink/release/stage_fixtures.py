@@ -9,16 +9,33 @@ the stage's key, and never reach production.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 
 from steadylink.clock import Clock, FakeClock
+from steadylink.links.cache import location_of
 from steadylink.links.codes import SystemRandom
 from steadylink.links.model import LinkChanges, NewLink
+from steadylink.links.plain import is_plain
 from steadylink.links.service import change_link, create_link
 from steadylink.links.store import Store
 from steadylink.settings import Settings
 
 EXPIRED, NOT_FOUND = 410, 404
+
+
+def locations_before(store: Store, codes: Iterable[str]) -> dict[str, str]:
+    """Where each plain link among ``codes`` leads, read before the candidate migrates the copy.
+
+    The ``data`` check holds the migrated copy to it: a migration that rewrites or loses
+    targets makes both releases answer alike, wrongly, and only this reference shows it.
+    """
+    before: dict[str, str] = {}
+    for code in dict.fromkeys(codes):
+        link = store.get_link(code)
+        if link is not None and is_plain(link) and link.url is not None:
+            before[code] = location_of(link.url)
+    return before
 
 
 def add_stage_fixtures(store: Store, settings: Settings, clock: Clock) -> dict[str, int]:

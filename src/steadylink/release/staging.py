@@ -33,7 +33,7 @@ from steadylink.release.stage import (
     StageReport,
     run_stage,
 )
-from steadylink.release.stage_fixtures import add_stage_fixtures
+from steadylink.release.stage_fixtures import add_stage_fixtures, locations_before
 from steadylink.release.stage_power import differential_sample_size
 from steadylink.release.workers import (
     WorkerSpec,
@@ -55,7 +55,7 @@ CURRENT_ON_NEW_SCHEMA = "stage-current-on-new-schema"
 STAGE_START_TIMEOUT = 120.0
 # The current release's own pass: the comparisons with it are already done in the first pass.
 OWN_CHECKS = StageCheckRegistry(
-    c for c in STAGE_CHECKS if c.name not in ("differential", "writes", "latency")
+    c for c in STAGE_CHECKS if c.name not in ("differential", "data", "writes", "latency")
 )
 
 
@@ -103,6 +103,7 @@ def stage_release(
     try:
         key = create_key(store=store, clock=SystemClock(), name=f"stage {release_id}", role=Role.ADMIN)
         sample = store.sample_codes(differential_sample_size(guard.settings.release))
+        before = locations_before(store, sample)
         fixtures = add_stage_fixtures(store, guard.settings, SystemClock())
     finally:
         store.close()
@@ -165,6 +166,7 @@ def stage_release(
                 fold_seconds=links.click_flush_seconds + links.compact_seconds,
                 expected=fixtures,
                 expected_changes=expected_changes,
+                before_migration=before,
             )
             outcome.steps.append(_to_step("stage", report, clock))
             is_passed = report.passed
