@@ -108,37 +108,35 @@ def test_a_rollback_past_an_expand_serves_the_older_release_on_the_newer_schema(
     assert " rolled back " in line and " operator rollback " in line
 
 
+def rejected_at_stage(stack: GuardStack, links: dict[str, str], branch: str, step_name: str) -> tuple[str, str]:
+    """Deploy ``branch`` under a checked load: rejected at ``step_name``, no user request failed,
+    the release before it still serving. The release's id and what the step said."""
+    before = serving(stack)
+    with SteadyLoad(stack.front, stack.key, links) as load:
+        code, record, output = deploy(stack, branch)
+    assert code == 3, output
+    assert record["caught_by"] == step_name, output
+    [step] = [s for s in record["steps"] if s["name"] == step_name]  # type: ignore[union-attr]
+    assert load.report.failures == []
+    assert serving(stack) == before
+    return str(record["id"]), str(step["output_tail"])
+
+
 def test_a_destructive_migration_is_rejected_naming_it_and_the_old_release_serves(
     stack: GuardStack, links: dict[str, str]
 ) -> None:
-    before = serving(stack)
-    with SteadyLoad(stack.front, stack.key, links) as load:
-        code, record, output = deploy(stack, "contract")
-    assert code == 3, output
-    assert record["caught_by"] == "stage-current-on-new-schema", output
-    [step] = [s for s in record["steps"] if s["name"] == "stage-current-on-new-schema"]  # type: ignore[union-attr]
-    said = step["output_tail"]
+    release, said = rejected_at_stage(stack, links, "contract", "stage-current-on-new-schema")
     assert said.startswith(f"migration {DESTRUCTIVE_REVISION} (rename links.owner to links.owned_by) breaks")
     assert "column links.owner is missing" in said and "bug in steadylink" not in said
-    assert load.report.failures == []
-    assert serving(stack) == before
-    assert f"release.rejected {record['id']}: " in up_log(stack)
+    assert f"release.rejected {release}: " in up_log(stack)
 
 
 def test_a_migration_that_rewrites_targets_is_rejected_though_both_releases_agree(
     stack: GuardStack, links: dict[str, str]
 ) -> None:
-    before = serving(stack)
-    with SteadyLoad(stack.front, stack.key, links) as load:
-        code, record, output = deploy(stack, "to-https")
-    assert code == 3, output
-    assert record["caught_by"] == "stage", output
-    [step] = [s for s in record["steps"] if s["name"] == "stage"]  # type: ignore[union-attr]
-    said = str(step["output_tail"])
+    _, said = rejected_at_stage(stack, links, "to-https", "stage")
     assert "FAIL data: after the migrations, " in said, said
     assert re.search(r"now answers 302 to http://(\w+)\.example/\S+, it led to https://\1\.example/", said), said
-    assert load.report.failures == []
-    assert serving(stack) == before
     answer = httpx.get(f"{stack.front}/{next(iter(links))}", timeout=5)
     assert answer.headers["location"].startswith("https://seed.example/")  # production untouched
 
