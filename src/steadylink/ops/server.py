@@ -27,6 +27,7 @@ from steadylink.links.sql_store import open_store
 from steadylink.ops.api import create_ops_app
 from steadylink.release.first import ensure_serving_release
 from steadylink.release.guard import Guard
+from steadylink.release.interrupted import end_interrupted_deploys
 from steadylink.release.supervision import SupervisionLoop
 from steadylink.settings import Settings
 from steadylink.types import Role
@@ -128,6 +129,7 @@ def run_guard(
     guard.on_edge_event = edge_event  # map rebuilds, failed map syncs, a restarted visit reader
     try:
         guard.start(progress=progress)
+        end_interrupted_deploys(guard, progress)  # a deploy the last guard died in
         guard.record_ops_port(settings.ops_port)
         supervision = SupervisionLoop(guard, journal=journal, progress=progress).start()
         watch = watcher_for_guard(settings, guard, store, journal)
