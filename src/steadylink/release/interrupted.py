@@ -49,7 +49,7 @@ def _end(guard: Guard, record: ReleaseRecord, progress: Callable[[str], None]) -
     if slot is not None:
         guard.retire(slot)
     reached = record.verdict == "canary"
-    was = f"{record.verdict}, at {share} of the traffic's weight" if reached else record.verdict
+    was = record.verdict + (f", at {share} of the traffic's weight" if reached and slot is not None else "")
     done = "its workers were taken out of traffic and stopped" if slot is not None else "it no longer runs"
     why = (
         f"the guard stopped during this deploy ({was}); the guard that started next ended it: "
