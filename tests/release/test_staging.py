@@ -9,7 +9,13 @@ import pytest
 from steadylink.errors import StoreError
 from steadylink.links.sql_store import SqlStore
 from steadylink.release.guard import Guard
-from steadylink.release.staging import stage_release, wait_all_ready
+from steadylink.release.staging import (
+    STAGE_SOCKETS,
+    note_stage_groups,
+    stage_release,
+    stop_left_stage_groups,
+    wait_all_ready,
+)
 from steadylink.release.workers import WorkerSpec
 from steadylink.settings import Settings
 from steadylink.watch.journal import Journal
@@ -66,3 +72,28 @@ def test_a_snapshot_that_cannot_be_written_is_a_failed_backup_in_the_journal(
         assert failed.body["purpose"] == "snapshot before 20260101000000-abc1234"
     finally:
         journal.close()
+
+
+def test_stage_groups_a_dead_guard_left_are_stopped_and_nothing_else(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    sleeper = "import sys, time; time.sleep(60)"
+    # a stage group (its command line names the stage's socket) and a process that merely
+    # got a pid the note lists (a pid reused since)
+    left = subprocess.Popen(
+        [sys.executable, "-c", sleeper, str(run_dir / STAGE_SOCKETS[0])], start_new_session=True
+    )
+    other = subprocess.Popen([sys.executable, "-c", sleeper], start_new_session=True)
+    try:
+        note_stage_groups(run_dir, [left.pid, other.pid, 2**22 - 3])
+        lines: list[str] = []
+        assert stop_left_stage_groups(run_dir, lines.append) == [left.pid]
+        assert left.wait(timeout=15) is not None
+        assert other.poll() is None
+        assert lines == [f"stopping a stage's workers (pid {left.pid}) left by a guard that stopped mid-deploy"]
+        assert not (run_dir / "stage-groups.json").exists()
+        assert stop_left_stage_groups(run_dir, lines.append) == []  # no note: nothing to do
+    finally:
+        for process in (left, other):
+            process.kill()
+            process.wait()

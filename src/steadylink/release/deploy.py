@@ -126,9 +126,11 @@ class Deployment:
             if not self._gate(built):
                 return self._finish("rejected", EXIT_REJECTED)
             record.verdict = "gated"
+            self._save()  # a guard that dies from here on is known to have died mid-stage
             if not self._stage(built.venv_python, request.expected_changes):
                 return self._finish("rejected", EXIT_REJECTED)
             record.verdict = "staged"
+            self._save()
             self._migrate_production(built.venv_python)
             return self._roll_out(request)
         except SteadylinkError as exc:

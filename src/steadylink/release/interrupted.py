@@ -20,6 +20,7 @@ from steadylink.errors import Conflict
 from steadylink.release.guard import Guard
 from steadylink.release.history import ReleaseRecord, StepRecord, list_records, save_record
 from steadylink.release.lock import acquire_lock
+from steadylink.release.staging import stop_left_stage_groups
 
 CAUGHT_BY = "guard restart"
 UNFINISHED = ("building", "gated", "staged", "canary")
@@ -34,6 +35,7 @@ def end_interrupted_deploys(guard: Guard, progress: Callable[[str], None] = prin
     except Conflict:
         return []  # a deploy runs now: nothing of it was interrupted
     with lock:
+        stop_left_stage_groups(guard.run_dir, progress)
         ended = []
         for record in list_records(guard.data_dir):
             if record.verdict in UNFINISHED and record.id != guard.state.serving:

@@ -12,6 +12,7 @@ here), and a sample of real codes must resolve the same on both.
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +54,9 @@ CURRENT_ON_NEW_SCHEMA = "stage-current-on-new-schema"
 # A release on a 2-core machine under a deploy's builds and full load has taken
 # over 30 s to answer; one that exits is seen at once, whatever this says.
 STAGE_START_TIMEOUT = 120.0
+# The stage's private sockets (candidate, current), and its note of the groups it runs.
+STAGE_SOCKETS = ("stage-new.sock", "stage-cur.sock")
+STAGE_GROUPS = "stage-groups.json"
 # The current release's own pass: the comparisons with it are already done in the first pass.
 OWN_CHECKS = StageCheckRegistry(
     c for c in STAGE_CHECKS if c.name not in ("differential", "data", "writes", "latency")
@@ -123,20 +127,22 @@ def stage_release(
     pids: list[int] = []
     try:
         started = time.monotonic()
-        candidate_spec = guard.worker_spec(release_id, python, guard.run_dir / "stage-new.sock", database)
+        candidate_spec = guard.worker_spec(release_id, python, guard.run_dir / STAGE_SOCKETS[0], database)
         candidate_spec = _in_dir(candidate_spec, stage_dir)
         candidate_spec.log_file.unlink(missing_ok=True)  # its tail must be this start's
         pids.append(start_workers(candidate_spec))
+        note_stage_groups(guard.run_dir, pids)
         current_spec = None
         if current is not None:
             current_spec = _in_dir(
                 guard.worker_spec(
-                    current, Path(guard.state.pythons[current]), guard.run_dir / "stage-cur.sock", database
+                    current, Path(guard.state.pythons[current]), guard.run_dir / STAGE_SOCKETS[1], database
                 ),
                 stage_dir,
             )
             current_spec.log_file.unlink(missing_ok=True)
             pids.append(start_workers(current_spec))
+            note_stage_groups(guard.run_dir, pids)
         specs = [("candidate", candidate_spec, pids[0])]
         if current_spec is not None:
             specs.append(("current", current_spec, pids[1]))
@@ -198,6 +204,42 @@ def stage_release(
     finally:
         for pid in pids:
             stop_workers(pid)
+        (guard.run_dir / STAGE_GROUPS).unlink(missing_ok=True)
+
+
+def note_stage_groups(run_dir: Path, pids: list[int]) -> None:
+    """Write down the stage's worker groups: a guard that dies mid-stage leaves them running, in
+    sessions of their own, and the next guard stops them from this note."""
+    note = run_dir / STAGE_GROUPS
+    draft = note.with_suffix(".tmp")
+    draft.write_text(json.dumps(pids))
+    draft.replace(note)
+
+
+def stop_left_stage_groups(run_dir: Path, progress: Progress) -> list[int]:
+    """Stop the stage groups an earlier guard noted and left; the leaders' pids stopped.
+
+    A pid is only signalled while it still runs a stage group (its command line names one of
+    the stage's sockets), so a pid reused since is never touched.
+    """
+    note = run_dir / STAGE_GROUPS
+    try:
+        pids = [int(pid) for pid in json.loads(note.read_text())]
+    except (OSError, ValueError, TypeError):
+        return []
+    stopped = []
+    for pid in pids:
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        sockets = [run_dir / name for name in STAGE_SOCKETS]
+        if any(str(path) in command or str(path.resolve()) in command for path in sockets):
+            progress(f"stopping a stage's workers (pid {pid}) left by a guard that stopped mid-deploy")
+            stop_workers(pid)
+            stopped.append(pid)
+    note.unlink(missing_ok=True)
+    return stopped
 
 
 def _revision_of(database: str) -> str | None:
