@@ -33,8 +33,26 @@ def stack() -> Iterator[GuardStack]:
     workdir = harness.short_tmp()
     source = harness.make_source_repo(workdir)
     harness.commit_variant(source, "good", "README.md", "# steadylink", "# steadylink\n", "v2: a good change")
+    harness.commit_variant(source, "good3", "README.md", "# steadylink", "# steadylink\n\n", "v3: another one")
     with GuardStack(workdir, source, ENV).running() as guard:
         yield guard
+
+
+def restart_up(stack: GuardStack, **env: str) -> None:
+    """`up` killed (`kill -9`: HAProxy and the workers serve on) and started again with ``env``."""
+    assert stack.process is not None
+    stack.process.send_signal(signal.SIGKILL)
+    stack.process.wait()
+    stack.env.update(env)
+    stack.start()
+
+
+def deploy_in_background(stack: GuardStack, ref: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [*STEADYLINK, "deploy", ref, "--source", str(stack.source)],
+        env={**stack.env, "STEADYLINK_DATA_DIR": str(stack.data_dir)}, cwd=stack.workdir,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
 
 
 def guard_state(stack: GuardStack) -> dict[str, object]:
@@ -58,11 +76,7 @@ def test_a_canary_whose_guard_was_killed_is_taken_out_of_traffic_by_the_next_gua
     links = stack.seed_links(20)
     serving = guard_state(stack)["serving"]
     with SteadyLoad(stack.front, stack.key, links) as load:
-        deploying = subprocess.Popen(
-            [*STEADYLINK, "deploy", "good", "--source", str(stack.source)],
-            env={**stack.env, "STEADYLINK_DATA_DIR": str(stack.data_dir)}, cwd=stack.workdir,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        deploying = deploy_in_background(stack, "good")
         try:
             wait_until(lambda: candidate_in_traffic(stack) is not None, 240, "the candidate's canary share")
             candidate = candidate_in_traffic(stack)
@@ -86,3 +100,28 @@ def test_a_canary_whose_guard_was_killed_is_taken_out_of_traffic_by_the_next_gua
     assert load.report.failures == []
     # nothing is left mid-way: the next deploy is not refused and the guard restarts cleanly
     assert stack.cli("releases").returncode == 0
+
+
+def test_a_bake_cut_short_keeps_the_new_release_and_the_next_deploy_leaves_one_serving(
+    stack: GuardStack,
+) -> None:
+    restart_up(stack, STEADYLINK_RELEASE_CANARY_MIN_SECONDS="1", STEADYLINK_RELEASE_BAKE_SECONDS="300")
+    before = guard_state(stack)["serving"]
+    deploying = deploy_in_background(stack, "good")
+    try:
+        wait_until(lambda: guard_state(stack)["serving"] != before, 240, "the release's promotion")
+    finally:
+        restart_up(stack, STEADYLINK_RELEASE_BAKE_SECONDS="2")  # during the bake
+        deploying.wait(timeout=30)
+    state = guard_state(stack)
+    promoted = str(state["serving"])
+    assert state["warm_previous"] == before  # kept warm for a rollback
+    record = load_record(stack.data_dir, promoted)
+    assert record.verdict == "promoted"
+    assert (record.steps[-1].name, record.steps[-1].verdict) == ("bake", "skipped")
+    done = stack.cli("deploy", "good3", "--source", str(stack.source))
+    assert done.returncode == 0, done.stdout + done.stderr
+    # the bake's end stops what served before, the release warm from the cut bake included
+    slots = guard_state(stack)["slots"]
+    assert isinstance(slots, dict)
+    assert [e["release"] for e in slots.values()] == [guard_state(stack)["serving"]]

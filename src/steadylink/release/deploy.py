@@ -250,7 +250,10 @@ class Deployment:
             is_overruled = self.guard.state.serving != release
             if not is_overruled and bake.is_passed:
                 self.guard.mark_serving(release, warm_previous=None)
-                self.guard.retire(stable_slot)
+                # the stable release, and any other left beside it (a release an earlier bake,
+                # cut short by a guard restart, kept warm): only the new one serves on
+                for other in [n for n, e in self.guard.state.slots.items() if e.release != release]:
+                    self.guard.retire(other)
         if is_overruled:
             self._step("bake", "failed", 0.0, f"rolled back by an operator to {self.guard.state.serving}")
             return self._finish("rolled_back", EXIT_ROLLED_BACK, caught_by="operator rollback")
