@@ -164,6 +164,20 @@ def test_a_gone_edge_visit_reader_is_restarted_at_once_and_not_in_a_tight_loop()
         assert ticks(Supervisor(SupervisorPolicy(), clock), clock, seen, 30) == []
 
 
+def test_a_stopped_edge_visit_reader_is_killed_and_replaced_after_a_second() -> None:
+    clock = FakeClock()
+    supervisor = Supervisor(SupervisorPolicy(), clock)
+    stopped = replace(view(HEALTHY), is_visit_reader_running=True, is_visit_reader_stopped=True)
+    asked = ticks(supervisor, clock, stopped, 5)
+    assert [at for at, _ in asked] == [1.0]  # then not again within 10 s
+    [(_, action)] = asked
+    assert isinstance(action, RestartVisitReader) and action.is_stopped
+    assert "stopped (SIGSTOP) for 1 s" in action.why
+    # a reader stopped for less than a second (a debugger's blink) is left alone
+    blink = ticks(Supervisor(SupervisorPolicy(), clock), clock, stopped, 0.75)
+    assert blink == []
+
+
 def test_a_worker_granian_replaced_is_said_once_and_one_killed_on_purpose_is_not() -> None:
     from steadylink.release.supervisor import NoteRespawn
 

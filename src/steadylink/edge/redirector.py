@@ -119,6 +119,27 @@ class EdgeRedirects:
         pid = self.reader_pid or _read_pid(self.config.run_dir / READER_PID_FILE)
         return pid is not None and is_process_running(pid)
 
+    def is_reader_stopped(self) -> bool:
+        """The reader is stopped by a signal (SIGSTOP): it runs, and reads nothing."""
+        pid = self.reader_pid or _read_pid(self.config.run_dir / READER_PID_FILE)
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text() if pid is not None else ""
+        except OSError:
+            return False
+        return stat.rsplit(")", 1)[-1].split()[:1] == ["T"]
+
+    def replace_reader(self) -> int:
+        """Kill the reader at once (a stopped one handles no polite signal) and start another:
+        its journal keeps what it had read, HAProxy's ring what it had not."""
+        pid = self.reader_pid or _read_pid(self.config.run_dir / READER_PID_FILE)
+        if pid is not None and is_process_running(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 5
+            while is_process_running(pid) and time.monotonic() < deadline:
+                time.sleep(0.01)
+        return self.ensure_reader()
+
     def ensure_reader(self) -> int:
         """The running reader's PID; one is started when none runs (the supervisor's hook)."""
         pid = self.reader_pid or _read_pid(self.config.run_dir / READER_PID_FILE)

@@ -141,6 +141,7 @@ class SupervisionLoop:
             expected_workers=guard.settings.release.workers,
             is_deploying=read_lock_holder(guard.data_dir) is not None,
             is_visit_reader_running=guard.redirects.is_reader_running() if guard.redirects else None,
+            is_visit_reader_stopped=guard.redirects.is_reader_stopped() if guard.redirects else False,
         )
 
     # acting ----------------------------------------------------------------------
@@ -188,6 +189,8 @@ class SupervisionLoop:
             return f"killed process(es) {', '.join(map(str, action.pids))}; granian replaces them"
         if isinstance(action, RestartVisitReader):
             assert guard.redirects is not None
+            if action.is_stopped:
+                return f"killed the stopped reader; a new one reads (pid {guard.redirects.replace_reader()})"
             return f"the edge visit reader is back (pid {guard.redirects.ensure_reader()})"
         assert isinstance(action, RestartCompactor)
         pid = guard.restart_compactor(action.slot)

@@ -78,6 +78,7 @@ class StackView:
     is_deploying: bool = False
     # the edge visit reader (edge/visitreader.py); None when edge redirects are off
     is_visit_reader_running: bool | None = None
+    is_visit_reader_stopped: bool = False  # stopped by a signal: it runs and reads nothing
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ class RestartCompactor:
 class RestartVisitReader:
     why: str
     what: str = "edge visit reader"
+    is_stopped: bool = False  # the reader runs but is stopped: it is killed first
 
 
 @dataclass(frozen=True)
@@ -187,6 +189,11 @@ class Supervisor:
         if view.is_visit_reader_running is False:
             # while it is down HAProxy keeps the visits in its ring: no grace needed, none lost
             actions.append(RestartVisitReader("the edge visit reader is gone"))
+        stopped = self._since.held_for("visit reader stopped", view.is_visit_reader_stopped, now)
+        if stopped is not None and stopped >= self.policy.stall_seconds:
+            # it reads nothing while HAProxy's ring fills: past it, visits would be lost
+            why = f"the edge visit reader has been stopped (SIGSTOP) for {stopped:.0f} s"
+            actions.append(RestartVisitReader(why, is_stopped=True))
         for group in view.groups:
             actions += self._decide_group(group, view, now)
         self._since.end_tick()
