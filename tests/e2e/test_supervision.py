@@ -206,6 +206,36 @@ def test_after_up_is_killed_and_started_again_haproxys_death_still_refuses_no_cl
     assert [f for f in load.report.failures if f[0] > killed_at + 0.5] == []
 
 
+def test_sigusr2_restarts_the_guard_in_place_without_a_failed_request(
+    stack: GuardStack, links: dict[str, str]
+) -> None:
+    assert stack.process is not None
+    guard_pid, master = stack.process.pid, haproxy_master(stack)
+    _, entry = serving_entry(stack)
+    with SteadyLoad(stack.front, stack.key, links) as load:
+        time.sleep(0.5)
+        stack.process.send_signal(signal.SIGUSR2)
+        wait_until(lambda: up_log(stack).count("the guard lets go") >= 1, 30, "the guard letting go")
+        wait_until(lambda: stack._is_up() and "adopted HAProxy" in up_log(stack).rsplit("lets go", 1)[-1],
+                   60, "the guard executed again")  # fmt: skip
+        time.sleep(1.0)
+    assert stack.process.poll() is None and stack.process.pid == guard_pid  # the same process
+    assert haproxy_master(stack) == master and serving_entry(stack)[1]["pid"] == entry["pid"]
+    assert load.report.failures == [], load.report.failures[:5]
+    journal = Journal.for_data_dir(stack.data_dir)
+    try:
+        assert journal.read(kinds=["guard.restarting"])
+    finally:
+        journal.close()
+    # the guard executed again holds the listening sockets too: HAProxy dying refuses nobody
+    with SteadyLoad(stack.front, stack.key, links) as load:
+        time.sleep(0.5)
+        os.kill(master, signal.SIGKILL)
+        seconds_until_back(stack, time.monotonic())
+        time.sleep(1.0)
+    assert [f for f in load.report.failures if "ConnectError" in f[1]] == []
+
+
 def test_a_restarted_up_stops_the_group_an_earlier_one_left_and_keeps_its_own_socket(
     stack: GuardStack,
 ) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -127,6 +128,7 @@ def run_guard(
         journal.append(kind, message, severity=severity)  # `up` prints every journal event
 
     guard.on_edge_event = edge_event  # map rebuilds, failed map syncs, a restarted visit reader
+    in_place: list[bool] = []  # SIGUSR2: execute the guard again, leaving the stack serving
     try:
         guard.start(progress=progress)
         end_interrupted_deploys(guard, progress)  # a deploy the last guard died in
@@ -147,6 +149,13 @@ def run_guard(
         server = _GuardServer(ops_server_config(settings, app))
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, server.ask_to_exit)
+
+        def restart_in_place(signum: int, frame: object) -> None:
+            in_place.append(True)
+            assert server is not None
+            server.ask_to_exit(signum, frame)
+
+        signal.signal(signal.SIGUSR2, restart_in_place)
         progress(
             f"steadylink is up: http://{settings.host}:{settings.port}/ "
             f"(ops API http://{settings.ops_host}:{settings.ops_port}/ops/v1/status)"
@@ -154,14 +163,33 @@ def run_guard(
         progress(f"serving {guard.state.serving}; Ctrl-C stops everything")
         server.run()
     finally:
-        progress("stopping")
+        progress("restarting the guard in place (SIGUSR2)" if in_place else "stopping")
         if supervision is not None:
             supervision.stop()  # first: it must not restart what is being stopped
         if watch is not None:
             watch.stop()
-        guard.stop(progress=progress)
+        if in_place:
+            journal.append(
+                "guard.restarting",
+                "the guard executes itself again (SIGUSR2); HAProxy and the workers serve on",
+                body={"pid": os.getpid()},
+            )  # fmt: skip
+            guard.let_go(progress=progress)
+        else:
+            guard.stop(progress=progress)
         if running_incidents is not None:
             running_incidents.stop()
         store.close()
-        if owns_journal:
+        if owns_journal or in_place:
             journal.close()
+    if in_place:
+        restart_guard_process()
+
+
+def restart_guard_process() -> None:
+    """Execute the guard again in this process: the same PID (HAProxy, the workers and the
+    visit reader stay its children) and arguments, and the code installed now — how the
+    guard itself is upgraded without stopping what serves."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "steadylink", *sys.argv[1:]])

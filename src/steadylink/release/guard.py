@@ -258,6 +258,21 @@ class Guard:
                 self.redirects.close()
             self._save()
 
+    def let_go(self, *, progress: ProgressFn = print) -> None:
+        """Let go of everything without stopping what serves: for a guard about to execute
+        itself again (``up`` on SIGUSR2), whose next self adopts HAProxy, the workers and the
+        visit reader. HAProxy's master holds the listening sockets meanwhile."""
+        with self.lock:
+            self.is_stopping = True  # nothing new starts from here
+            if self.redirects is not None:
+                self.redirects.stop(stop_reader=False)
+                self.redirects.close()
+            if self.listeners is not None:
+                self.listeners.close()
+                self.listeners = None
+            self._save()
+        progress("the guard lets go; HAProxy and the workers serve on")
+
     # slots -------------------------------------------------------------------
 
     def launch(
