@@ -108,14 +108,15 @@ def stage_release(
     try:
         key = create_key(store=store, clock=SystemClock(), name=f"stage {release_id}", role=Role.ADMIN)
         sample = store.sample_codes(differential_sample_size(guard.settings.release))
-        before = locations_before(store, sample)
         try:
+            before = locations_before(store, sample)
             fixtures = add_stage_fixtures(store, guard.settings, SystemClock())
         except (StoreError, SQLAlchemyError) as exc:
-            # the guard's code writes the schema it knows, and production's may be another
-            fixtures = {}
+            # the guard's code reads and writes the schema it knows, and production's may be another
+            before, fixtures = {}, {}
             why = exc.message if isinstance(exc, StoreError) else type(exc).__name__
-            progress(f"stage: no stopped links planted in the copy ({why}); lifecycle checks its own")
+            progress(f"stage: the guard could not read or plant links in the copy ({why}); data and "
+                     "lifecycle check what they can without them")  # fmt: skip
     finally:
         store.close()
 
