@@ -145,3 +145,19 @@ def test_a_descriptor_that_is_not_the_listener_is_refused_and_nothing_is_kept_op
         held.close()
     with pytest.raises(OSError):
         HeldListeners.take_from(2**22 - 7, (3,), "127.0.0.1", [port])  # no such process
+
+
+def test_inherited_descriptors_are_taken_only_when_they_are_the_front_doors_listeners() -> None:
+    port = free_port()
+    held = HeldListeners.open("127.0.0.1", [port])
+    try:
+        again = HeldListeners.inherited(held.fds, "127.0.0.1", [port])
+        assert again.fds == held.fds
+        for one in again.sockets:
+            one.detach()  # the same descriptors as `held`: closed once, by it
+        with pytest.raises(OSError, match=f"not the listener on 127.0.0.1:{port + 1}"):
+            HeldListeners.inherited(held.fds, "127.0.0.1", [port + 1])
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            pass  # a refusal left the descriptor open: still listening
+    finally:
+        held.close()

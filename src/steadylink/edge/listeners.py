@@ -63,6 +63,8 @@ class HeldListeners:
         """
         if len(fds) != len(ports):
             raise OSError(f"{len(fds)} descriptors for {len(ports)} ports")
+        if not hasattr(os, "pidfd_open"):
+            raise OSError("this system has no pidfd_getfd (Linux 5.6 and later)")
         taken: list[socket.socket] = []
         try:
             pidfd = os.pidfd_open(pid)
@@ -76,6 +78,22 @@ class HeldListeners:
                 held.close()
             raise
         return cls(taken)
+
+    @classmethod
+    def inherited(cls, fds: Sequence[int], host: str, ports: Sequence[int]) -> HeldListeners:
+        """The listening sockets this process inherited as ``fds`` (a guard that executed itself
+        again), each checked to listen on ``host:port``; OSError naming the first that does not."""
+        if len(fds) != len(ports):
+            raise OSError(f"{len(fds)} descriptors for {len(ports)} ports")
+        held: list[socket.socket] = []
+        try:
+            for fd, port in zip(fds, ports, strict=True):
+                held.append(_checked_listener(fd, fd, host, port))
+        except BaseException:
+            for one in held:
+                one.detach()  # not ours to close when they are not what we expected
+            raise
+        return cls(held)
 
     @property
     def fds(self) -> tuple[int, ...]:
@@ -95,9 +113,17 @@ def _listener_copy(pidfd: int, fd: int, host: str, port: int) -> socket.socket:
         err = ctypes.get_errno()
         raise OSError(err, f"pidfd_getfd of descriptor {fd}: {os.strerror(err)}")
     try:
+        return _checked_listener(copied, fd, host, port)
+    except OSError:
+        os.close(copied)
+        raise
+
+
+def _checked_listener(copied: int, fd: int, host: str, port: int) -> socket.socket:
+    """``copied`` as a socket, if it listens on ``host:port`` (``fd``: its name in messages)."""
+    try:
         held = socket.socket(fileno=copied)
     except OSError as exc:
-        os.close(copied)
         raise OSError(f"descriptor {fd} is not the listener on {host}:{port} ({exc.strerror})") from exc
     try:
         address = held.getsockname()
@@ -106,7 +132,7 @@ def _listener_copy(pidfd: int, fd: int, host: str, port: int) -> socket.socket:
             raise OSError(f"descriptor {fd} is not the listener on {host}:{port} (it is {address!r})")
         os.set_inheritable(copied, True)
     except BaseException:
-        held.close()
+        held.detach()  # the caller decides what becomes of the descriptor
         raise
     return held
 

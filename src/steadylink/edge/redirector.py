@@ -43,6 +43,13 @@ READER_PID_FILE = "edge-visits.pid"
 READER_LOG_FILE = "edge-visits.log"
 
 
+def _is_reader(pid: int) -> bool:
+    try:
+        return b"read-visits" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
 def build_reader_command(data_dir: Path, flush_seconds: float, python: str = sys.executable) -> list[str]:
     return [
         python, "-m", "steadylink", "--data-dir", str(data_dir),
@@ -129,15 +136,13 @@ class EdgeRedirects:
         return stat.rsplit(")", 1)[-1].split()[:1] == ["T"]
 
     def replace_reader(self) -> int:
-        """Kill the reader at once (a stopped one handles no polite signal) and start another:
-        its journal keeps what it had read, HAProxy's ring what it had not."""
+        """Wake the stopped reader and stop it (it writes what it read; killed after 2 s), then
+        start another. Only while the PID still runs a visit reader: a reused PID is left be."""
         pid = self.reader_pid or _read_pid(self.config.run_dir / READER_PID_FILE)
-        if pid is not None and is_process_running(pid):
+        if pid is not None and _is_reader(pid):
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            deadline = time.monotonic() + 5
-            while is_process_running(pid) and time.monotonic() < deadline:
-                time.sleep(0.01)
+                os.kill(pid, signal.SIGCONT)  # a stopped process keeps a SIGTERM pending
+            self.stop_reader(timeout=2.0)
         return self.ensure_reader()
 
     def ensure_reader(self) -> int:

@@ -105,8 +105,10 @@ def run_guard(
     secure_data_dir(settings.data_dir)  # records, keys, logs: the owner's only, whoever started us
     ensure_port_free(settings.ops_host, settings.ops_port)
     check_channels(settings)  # a malformed channel URL is refused before anything starts
-    # Until the ops server runs, a signal unwinds through the finally below.
+    # Until the ops server runs, a signal unwinds through the finally below; a restart in place
+    # (SIGUSR2) is ignored until the guard serves (and across its own execution, see below).
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
     operator = ensure_operator_key(settings)
     # One journal per guard: the one `up` made (and closes), else one of our own.
     owns_journal = journal is None
@@ -147,14 +149,19 @@ def run_guard(
             operator=operator,
         )
         server = _GuardServer(ops_server_config(settings, app))
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, server.ask_to_exit)
-
-        def restart_in_place(signum: int, frame: object) -> None:
-            in_place.append(True)
+        def stop_all(signum: int, frame: object) -> None:
+            in_place.clear()  # a stop asked for after a restart in place wins
             assert server is not None
             server.ask_to_exit(signum, frame)
 
+        def restart_in_place(signum: int, frame: object) -> None:
+            assert server is not None
+            if not server.should_exit:  # a stop already under way wins
+                in_place.append(True)
+                server.ask_to_exit(signum, frame)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, stop_all)
         signal.signal(signal.SIGUSR2, restart_in_place)
         progress(
             f"steadylink is up: http://{settings.host}:{settings.port}/ "
@@ -163,12 +170,13 @@ def run_guard(
         progress(f"serving {guard.state.serving}; Ctrl-C stops everything")
         server.run()
     finally:
-        progress("restarting the guard in place (SIGUSR2)" if in_place else "stopping")
+        is_restart = bool(in_place)  # decided once: a signal from here on changes nothing
+        progress("restarting the guard in place (SIGUSR2)" if is_restart else "stopping")
         if supervision is not None:
             supervision.stop()  # first: it must not restart what is being stopped
         if watch is not None:
             watch.stop()
-        if in_place:
+        if is_restart:
             journal.append(
                 "guard.restarting",
                 "the guard executes itself again (SIGUSR2); HAProxy and the workers serve on",
@@ -180,9 +188,9 @@ def run_guard(
         if running_incidents is not None:
             running_incidents.stop()
         store.close()
-        if owns_journal or in_place:
+        if owns_journal or is_restart:
             journal.close()
-    if in_place:
+    if is_restart:
         restart_guard_process()
 
 
@@ -192,4 +200,7 @@ def restart_guard_process() -> None:
     guard itself is upgraded without stopping what serves."""
     sys.stdout.flush()
     sys.stderr.flush()
+    # a handled signal is reset to its default (for SIGUSR2: terminate) by exec; an ignored one
+    # stays ignored until the next guard can handle it
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
     os.execv(sys.executable, [sys.executable, "-m", "steadylink", *sys.argv[1:]])

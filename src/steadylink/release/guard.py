@@ -56,6 +56,8 @@ from steadylink.settings import Settings
 from steadylink.watch.journal import Journal
 
 FULL_WEIGHT = 100
+# The listening sockets' descriptors a guard keeps open for itself across os.execv (SIGUSR2).
+HELD_LISTENERS_ENV = "STEADYLINK_HELD_LISTENERS"
 # A group may take this long to answer after it started (one that exits fails at
 # once); on a 2-core machine under a deploy's builds and full load, starts of
 # 30-37 s were seen.
@@ -200,6 +202,7 @@ class Guard:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         ensure_port_free(self.settings.ops_host, self.settings.ops_port)
         check_certificates(self.edge_config.tls_certs)
+        self.listeners = self._inherited_listeners()
         self.redirects = self._edge_redirects()
         self.edge = adopt_edge(self.edge_config)
         if self.edge is not None and self._live_slots() and self.state.slot_of(release) is not None:
@@ -268,7 +271,9 @@ class Guard:
                 self.redirects.stop(stop_reader=False)
                 self.redirects.close()
             if self.listeners is not None:
-                self.listeners.close()
+                # kept open across the execution: the next guard holds them from its first
+                # moment, whatever ptrace rules say about copying them from HAProxy
+                os.environ[HELD_LISTENERS_ENV] = ",".join(map(str, self.listeners.fds))
                 self.listeners = None
             self._save()
         progress("the guard lets go; HAProxy and the workers serve on")
@@ -390,6 +395,17 @@ class Guard:
         self.state.edge_fds = list(self.listeners.fds)
         self._save()
 
+    def _inherited_listeners(self) -> HeldListeners | None:
+        """The sockets a guard that executed itself again (SIGUSR2) kept open for this one."""
+        inherited = os.environ.pop(HELD_LISTENERS_ENV, "")
+        config = self.edge_config
+        ports = [config.port, config.tls_port] if config.has_tls else [config.port]
+        try:
+            numbers = [int(fd) for fd in inherited.split(",")] if inherited else []
+            return HeldListeners.inherited(numbers, config.host, ports) if numbers else None
+        except (OSError, ValueError):
+            return None  # not the front door's (its ports changed): the usual ways apply
+
     def _adopt_listen_fds(self, progress: ProgressFn) -> None:
         """An adopted HAProxy keeps the sockets its master inherited; a reload names the same ones.
 
@@ -400,7 +416,7 @@ class Guard:
         ports = [config.port, config.tls_port] if config.has_tls else [config.port]
         fds = tuple(self.state.edge_fds) if len(self.state.edge_fds) == len(ports) else ()
         self.edge_config = dataclasses.replace(config, listen_fds=fds)
-        if not fds or self.edge is None:
+        if not fds or self.edge is None or self.listeners is not None:
             return
         try:
             self.listeners = HeldListeners.take_from(self.edge.pid, fds, config.host, ports)

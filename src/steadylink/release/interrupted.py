@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from steadylink.errors import Conflict
+from steadylink.errors import Conflict, SteadylinkError
+from steadylink.release.canary import FULL_WEIGHT
 from steadylink.release.guard import Guard
 from steadylink.release.history import ReleaseRecord, StepRecord, list_records, save_record
 from steadylink.release.lock import acquire_lock
@@ -34,14 +35,29 @@ def end_interrupted_deploys(guard: Guard, progress: Callable[[str], None] = prin
         )
     except Conflict:
         return []  # a deploy runs now: nothing of it was interrupted
+    except OSError as exc:
+        progress(f"could not take the deploy lock to look for deploys a stopped guard left ({exc})")
+        return []
     with lock:
-        stop_left_stage_groups(guard.run_dir, progress)
-        ended = []
-        for record in list_records(guard.data_dir):
-            if record.verdict in UNFINISHED and record.id != guard.state.serving:
-                ended.append(_end(guard, record, progress))
-            elif record.verdict == "promoted" and _was_baking(guard, record):
-                ended.append(_cut_bake(guard, record, progress))
+        ended: list[ReleaseRecord] = []
+        try:
+            stop_left_stage_groups(guard.run_dir, progress)
+            records = list_records(guard.data_dir)
+        except (OSError, ValueError, SteadylinkError) as exc:
+            progress(f"could not look for deploys a stopped guard left ({exc}); they stay as recorded")
+            return ended
+        for record in records:
+            try:
+                if record.verdict in UNFINISHED and record.id == guard.state.serving:
+                    # promoted in the guard's state, the record not yet saved as such
+                    record.verdict = "promoted"
+                    save_record(guard.data_dir, record)
+                if record.verdict in UNFINISHED:
+                    ended.append(_end(guard, record, progress))
+                elif record.verdict == "promoted" and _was_baking(guard, record):
+                    ended.append(_cut_bake(guard, record, progress))
+            except (OSError, ValueError, SteadylinkError) as exc:  # the guard serves on regardless
+                progress(f"could not end the deploy of {record.id} ({exc}); it stays as recorded")
         return ended
 
 
@@ -49,8 +65,13 @@ def _end(guard: Guard, record: ReleaseRecord, progress: Callable[[str], None]) -
     slot = guard.state.slot_of(record.id)
     share = guard.state.weights.get(slot, 0) if slot is not None else 0
     if slot is not None:
+        serving = guard.state.slot_of(guard.state.serving or "")
+        if serving is not None:  # all traffic back first: it may have been the candidate's already
+            guard.set_traffic({serving: FULL_WEIGHT, slot: 0})
         guard.retire(slot)
-    reached = record.verdict == "canary"
+    # users met it only if it is still in traffic now; a record left "canary" by an older
+    # guard with nothing of it running is ended quietly
+    reached = record.verdict == "canary" and slot is not None
     was = record.verdict + (f", at {share} of the traffic's weight" if reached and slot is not None else "")
     done = "its workers were taken out of traffic and stopped" if slot is not None else "it no longer runs"
     why = (
@@ -58,9 +79,10 @@ def _end(guard: Guard, record: ReleaseRecord, progress: Callable[[str], None]) -
         f"{done}, {guard.state.serving} serves"
     )
     record.steps.append(StepRecord("interrupted", "failed", guard.clock.now(), 0.0, why))
-    record.verdict, record.caught_by = ("rolled_back" if reached else "rejected"), CAUGHT_BY
+    record.verdict = "rolled_back" if record.verdict == "canary" else "rejected"
+    record.caught_by = CAUGHT_BY
     save_record(guard.data_dir, record)
-    kind = "release.rolled_back" if reached else "release.rejected"
+    kind = "release.rolled_back" if record.verdict == "rolled_back" else "release.rejected"
     if guard.journal is not None:
         guard.journal.append(
             kind, f"{record.id} ended by the {CAUGHT_BY}: {why}", release=record.id,

@@ -111,7 +111,7 @@ def stage_release(
         try:
             before = locations_before(store, sample)
             fixtures = add_stage_fixtures(store, guard.settings, SystemClock())
-        except (StoreError, SQLAlchemyError) as exc:
+        except (StoreError, SQLAlchemyError, ValueError, RuntimeError, KeyError) as exc:
             # the guard's code reads and writes the schema it knows, and production's may be another
             before, fixtures = {}, {}
             why = exc.message if isinstance(exc, StoreError) else type(exc).__name__
@@ -180,6 +180,7 @@ def stage_release(
                 fold_seconds=links.click_flush_seconds + links.compact_seconds,
                 expected=fixtures,
                 expected_changes=expected_changes,
+                redirect_status=links.redirect_status,
                 before_migration=before,
             )
             outcome.steps.append(_to_step("stage", report, clock))
@@ -190,6 +191,7 @@ def stage_release(
                 own = run_stage(
                     cur, None, sample_codes=[], api_key=key.secret, settings=guard.settings.release,
                     progress=lambda line: None, checks=OWN_CHECKS, expected=fixtures,
+                    redirect_status=links.redirect_status,
                     fold_seconds=links.click_flush_seconds + links.compact_seconds,
                 )  # fmt: skip
                 step = _to_step(CURRENT_ON_NEW_SCHEMA, own, clock)

@@ -190,7 +190,7 @@ class SupervisionLoop:
         if isinstance(action, RestartVisitReader):
             assert guard.redirects is not None
             if action.is_stopped:
-                return f"killed the stopped reader; a new one reads (pid {guard.redirects.replace_reader()})"
+                return f"stopped the stopped reader; a new one reads (pid {guard.redirects.replace_reader()})"
             return f"the edge visit reader is back (pid {guard.redirects.ensure_reader()})"
         assert isinstance(action, RestartCompactor)
         pid = guard.restart_compactor(action.slot)
