@@ -110,6 +110,11 @@ class EdgeConfig:
     def has_tls(self) -> bool:
         return bool(self.tls_certs)
 
+    @property
+    def listen_ports(self) -> list[int]:
+        """The front door's ports, plain HTTP first: one listening socket each."""
+        return [self.port, self.tls_port] if self.has_tls else [self.port]
+
     def slot_socket(self, slot: int) -> Path:
         return self.run_dir / f"slot{slot}.sock"
 
@@ -150,7 +155,8 @@ def validate_config(config: EdgeConfig) -> None:
         (config.redirect_status in REDIRECT_REASONS, "redirect_status", "must be 301, 302, 307 or 308"),
         (1 <= config.slots <= 64, "slots", "must be between 1 and 64"),
         (
-            len(config.listen_fds) in (0, 1 + config.has_tls) and min(config.listen_fds, default=0) >= 0,
+            len(config.listen_fds) in (0, len(config.listen_ports))
+            and min(config.listen_fds, default=0) >= 0,
             "listen_fds",
             "must hold one socket per port (the TLS port's second)",
         ),

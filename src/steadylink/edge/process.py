@@ -230,11 +230,27 @@ def is_process_running(pid: int) -> bool:
         return False
     except PermissionError:
         return True
+    state = process_state(pid)
+    return state is None or state not in ("Z", "X")  # None: no /proc (macOS), signal 0 is all we know
+
+
+def process_state(pid: int) -> str | None:
+    """The process's state letter from ``/proc/<pid>/stat`` (``T``: stopped by a signal); None
+    when it cannot be read (gone, or no /proc)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return True  # no /proc (macOS): signal 0 is all we know
-    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    return fields[0] if fields else None
+
+
+def command_line(pid: int) -> bytes | None:
+    """The process's command line (arguments joined by NULs); None when it cannot be read."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
 
 
 def read_pid(config: EdgeConfig) -> int | None:
@@ -277,10 +293,8 @@ def _runs_haproxy(pid: int) -> bool:
     """
     with contextlib.suppress(OSError):
         return "haproxy" in Path(os.readlink(f"/proc/{pid}/exe")).name
-    try:  # not ours to look at: the command line is readable by all
-        return b"haproxy" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return True  # no /proc (macOS): signal 0 is all we know
+    command = command_line(pid)  # not ours to look at: the command line is readable by all
+    return command is None or b"haproxy" in command  # None: no /proc (macOS), signal 0 is all we know
 
 
 @dataclass(frozen=True)

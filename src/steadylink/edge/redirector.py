@@ -34,20 +34,13 @@ from pathlib import Path
 from steadylink.edge.config import EdgeConfig
 from steadylink.edge.linkmap import ensure_map_file
 from steadylink.edge.mapsync import SYNC_SECONDS, EventFn, LinkMapSync
-from steadylink.edge.process import is_process_running
+from steadylink.edge.process import command_line, is_process_running, process_state
 from steadylink.edge.runtime import RuntimeClient
 from steadylink.edge.visitreader import read_visit_state
 from steadylink.links.store import Store
 
 READER_PID_FILE = "edge-visits.pid"
 READER_LOG_FILE = "edge-visits.log"
-
-
-def _is_reader(pid: int) -> bool:
-    try:
-        return b"read-visits" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
 
 
 def build_reader_command(data_dir: Path, flush_seconds: float, python: str = sys.executable) -> list[str]:
@@ -122,24 +115,23 @@ class EdgeRedirects:
 
     # the visit reader ------------------------------------------------------------------
 
+    def _reader_pid(self) -> int | None:
+        return self.reader_pid or _read_pid(self.config.run_dir / READER_PID_FILE)
+
     def is_reader_running(self) -> bool:
-        pid = self.reader_pid or _read_pid(self.config.run_dir / READER_PID_FILE)
+        pid = self._reader_pid()
         return pid is not None and is_process_running(pid)
 
     def is_reader_stopped(self) -> bool:
         """The reader is stopped by a signal (SIGSTOP): it runs, and reads nothing."""
-        pid = self.reader_pid or _read_pid(self.config.run_dir / READER_PID_FILE)
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text() if pid is not None else ""
-        except OSError:
-            return False
-        return stat.rsplit(")", 1)[-1].split()[:1] == ["T"]
+        pid = self._reader_pid()
+        return pid is not None and process_state(pid) == "T"
 
     def replace_reader(self) -> int:
         """Wake the stopped reader and stop it (it writes what it read; killed after 2 s), then
         start another. Only while the PID still runs a visit reader: a reused PID is left be."""
-        pid = self.reader_pid or _read_pid(self.config.run_dir / READER_PID_FILE)
-        if pid is not None and _is_reader(pid):
+        pid = self._reader_pid()
+        if pid is not None and b"read-visits" in (command_line(pid) or b""):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGCONT)  # a stopped process keeps a SIGTERM pending
             self.stop_reader(timeout=2.0)
@@ -147,7 +139,7 @@ class EdgeRedirects:
 
     def ensure_reader(self) -> int:
         """The running reader's PID; one is started when none runs (the supervisor's hook)."""
-        pid = self.reader_pid or _read_pid(self.config.run_dir / READER_PID_FILE)
+        pid = self._reader_pid()
         if pid is not None and is_process_running(pid):
             self.reader_pid = pid
             return pid
@@ -166,7 +158,7 @@ class EdgeRedirects:
 
     def stop_reader(self, timeout: float = 10.0) -> None:
         """SIGTERM the reader (it writes what it read), then SIGKILL if it does not go."""
-        pid = self.reader_pid or _read_pid(self.config.run_dir / READER_PID_FILE)
+        pid = self._reader_pid()
         if pid is None:
             return
         with contextlib.suppress(ProcessLookupError):

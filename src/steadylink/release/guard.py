@@ -389,7 +389,7 @@ class Guard:
         """Open the front door's sockets (Conflict naming a taken port); HAProxy inherits them."""
         if self.listeners is None:
             config = self.edge_config
-            ports = [config.port, config.tls_port] if config.has_tls else [config.port]
+            ports = config.listen_ports
             self.listeners = HeldListeners.open(config.host, ports)
         self.edge_config = dataclasses.replace(self.edge_config, listen_fds=self.listeners.fds)
         self.state.edge_fds = list(self.listeners.fds)
@@ -399,7 +399,7 @@ class Guard:
         """The sockets a guard that executed itself again (SIGUSR2) kept open for this one."""
         inherited = os.environ.pop(HELD_LISTENERS_ENV, "")
         config = self.edge_config
-        ports = [config.port, config.tls_port] if config.has_tls else [config.port]
+        ports = config.listen_ports
         try:
             numbers = [int(fd) for fd in inherited.split(",")] if inherited else []
             return HeldListeners.inherited(numbers, config.host, ports) if numbers else None
@@ -413,7 +413,7 @@ class Guard:
         next one instead of being refused; where the system refuses, it says so and goes on.
         """
         config = self.edge_config
-        ports = [config.port, config.tls_port] if config.has_tls else [config.port]
+        ports = config.listen_ports
         fds = tuple(self.state.edge_fds) if len(self.state.edge_fds) == len(ports) else ()
         self.edge_config = dataclasses.replace(config, listen_fds=fds)
         if not fds or self.edge is None or self.listeners is not None:

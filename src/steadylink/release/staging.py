@@ -22,6 +22,7 @@ import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
 from steadylink.clock import Clock, SystemClock
+from steadylink.edge.process import command_line
 from steadylink.errors import ReleaseError, StoreError
 from steadylink.links.migrate import current_revision
 from steadylink.links.service import create_key
@@ -239,10 +240,7 @@ def stop_left_stage_groups(run_dir: Path, progress: Progress) -> list[int]:
         return []
     stopped = []
     for pid in pids:
-        try:
-            command = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-        except OSError:
-            continue
+        command = (command_line(pid) or b"").decode(errors="replace")
         sockets = [run_dir / name for name in STAGE_SOCKETS]
         if any(str(path) in command or str(path.resolve()) in command for path in sockets):
             progress(f"stopping a stage's workers (pid {pid}) left by a guard that stopped mid-deploy")
