@@ -72,7 +72,7 @@ def _end(guard: Guard, record: ReleaseRecord, progress: Callable[[str], None]) -
     # users met it only if it is still in traffic now; a record left "canary" by an older
     # guard with nothing of it running is ended quietly
     reached = record.verdict == "canary" and slot is not None
-    was = record.verdict + (f", at {share} of the traffic's weight" if reached and slot is not None else "")
+    was = record.verdict + (f", at {share} of the traffic's weight" if reached else "")
     done = "its workers were taken out of traffic and stopped" if slot is not None else "it no longer runs"
     why = (
         f"the guard stopped during this deploy ({was}); the guard that started next ended it: "

@@ -67,6 +67,8 @@ VISITS_WAIT_MARGIN_SECONDS = 8.0
 # The API's reads of links, whose bodies ``pages`` compares field by field, leaving out
 # what changes on its own while the stage runs (visits fold in, the stage's own writes).
 API_READS = "/api/v1/links"
+# What httpx raises for an answer it cannot read (it parses a Location even when not following it).
+UNREADABLE = (httpx.InvalidURL, httpx.RemoteProtocolError, ValueError)
 VOLATILE_FIELDS = frozenset({"visits", "updated_at", "stats"})
 # Link pages and API reads asked for this many sample codes (besides the link the stage made).
 PAGE_CODES = 5
@@ -170,7 +172,7 @@ class StageContext:
         try:
             response = client.get(path, follow_redirects=False)
             status, location = response.status_code, response.headers.get("location")
-        except (httpx.InvalidURL, httpx.RemoteProtocolError, ValueError) as exc:
+        except UNREADABLE as exc:
             # httpx reads a Location even when it does not follow it: one it cannot read is an answer
             status, location = 0, f"(no answer httpx can read: {exc})"
         return Answer(status, location, (self.clock.monotonic() - started) * 1000)
@@ -428,7 +430,7 @@ def _ask(client: httpx.Client, request: PageRequest) -> httpx.Response | None:
     """The answer, or None for one httpx cannot read (a Location that is not a URL)."""
     try:
         return client.request(request.method, request.path, headers=request.headers)
-    except (httpx.InvalidURL, httpx.RemoteProtocolError, ValueError):
+    except UNREADABLE:
         return None
 
 
@@ -592,12 +594,6 @@ class Write:
         answered = f", then answers {self.redirect}" if self.redirect else ""
         return f"{self.status} {self.body.get('url', self.body.get('field'))!r}{answered}"
 
-    def differs_from(self, current: Write) -> bool:
-        """Another status or redirect, or a field of ``current``'s answer answered otherwise."""
-        return (self.status, self.redirect) != (current.status, current.redirect) or bool(
-            body_differences(current.body, self.body, VOLATILE_FIELDS)
-        )
-
 
 class WritesCheck(StageCheck):
     """New links are stored and answered as the current release does.
@@ -621,12 +617,12 @@ class WritesCheck(StageCheck):
         for target, following in zip(targets, [*targets[1:], targets[0]], strict=True):
             was = self._write(context, current, target, following)
             now = self._write(context, context.candidate, target, following)
-            differences += [
-                f"{step} {target[:80]!r}: {new.describe()} (current: {old.describe()})"
-                + "".join(f"; {d}" for d in body_differences(old.body, new.body, VOLATILE_FIELDS)[:2])
-                for step, old, new in zip(("create", "change"), was, now, strict=True)
-                if new.differs_from(old)
-            ]
+            for step, old, new in zip(("create", "change"), was, now, strict=True):
+                # another status or redirect, or a field of the current's answer answered otherwise
+                fields = body_differences(old.body, new.body, VOLATILE_FIELDS)
+                if fields or (new.status, new.redirect) != (old.status, old.redirect):
+                    said = f"{step} {target[:80]!r}: {new.describe()} (current: {old.describe()})"
+                    differences.append(said + "".join(f"; {d}" for d in fields[:2]))
         figures: dict[str, Figure] = {"targets": len(targets), "differences": len(differences)}
         if differences:
             detail = f"{len(differences)} writes differ from the current release: {listed(differences)}"
